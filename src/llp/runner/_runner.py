@@ -1,0 +1,304 @@
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from llp._checks import check_int
+from llp.search import Evaluation, Job, Scheduler
+from llp.training import EvaluationResult, EvaluationStatus
+
+ProgressCallback = Callable[["ProgressEvent"], None]
+
+
+class InProcessExecutor(cf.Executor):
+    """Runs each submitted call at once, in the calling thread (the default executor).
+
+    Exceptions are stored on the returned future, as with any executor.
+    """
+
+    def __init__(self) -> None:
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        if self._shutdown:
+            raise RuntimeError("cannot submit to an executor that was shut down")
+        future: cf.Future[Any] = cf.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shutdown = True
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a ``progress_callback`` receives after each finished evaluation and at the end.
+
+    Attributes
+    ----------
+    kind : {"evaluation", "finished"}
+    evaluation : Evaluation or None
+        The evaluation that just finished (``None`` for ``"finished"``).
+    n_finished : int
+        Evaluations finished so far.
+    n_planned : int or None
+        Evaluations the schedule plans in all, when known.
+    position : str
+        Where the scheduler is (bracket / rung / resource).
+    elapsed : float
+        Seconds since the run started.
+    total_cost : float
+        Compute spent so far, in full-data-epoch equivalents.
+    best_score, best_config, best_resource
+        The best evaluation so far at the highest fidelity reached (None before any).
+    """
+
+    kind: Literal["evaluation", "finished"]
+    evaluation: Evaluation | None
+    n_finished: int
+    n_planned: int | None
+    position: str
+    elapsed: float
+    total_cost: float
+    best_score: float | None
+    best_config: Mapping[str, Any] | None
+    best_resource: float | None
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Everything a search measured.
+
+    Attributes
+    ----------
+    best_config : dict
+        The best configuration judged at the highest fidelity reached.
+    best_score : float
+        Its score (higher is better; see ``objective``).
+    best_evaluation : Evaluation
+    evaluations : tuple of Evaluation
+        Every evaluation in the order it finished, with config, resource, curve, status,
+        cost and why it was run.
+    total_cost : float
+        Compute spent, in full-data-epoch equivalents.
+    planned_cost : float or None
+        What the schedule implied when nothing fails.
+    wall_seconds : float
+        Wall time of the run.
+    evaluation_seconds : float
+        Sum of the evaluations' own wall times (the rest is scheduling and bookkeeping).
+    objective : str
+    """
+
+    best_config: dict[str, Any]
+    best_score: float
+    best_evaluation: Evaluation
+    evaluations: tuple[Evaluation, ...]
+    total_cost: float
+    planned_cost: float | None
+    wall_seconds: float
+    evaluation_seconds: float
+    objective: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(e.status is EvaluationStatus.FAILED for e in self.evaluations)
+
+    def to_dataframe(self) -> Any:
+        """One row per evaluation (pandas DataFrame)."""
+        import pandas as pd
+
+        rows = []
+        for e in self.evaluations:
+            rows.append(
+                {
+                    "job_id": e.job.job_id,
+                    "trial_id": e.trial_id,
+                    "bracket": e.job.bracket,
+                    "rung": e.job.rung,
+                    "resource": e.resource,
+                    "epochs": e.fidelity.epochs,
+                    "status": e.status.value,
+                    "score": e.score,
+                    "cost": e.cost,
+                    "seconds": e.result.seconds,
+                    "reason": e.job.reason,
+                    "failure_reason": e.result.failure_reason,
+                    **{f"config.{k}": v for k, v in e.config.items()},
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def select_best(evaluations: Sequence[Evaluation]) -> Evaluation | None:
+    """The best successful evaluation at the highest fidelity any success reached.
+
+    A low-fidelity score is never compared with a high-fidelity one: the winner is the
+    top score among the evaluations trained on the most data (then the most epochs).
+    Ties go to the lower trial id.
+    """
+    ok = [e for e in evaluations if e.status is EvaluationStatus.COMPLETE]
+    if not ok:
+        return None
+    top = max((e.fidelity.fraction, e.fidelity.epochs) for e in ok)
+    at_top = [e for e in ok if (e.fidelity.fraction, e.fidelity.epochs) == top]
+    return min(at_top, key=lambda e: (-float(e.score or 0.0), e.trial_id))
+
+
+class StudyFailedError(RuntimeError):
+    """Raised when a study ends without a single successful evaluation."""
+
+
+class Runner:
+    """Drives a :class:`~llp.search.Scheduler` through an executor.
+
+    The runner asks the scheduler for jobs, keeps up to ``n_workers`` of them in flight,
+    tells the scheduler each result, and reports progress. It is the only place results
+    flow through, so it is where they are recorded.
+
+    Parameters
+    ----------
+    scheduler : Scheduler
+    evaluate : callable
+        ``evaluate(job) -> EvaluationResult``; must not raise for a bad configuration
+        (:class:`~llp.training.Trainer` records those as failed).
+    executor : concurrent.futures.Executor, optional
+        Defaults to :class:`InProcessExecutor`.
+    n_workers : int, default=1
+        Jobs kept in flight at once.
+    progress_callback : callable, optional
+        Called with a :class:`ProgressEvent` after every evaluation and at the end.
+    show_progress : bool, default=True
+        Show a rich progress bar on the terminal.
+    description : str, default="search"
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        evaluate: Callable[[Job], EvaluationResult],
+        *,
+        executor: cf.Executor | None = None,
+        n_workers: int = 1,
+        progress_callback: ProgressCallback | None = None,
+        show_progress: bool = True,
+        description: str = "search",
+    ) -> None:
+        if not isinstance(scheduler, Scheduler):
+            raise TypeError(
+                f"The 'scheduler' parameter must be a Scheduler. Got {type(scheduler).__name__}."
+            )
+        if progress_callback is not None and not callable(progress_callback):
+            raise TypeError(
+                "The 'progress_callback' parameter must be callable or None. "
+                f"Got {type(progress_callback).__name__} instead."
+            )
+        self.scheduler = scheduler
+        self.evaluate = evaluate
+        self.executor = executor if executor is not None else InProcessExecutor()
+        self.n_workers = check_int("n_workers", n_workers, min_value=1, owner="Runner")
+        self.progress_callback = progress_callback
+        self.show_progress = show_progress
+        self.description = description
+
+    def run(self) -> StudyResult:
+        """Run the schedule to completion and return what it measured.
+
+        Raises
+        ------
+        StudyFailedError
+            If no evaluation succeeded; the message carries the first failure's reason.
+        """
+        from llp.runner._display import ProgressDisplay
+
+        started = time.perf_counter()
+        evaluations: list[Evaluation] = []
+        in_flight: dict[cf.Future[EvaluationResult], Job] = {}
+        total_cost = 0.0
+        best: Evaluation | None = None
+        display = ProgressDisplay(
+            self.description, self.scheduler.n_planned_jobs, enabled=self.show_progress
+        )
+        with display:
+            while True:
+                while len(in_flight) < self.n_workers:
+                    job = self.scheduler.ask()
+                    if job is None:
+                        break
+                    in_flight[self.executor.submit(self.evaluate, job)] = job
+                if not in_flight:
+                    if self.scheduler.is_finished():
+                        break
+                    raise RuntimeError(
+                        f"{type(self.scheduler).__name__} is neither finished nor able to "
+                        "propose a job with nothing in flight; this is a scheduler bug."
+                    )
+                done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+                # Tell results in job order so the outcome never depends on timing.
+                for future in sorted(done, key=lambda f: in_flight[f].job_id):
+                    job = in_flight.pop(future)
+                    result = future.result()
+                    self.scheduler.tell(job, result)
+                    evaluation = Evaluation(job, result)
+                    evaluations.append(evaluation)
+                    total_cost += result.cost
+                    best = select_best([*([best] if best else []), evaluation])
+                    event = ProgressEvent(
+                        kind="evaluation",
+                        evaluation=evaluation,
+                        n_finished=len(evaluations),
+                        n_planned=self.scheduler.n_planned_jobs,
+                        position=self.scheduler.describe_position(),
+                        elapsed=time.perf_counter() - started,
+                        total_cost=total_cost,
+                        best_score=best.score if best else None,
+                        best_config=dict(best.config) if best else None,
+                        best_resource=best.resource if best else None,
+                    )
+                    display.update(event)
+                    if self.progress_callback is not None:
+                        self.progress_callback(event)
+        wall = time.perf_counter() - started
+        final = select_best(evaluations)
+        if final is None:
+            first = next((e for e in evaluations), None)
+            why = first.result.failure_reason if first else "no evaluation ran"
+            raise StudyFailedError(
+                f"All {len(evaluations)} evaluations failed; the first failed because: {why}"
+            )
+        if self.progress_callback is not None:
+            self.progress_callback(
+                ProgressEvent(
+                    kind="finished",
+                    evaluation=None,
+                    n_finished=len(evaluations),
+                    n_planned=self.scheduler.n_planned_jobs,
+                    position="done",
+                    elapsed=wall,
+                    total_cost=total_cost,
+                    best_score=final.score,
+                    best_config=dict(final.config),
+                    best_resource=final.resource,
+                )
+            )
+        return StudyResult(
+            best_config=dict(final.config),
+            best_score=float(final.score or 0.0),
+            best_evaluation=final,
+            evaluations=tuple(evaluations),
+            total_cost=total_cost,
+            planned_cost=self.scheduler.planned_cost,
+            wall_seconds=wall,
+            evaluation_seconds=sum(e.result.seconds for e in evaluations),
+            objective=final.result.objective,
+        )

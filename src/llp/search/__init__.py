@@ -1,0 +1,19 @@
+"""Schedulers with one ask/tell protocol: random search, successive halving, Hyperband."""
+
+from __future__ import annotations
+
+from llp.search._base import Evaluation, Job, Scheduler, rank_for_promotion, rung_resources
+from llp.search._hyperband import Hyperband
+from llp.search._random import RandomSearch
+from llp.search._successive_halving import SuccessiveHalving
+
+__all__ = [
+    "Evaluation",
+    "Hyperband",
+    "Job",
+    "RandomSearch",
+    "Scheduler",
+    "SuccessiveHalving",
+    "rank_for_promotion",
+    "rung_resources",
+]

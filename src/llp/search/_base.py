@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from llp._checks import check_int, check_real
+from llp.training import EvaluationResult, EvaluationStatus, Fidelity
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation a scheduler asks for: train ``config`` at ``fidelity``.
+
+    ``trial_id`` identifies the configuration within the study (a promoted configuration
+    keeps its id); ``reason`` says why the scheduler proposed or promoted it.
+    """
+
+    job_id: int
+    trial_id: int
+    config: Mapping[str, Any]
+    fidelity: Fidelity
+    bracket: int
+    rung: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A finished job: what was asked (:class:`Job`) and what was measured."""
+
+    job: Job
+    result: EvaluationResult
+
+    @property
+    def trial_id(self) -> int:
+        return self.job.trial_id
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.job.config
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return self.job.fidelity
+
+    @property
+    def resource(self) -> float:
+        """The data fraction this evaluation trained on."""
+        return self.job.fidelity.fraction
+
+    @property
+    def status(self) -> EvaluationStatus:
+        return self.result.status
+
+    @property
+    def score(self) -> float | None:
+        return self.result.score
+
+    @property
+    def cost(self) -> float:
+        return self.result.cost
+
+    @property
+    def curve(self) -> tuple[Any, ...]:
+        return self.result.curve
+
+
+class Scheduler(abc.ABC):
+    """Decides which configuration to train at which fidelity next (ask/tell).
+
+    Contract
+    --------
+    - ``ask()`` returns the next :class:`Job`, or ``None`` when nothing can start until
+      pending jobs are told; it never returns a job twice.
+    - ``tell(job, result)`` must be called exactly once for every job ``ask()`` returned,
+      in any order. Telling an unknown or already told job raises ``ValueError``.
+    - ``is_finished()`` is true once no job will ever be asked again and every asked job
+      has been told.
+    - All randomness comes from the ``seed`` given at construction: the same seed and the
+      same results give the same jobs, whatever order results arrive in within a rung.
+    - Schedulers are not thread-safe; the runner is their only caller.
+    - ``planned_cost`` is the compute (full-data-epoch equivalents) the schedule spends
+      when no evaluation fails, or ``None`` when it cannot be known in advance.
+    """
+
+    @abc.abstractmethod
+    def ask(self) -> Job | None:
+        """The next job to run, or ``None`` if the scheduler is waiting for results."""
+
+    @abc.abstractmethod
+    def tell(self, job: Job, result: EvaluationResult) -> None:
+        """Report the result of a job returned by :meth:`ask`."""
+
+    @abc.abstractmethod
+    def is_finished(self) -> bool:
+        """Whether the schedule is complete."""
+
+    @property
+    def planned_cost(self) -> float | None:
+        return None
+
+    @property
+    def n_planned_jobs(self) -> int | None:
+        """Number of jobs the full schedule runs when nothing fails (None if unknown)."""
+        return None
+
+    def describe_position(self) -> str:
+        """A short human-readable position in the schedule, for progress displays."""
+        return ""
+
+
+def check_resources(
+    min_resource: Any, max_resource: Any, reduction_factor: Any, *, owner: str
+) -> tuple[float, float, int]:
+    """Validate the multi-fidelity parameters shared by the schedulers."""
+    eta = check_int("reduction_factor", reduction_factor, min_value=2, owner=owner)
+    r_min = check_real(
+        "min_resource", min_resource, low=0.0, high=1.0, low_inclusive=False, owner=owner
+    )
+    r_max = check_real(
+        "max_resource", max_resource, low=0.0, high=1.0, low_inclusive=False, owner=owner
+    )
+    if r_min > r_max:
+        raise ValueError(
+            f"The 'min_resource' parameter of {owner} must be <= 'max_resource'. "
+            f"Got min_resource={min_resource!r} > max_resource={max_resource!r} instead."
+        )
+    return r_min, r_max, eta
+
+
+def rung_resources(min_resource: float, max_resource: float, reduction_factor: int) -> list[float]:
+    """Data fractions of the rungs: ``max_resource / eta**k`` for ``k = s, ..., 0``.
+
+    ``s = floor(log_eta(max_resource / min_resource))``, so the top rung is exactly
+    ``max_resource``, consecutive rungs differ by exactly ``reduction_factor`` and the
+    bottom rung is the smallest such fraction that is still ``>= min_resource``.
+
+    Examples
+    --------
+    >>> rung_resources(0.1, 0.5, 2)
+    [0.125, 0.25, 0.5]
+    >>> rung_resources(1 / 9, 1.0, 3)
+    [0.1111111111111111, 0.3333333333333333, 1.0]
+    """
+    ratio = max_resource / min_resource
+    s = math.floor(math.log(ratio) / math.log(reduction_factor) + 1e-9)
+    return [max_resource / reduction_factor ** (s - k) for k in range(s + 1)]
+
+
+def rank_for_promotion(
+    results: Sequence[tuple[Job, EvaluationResult]],
+) -> list[tuple[Job, EvaluationResult]]:
+    """Successful results best first (ties broken by trial id); failed ones are dropped."""
+    ok = [(j, r) for j, r in results if r.status is EvaluationStatus.COMPLETE]
+    return sorted(ok, key=lambda jr: (-float(jr[1].score or 0.0), jr[0].trial_id))
+
+
+class JobCounter:
+    """Hands out increasing job ids, shared by the brackets of one scheduler."""
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def take(self) -> int:
+        value = self._next
+        self._next += 1
+        return value

@@ -1,0 +1,12 @@
+"""Search spaces: float (linear/log), int, categorical and conditional hyperparameters.
+
+Built on ConfigSpace; :meth:`SearchSpace.from_configs` infers a bounded space from a plain
+list of configuration dicts, and :meth:`SearchSpace.encode` turns a configuration into the
+numeric vector the meta-model consumes.
+"""
+
+from __future__ import annotations
+
+from llp.space._space import Categorical, Condition, Float, Int, SearchSpace
+
+__all__ = ["Categorical", "Condition", "Float", "Int", "SearchSpace"]

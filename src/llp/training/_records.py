@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from llp._checks import check_fraction, check_int
+
+Objective = Literal["val_accuracy", "val_loss"]
+
+
+class EvaluationStatus(enum.Enum):
+    """State of one evaluation (one configuration trained at one fidelity)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+    def is_finished(self) -> bool:
+        """Both states are final: a finished evaluation is never modified."""
+        return True
+
+
+@dataclass(frozen=True, order=True)
+class Fidelity:
+    """How much a configuration is trained: a share of the training pool and a number of
+    epochs over it.
+
+    Its :attr:`cost` is measured in full-data-epoch equivalents (``fraction * epochs``),
+    the unit in which llp and every baseline count budgets.
+    """
+
+    fraction: float
+    epochs: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "fraction", check_fraction("fraction", self.fraction, owner="Fidelity")
+        )
+        object.__setattr__(
+            self, "epochs", check_int("epochs", self.epochs, min_value=1, owner="Fidelity")
+        )
+
+    @property
+    def cost(self) -> float:
+        """Planned cost in full-data-epoch equivalents."""
+        return self.fraction * self.epochs
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One point of a learning curve, recorded at the end of an epoch.
+
+    ``val_accuracy`` is ``None`` when the task has no accuracy (regression).
+    ``seconds`` is the wall time of the epoch's training and validation.
+    """
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "seconds": self.seconds,
+        }
+
+
+def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """The record of one configuration trained at one fidelity. Never mutated.
+
+    Attributes
+    ----------
+    config : Mapping
+        The configuration (read-only view).
+    fidelity : Fidelity
+        Data fraction and epochs it was trained with.
+    status : EvaluationStatus
+        ``COMPLETE`` or ``FAILED``.
+    curve : tuple of EpochRecord
+        Per-epoch learning curve (partial for a failed run).
+    score : float or None
+        Higher is better: the final validation accuracy, or minus the final validation
+        loss when the objective is ``"val_loss"``. ``None`` for a failed evaluation.
+    objective : {"val_accuracy", "val_loss"}
+        What ``score`` measures.
+    cost : float
+        Compute spent, in full-data-epoch equivalents (``fraction * epochs run``).
+    seconds : float
+        Wall time of the whole evaluation (model building, training, validation, probes).
+    train_seconds : float
+        Wall time of the training loops alone.
+    n_train : int
+        Number of training examples used at this fidelity.
+    seed : int
+        Seed the model initialisation and the batch order came from.
+    failure_reason : str or None
+        Why a failed evaluation failed (divergence, an exception in user code...).
+    traceback : str or None
+        The traceback of an exception, when there was one.
+    landscape : Mapping
+        Loss-landscape features measured after training (empty unless requested).
+    """
+
+    config: Mapping[str, Any]
+    fidelity: Fidelity
+    status: EvaluationStatus
+    curve: tuple[EpochRecord, ...]
+    score: float | None
+    objective: Objective
+    cost: float
+    seconds: float
+    train_seconds: float
+    n_train: int
+    seed: int
+    failure_reason: str | None = None
+    traceback: str | None = None
+    landscape: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "config", _frozen_mapping(self.config))
+        object.__setattr__(self, "landscape", _frozen_mapping(self.landscape))
+        object.__setattr__(self, "curve", tuple(self.curve))
+        if self.status is EvaluationStatus.COMPLETE and (
+            self.score is None or not math.isfinite(self.score)
+        ):
+            raise ValueError("A COMPLETE evaluation needs a finite score.")
+        if self.status is EvaluationStatus.FAILED and not self.failure_reason:
+            raise ValueError("A FAILED evaluation needs a failure_reason.")
+
+    @property
+    def ok(self) -> bool:
+        return self.status is EvaluationStatus.COMPLETE
+
+    @property
+    def final_val_loss(self) -> float | None:
+        return self.curve[-1].val_loss if self.curve else None
+
+    @property
+    def final_val_accuracy(self) -> float | None:
+        return self.curve[-1].val_accuracy if self.curve else None

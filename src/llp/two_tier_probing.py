@@ -1,0 +1,233 @@
+"""Plain successive halving (and Hyperband) for PyTorch models, with optional
+loss-landscape measurements on every evaluation.
+
+This is the classic multi-fidelity baseline that :mod:`llp.meta_probing` builds on and is
+compared against.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from llp._checks import check_int
+from llp.data import FidelityData
+from llp.runner import ProgressCallback, Runner, StudyResult
+from llp.search import Hyperband, Job, RandomSearch, Scheduler, SuccessiveHalving
+from llp.space import SearchSpace
+from llp.training import EvaluationResult, Trainer
+from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["StudyResult", "TwoTierProbing"]
+
+
+class TwoTierProbing:
+    """Successive halving over data fractions for a PyTorch model.
+
+    Parameters
+    ----------
+    configs : list of dict
+        Candidate configurations. They also define the search space (see
+        :meth:`llp.space.SearchSpace.from_configs`) used by Hyperband and random search.
+    model_fn : callable
+        ``model_fn(config) -> nn.Module``.
+    dataset_fn : callable or FidelityData
+        ``dataset_fn(fraction) -> (train_loader, val_loader)``. A :class:`FidelityData`
+        (see :meth:`from_arrays`) is used directly on tensors, which is much faster.
+    criterion : nn.Module
+        Loss, e.g. ``nn.CrossEntropyLoss()``.
+    optimizer_fn : callable
+        ``optimizer_fn(model, config) -> torch.optim.Optimizer``.
+    max_epochs : int, default=5
+        Epochs each evaluation trains for, at every rung.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available.
+    seed : int, default=0
+        Seed of model initialisation, batch order and sampling.
+    objective : {"auto", "val_accuracy", "val_loss"}, default="auto"
+    space : SearchSpace, optional
+        Search space for Hyperband and random search; inferred from ``configs`` if omitted.
+    n_workers : int, default=1
+        Evaluations in flight at once (with ``executor``).
+    executor : concurrent.futures.Executor, optional
+        Where evaluations run; in-process by default.
+    show_progress : bool, default=True
+        Show a progress bar on the terminal.
+
+    Examples
+    --------
+    >>> probe = TwoTierProbing(configs, create_model, dataset_fn,
+    ...                        nn.CrossEntropyLoss(), create_optimizer)  # doctest: +SKIP
+    >>> result = probe.run_successive_halving(0.1, 0.5, 2)  # doctest: +SKIP
+    >>> result.best_config, result.total_cost  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        model_fn: ModelFn,
+        dataset_fn: DatasetFn | FidelityData,
+        criterion: nn.Module | Callable[..., Any],
+        optimizer_fn: OptimizerFn,
+        *,
+        max_epochs: int = 5,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        objective: Literal["auto", "val_accuracy", "val_loss"] = "auto",
+        space: SearchSpace | None = None,
+        n_workers: int = 1,
+        executor: cf.Executor | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        inferred = SearchSpace.from_configs(configs)
+        self.space = space if space is not None else inferred
+        self.configs = [self.space.validate(c) for c in configs]
+        self.max_epochs = check_int("max_epochs", max_epochs, min_value=1, owner="TwoTierProbing")
+        self.seed = check_int("seed", seed, owner="TwoTierProbing")
+        self.n_workers = check_int("n_workers", n_workers, min_value=1, owner="TwoTierProbing")
+        self.executor = executor
+        self.show_progress = show_progress
+        self._trainer_args: dict[str, Any] = {
+            "model_fn": model_fn,
+            "optimizer_fn": optimizer_fn,
+            "criterion": criterion,
+            "data": dataset_fn,
+            "device": device,
+            "objective": objective,
+            "seed": self.seed,
+        }
+        # Build once so that bad arguments fail here, not at the first run.
+        self._trainer = Trainer(**self._trainer_args)
+        self.result_: StudyResult | None = None
+
+    @classmethod
+    def from_arrays(
+        cls,
+        X: Any,
+        y: Any,
+        configs: Sequence[Mapping[str, Any]],
+        model_fn: ModelFn,
+        criterion: nn.Module | Callable[..., Any],
+        optimizer_fn: OptimizerFn,
+        *,
+        val_fraction: float = 0.2,
+        batch_size: int = 64,
+        standardize: bool = False,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> TwoTierProbing:
+        """Build from arrays: llp holds the data as tensors and makes the fidelity
+        subsets (nested, stratified) and the held-out validation split itself."""
+        data = FidelityData(
+            X,
+            y,
+            val_fraction=val_fraction,
+            batch_size=batch_size,
+            standardize=standardize,
+            seed=seed,
+        )
+        return cls(configs, model_fn, data, criterion, optimizer_fn, seed=seed, **kwargs)
+
+    # ------------------------------------------------------------------ runs
+    def run_successive_halving(
+        self,
+        min_resource: float = 0.1,
+        max_resource: float = 0.5,
+        reduction_factor: int = 2,
+        *,
+        measure_flatness: bool = False,
+        progress_callback: ProgressCallback | None = None,
+    ) -> StudyResult:
+        """Successive halving over ``configs`` from ``min_resource`` to ``max_resource``.
+
+        Returns
+        -------
+        StudyResult
+            ``best_config`` judged at the highest fidelity reached, every evaluation with
+            its curve, status, cost and reason, and ``total_cost`` in full-data-epoch
+            equivalents.
+        """
+        scheduler = SuccessiveHalving(
+            self.configs,
+            min_resource=min_resource,
+            max_resource=max_resource,
+            reduction_factor=reduction_factor,
+            epochs=self.max_epochs,
+        )
+        return self._run(scheduler, measure_flatness, progress_callback, "successive halving")
+
+    def run_hyperband(
+        self,
+        min_resource: float = 0.1,
+        max_resource: float = 1.0,
+        reduction_factor: int = 3,
+        *,
+        measure_flatness: bool = False,
+        progress_callback: ProgressCallback | None = None,
+    ) -> StudyResult:
+        """Hyperband over the search space; ``configs`` seed the first brackets."""
+        scheduler = Hyperband(
+            self.space,
+            min_resource=min_resource,
+            max_resource=max_resource,
+            reduction_factor=reduction_factor,
+            epochs=self.max_epochs,
+            seed=self.seed,
+            initial_configs=self.configs,
+        )
+        return self._run(scheduler, measure_flatness, progress_callback, "hyperband")
+
+    def run_random_search(
+        self,
+        n_trials: int,
+        resource: float = 1.0,
+        *,
+        measure_flatness: bool = False,
+        progress_callback: ProgressCallback | None = None,
+    ) -> StudyResult:
+        """Evaluate ``n_trials`` configurations (``configs`` first, then random draws)."""
+        scheduler = RandomSearch(
+            self.space,
+            n_trials=n_trials,
+            resource=resource,
+            epochs=self.max_epochs,
+            seed=self.seed,
+            initial_configs=self.configs,
+        )
+        return self._run(scheduler, measure_flatness, progress_callback, "random search")
+
+    def _run(
+        self,
+        scheduler: Scheduler,
+        measure_flatness: bool,
+        progress_callback: ProgressCallback | None,
+        description: str,
+    ) -> StudyResult:
+        trainer = self._trainer
+        trainer.measure_flatness = bool(measure_flatness)
+        runner = Runner(
+            scheduler,
+            _JobEvaluator(trainer),
+            executor=self.executor,
+            n_workers=self.n_workers,
+            progress_callback=progress_callback,
+            show_progress=self.show_progress,
+            description=description,
+        )
+        self.result_ = runner.run()
+        return self.result_
+
+
+class _JobEvaluator:
+    """Picklable ``evaluate(job)`` around a trainer (for process and Dask executors)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def __call__(self, job: Job) -> EvaluationResult:
+        return self.trainer.evaluate(job.config, job.fidelity, trial_id=job.trial_id)

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llp.runner import Runner, StudyFailedError
+from llp.search import Hyperband, RandomSearch, SuccessiveHalving, rung_resources
+from llp.space import Float, SearchSpace
+from tests.conftest import fake_result
+
+SPACE = SearchSpace([Float("x", 0.0, 1.0)])
+
+
+def configs(n: int) -> list[dict]:
+    return [{"x": i / max(n - 1, 1)} for i in range(n)]
+
+
+def drive(scheduler, evaluate, **kwargs):
+    return Runner(scheduler, evaluate, show_progress=False, **kwargs).run()
+
+
+def sh_cost(n: int, rungs: list[float], eta: int, epochs: int) -> float:
+    """The budget successive halving implies, computed independently of the scheduler."""
+    total, alive = 0.0, n
+    for r in rungs:
+        total += alive * r * epochs
+        alive = max(1, alive // eta)
+    return total
+
+
+# ---------------------------------------------------------------------- rungs
+@given(
+    r_min=st.floats(0.01, 1.0),
+    r_max=st.floats(0.01, 1.0),
+    eta=st.integers(2, 5),
+)
+def test_rungs_grow_by_eta_and_end_at_max_resource(r_min, r_max, eta) -> None:
+    r_min, r_max = min(r_min, r_max), max(r_min, r_max)
+    rungs = rung_resources(r_min, r_max, eta)
+    assert rungs[-1] == r_max
+    assert rungs[0] >= r_min * (1 - 1e-9)
+    assert rungs[0] / eta < r_min * (1 + 1e-9)  # no further rung fits
+    for a, b in itertools.pairwise(rungs):
+        assert b / a == pytest.approx(eta)
+
+
+# ---------------------------------------------------------------------- budgets
+@given(
+    n=st.integers(1, 40),
+    eta=st.integers(2, 4),
+    r_min=st.sampled_from([0.05, 0.1, 0.2, 0.5]),
+    epochs=st.integers(1, 3),
+)
+@settings(max_examples=60, deadline=None)
+def test_successive_halving_spends_exactly_its_schedule(
+    make_fake_evaluate, n, eta, r_min, epochs
+) -> None:
+    sh = SuccessiveHalving(
+        configs(n), min_resource=r_min, max_resource=1.0, reduction_factor=eta, epochs=epochs
+    )
+    expected = sh_cost(n, rung_resources(r_min, 1.0, eta), eta, epochs)
+    assert sh.planned_cost == pytest.approx(expected)
+    result = drive(sh, make_fake_evaluate())
+    assert result.total_cost == pytest.approx(expected)
+    assert len(result.evaluations) == sh.n_planned_jobs
+
+
+@given(eta=st.integers(2, 4), r_min=st.sampled_from([0.02, 0.1, 0.3, 1.0]))
+@settings(max_examples=20, deadline=None)
+def test_hyperband_spends_exactly_its_schedule(make_fake_evaluate, eta, r_min) -> None:
+    hb = Hyperband(SPACE, min_resource=r_min, max_resource=1.0, reduction_factor=eta, seed=0)
+    s_max = len(rung_resources(r_min, 1.0, eta)) - 1
+    expected = 0.0
+    for s in range(s_max, -1, -1):
+        n = math.ceil((s_max + 1) / (s + 1) * eta**s - 1e-9)
+        expected += sh_cost(n, [1.0 / eta ** (s - k) for k in range(s + 1)], eta, 1)
+    result = drive(hb, make_fake_evaluate())
+    assert hb.planned_cost == pytest.approx(expected)
+    assert result.total_cost == pytest.approx(expected)
+    assert len(hb.brackets) == s_max + 1
+
+
+def test_random_search_spends_n_trials_times_resource(make_fake_evaluate) -> None:
+    rs = RandomSearch(SPACE, n_trials=7, resource=0.4, epochs=2, seed=0)
+    result = drive(rs, make_fake_evaluate())
+    assert result.total_cost == pytest.approx(7 * 0.4 * 2)
+    assert len({e.trial_id for e in result.evaluations}) == 7
+
+
+# ---------------------------------------------------------------------- promotions
+def test_promotes_the_top_configs_by_score_and_only_upwards(make_fake_evaluate) -> None:
+    sh = SuccessiveHalving(configs(16), min_resource=0.125, max_resource=1.0, reduction_factor=2)
+    result = drive(sh, make_fake_evaluate())
+    by_rung: dict[int, list] = {}
+    for e in result.evaluations:
+        by_rung.setdefault(e.job.rung, []).append(e)
+    assert [len(by_rung[k]) for k in sorted(by_rung)] == [16, 8, 4, 2]
+    for k in range(1, 4):
+        below = sorted(by_rung[k - 1], key=lambda e: -e.score)
+        promoted = {e.trial_id for e in by_rung[k]}
+        assert promoted == {e.trial_id for e in below[: len(by_rung[k])]}
+        assert all(e.resource > below[0].resource for e in by_rung[k])
+        assert all(e.job.reason.startswith(f"promoted from rung {k}") for e in by_rung[k])
+    # The optimum of the synthetic objective is at x = 0.3.
+    assert result.best_config["x"] == pytest.approx(0.2666, abs=0.01)
+    assert result.best_evaluation.resource == 1.0
+
+
+def test_failed_evaluations_are_never_promoted(make_fake_evaluate) -> None:
+    fail = lambda c: c["x"] < 0.5  # noqa: E731 - the best x would have been 0.3
+    sh = SuccessiveHalving(configs(8), min_resource=0.25, max_resource=1.0, reduction_factor=2)
+    result = drive(sh, make_fake_evaluate(fail_when=fail))
+    promoted = [e for e in result.evaluations if e.job.rung > 0]
+    assert promoted and all(e.config["x"] >= 0.5 for e in promoted)
+    assert result.n_failed == 4
+
+
+def test_a_study_where_everything_fails_raises_with_the_reason(make_fake_evaluate) -> None:
+    sh = SuccessiveHalving(configs(4), min_resource=0.5, max_resource=1.0)
+    with pytest.raises(StudyFailedError, match="All 4 evaluations failed.*synthetic failure"):
+        drive(sh, make_fake_evaluate(fail_when=lambda c: True))
+
+
+def test_results_do_not_depend_on_the_number_of_workers(make_fake_evaluate) -> None:
+    def run(n_workers: int):
+        hb = Hyperband(SPACE, min_resource=0.1, max_resource=1.0, reduction_factor=3, seed=4)
+        with cf.ThreadPoolExecutor(n_workers) as pool:
+            result = drive(hb, make_fake_evaluate(), executor=pool, n_workers=n_workers)
+        return sorted(
+            (e.trial_id, e.resource, e.score, tuple(e.config.items())) for e in result.evaluations
+        ), result.best_config
+
+    assert run(1) == run(3)
+
+
+def test_hyperband_uses_initial_configs_first_and_is_seeded(make_fake_evaluate) -> None:
+    first = {"x": 0.3}
+    hb = Hyperband(SPACE, min_resource=0.1, max_resource=1.0, seed=1, initial_configs=[first])
+    assert hb.ask().config == first
+    a = [
+        j.config
+        for j in iter(Hyperband(SPACE, min_resource=0.1, max_resource=1.0, seed=2).ask, None)
+    ]
+    b = [
+        j.config
+        for j in iter(Hyperband(SPACE, min_resource=0.1, max_resource=1.0, seed=2).ask, None)
+    ]
+    assert a == b and len(a) > 0
+
+
+def test_progress_callback_sees_every_evaluation_and_the_end(make_fake_evaluate) -> None:
+    events = []
+    sh = SuccessiveHalving(configs(8), min_resource=0.25, max_resource=1.0)
+    drive(sh, make_fake_evaluate(), progress_callback=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds == ["evaluation"] * 14 + ["finished"]
+    assert [e.n_finished for e in events[:-1]] == list(range(1, 15))
+    assert all(e.n_planned == 14 for e in events)
+    assert events[3].position.startswith("rung 1/3")
+    costs = [e.total_cost for e in events]
+    assert costs == sorted(costs) and events[-1].best_config is not None
+    # "best so far" never compares a low-fidelity score with a higher-fidelity one.
+    resources = [e.best_resource for e in events]
+    assert resources == sorted(resources)
+
+
+def test_telling_an_unknown_job_is_an_error(make_fake_evaluate) -> None:
+    sh = SuccessiveHalving(configs(2), min_resource=0.5, max_resource=1.0)
+    job = sh.ask()
+    sh.tell(job, fake_result(job, 0.5))
+    with pytest.raises(ValueError, match="was not asked by this scheduler or was already told"):
+        sh.tell(job, fake_result(job, 0.5))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"reduction_factor": 1},
+            ValueError,
+            "'reduction_factor' parameter of SuccessiveHalving must be an int >= 2. Got 1",
+        ),
+        ({"reduction_factor": 2.5}, TypeError, "'reduction_factor'.*must be an int >= 2"),
+        ({"min_resource": 0.0}, ValueError, r"'min_resource'.*in \(0.0, 1.0\]. Got 0.0"),
+        ({"min_resource": -1}, ValueError, "'min_resource'"),
+        ({"max_resource": 1.5}, ValueError, "'max_resource'.*Got 1.5"),
+        (
+            {"min_resource": 0.8, "max_resource": 0.4},
+            ValueError,
+            "'min_resource' parameter of SuccessiveHalving must be <= 'max_resource'",
+        ),
+        ({"epochs": 0}, ValueError, "'epochs'.*>= 1"),
+        ({"configs": []}, ValueError, "'configs' parameter of SuccessiveHalving must be a non"),
+    ],
+)
+def test_successive_halving_input_errors(kwargs, error, match) -> None:
+    args = {"configs": configs(4), "min_resource": 0.25, "max_resource": 1.0}
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        SuccessiveHalving(**args)
+
+
+def test_hyperband_and_random_search_input_errors() -> None:
+    with pytest.raises(TypeError, match="'space' parameter of Hyperband must be a SearchSpace"):
+        Hyperband([{"x": 1}], min_resource=0.1, max_resource=1.0)
+    with pytest.raises(ValueError, match="'reduction_factor' parameter of Hyperband"):
+        Hyperband(SPACE, min_resource=0.1, max_resource=1.0, reduction_factor=0)
+    with pytest.raises(ValueError, match="'n_trials' parameter of RandomSearch must be an int"):
+        RandomSearch(SPACE, n_trials=0)
+    with pytest.raises(ValueError, match="'n_workers' parameter of Runner"):
+        Runner(RandomSearch(SPACE, n_trials=1), lambda j: None, n_workers=0)
