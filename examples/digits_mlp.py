@@ -109,7 +109,10 @@ def main() -> None:
 
     # Retrain the winner on all the search data and score it on the untouched test split.
     trainer = Trainer(create_model, create_optimizer, nn.CrossEntropyLoss(), data, seed=args.seed)
-    model, refit = trainer.fit(result.best_config, Fidelity(1.0, args.epochs))
+    # The same trial id gives the same initialisation and batch order as in the search.
+    model, refit = trainer.fit(
+        result.best_config, Fidelity(1.0, args.epochs), trial_id=result.best_evaluation.trial_id
+    )
     if model is None:
         print(f"retraining the best configuration failed: {refit.failure_reason}")
         return

@@ -1,0 +1,41 @@
+"""Every example in the README and in examples/ runs as written (smoke tests)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(readme_python_blocks())))
+def test_readme_python_examples_run(index: int, monkeypatch) -> None:
+    code = readme_python_blocks()[index]
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, object] = {"__name__": "__readme__"}
+    exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
+
+
+@pytest.mark.slow
+def test_digits_example_runs_and_reports_its_figures() -> None:
+    out = subprocess.run(
+        [sys.executable, "examples/digits_mlp.py", "--n-configs", "8", "--epochs", "3", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    for expected in ("best configuration:", "validation accuracy", "budget spent", "test accuracy"):
+        assert expected in out
+    accuracy = float(re.search(r"test accuracy\s+: ([0-9.]+)", out).group(1))
+    assert accuracy > 0.5
