@@ -152,3 +152,11 @@ def test_dataset_fn_returning_the_wrong_thing_is_reported_at_once() -> None:
     probe = make_probe(lambda fraction: "loader")
     with pytest.raises(TypeError, match=r"dataset_fn\(0.5\) must return a pair"):
         probe.run_successive_halving(0.5, 1.0, 2)
+
+
+def test_measure_flatness_records_landscape_and_counts_its_cost(make_digits_data) -> None:
+    probe = make_probe(make_digits_data())
+    result = probe.run_successive_halving(0.5, 1.0, 2, measure_flatness=True)
+    assert all(e.result.landscape for e in result.evaluations)
+    assert result.probe_cost > 0
+    assert result.total_cost == pytest.approx(result.planned_cost + result.probe_cost)

@@ -192,3 +192,50 @@ def test_trainer_argument_errors(make_digits_data, kwargs, error, match) -> None
     args.update(kwargs)
     with pytest.raises(error, match=match):
         Trainer(**args)
+
+
+def test_measure_flatness_attaches_the_cheap_tier_on_a_fixed_probe_set(make_digits_data) -> None:
+    from llp.landscape import CHEAP_TIER_FEATURES, LR_TIMES_TOP_EIG_FEATURE
+
+    data = make_digits_data()
+    t = Trainer(
+        mlp_model_fn,
+        mlp_optimizer_fn,
+        nn.CrossEntropyLoss(),
+        data,
+        seed=0,
+        measure_flatness=True,
+        probe_size=64,
+    )
+    result = t.evaluate(CONFIG, Fidelity(0.5, 2))
+    assert set(result.landscape) == {*CHEAP_TIER_FEATURES, LR_TIMES_TOP_EIG_FEATURE}
+    assert all(math.isfinite(v) for v in result.landscape.values())
+    assert result.landscape[LR_TIMES_TOP_EIG_FEATURE] == pytest.approx(
+        CONFIG["lr"] * result.landscape["landscape_hessian_top_eig"]
+    )
+    # At most 20 forward+backward passes over 64 of the pool's examples.
+    assert 0 < result.probe_cost <= 20 * 64 / data.n_train
+    # The probe set is fixed: the same examples for every configuration.
+    first = t.probe_set()
+    t.evaluate({**CONFIG, "width": 16}, Fidelity(0.2, 1))
+    assert t.probe_set() is first and first[0].shape[0] == 64
+    assert (
+        not Trainer(mlp_model_fn, mlp_optimizer_fn, nn.CrossEntropyLoss(), data)
+        .evaluate(CONFIG, Fidelity(0.5, 1))
+        .landscape
+    )
+
+
+def test_measure_flatness_with_a_user_dataset_fn(make_digits_data) -> None:
+    data = make_digits_data()
+    t = Trainer(
+        mlp_model_fn,
+        mlp_optimizer_fn,
+        nn.CrossEntropyLoss(),
+        lambda f: data(f),
+        measure_flatness=True,
+        probe_size=32,
+    )
+    result = t.evaluate(CONFIG, Fidelity(0.5, 1))
+    assert result.landscape and t.probe_set()[0].shape[0] == 32
+    assert result.probe_cost <= 20 * 32 / data.n_train + 1e-12

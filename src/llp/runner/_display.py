@@ -3,6 +3,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from llp.search._base import format_share
+
 if TYPE_CHECKING:
     from llp.runner._runner import ProgressEvent
 
@@ -56,7 +58,7 @@ class ProgressDisplay:
             return
         best = "-"
         if event.best_score is not None:
-            best = f"{event.best_score:.4f} @ {event.best_resource:.3g}"
+            best = f"{event.best_score:.4f} on {format_share(event.best_resource or 0.0)}"
         total = max(event.n_planned or 0, event.n_finished) or None
         self._progress.update(
             self._task,

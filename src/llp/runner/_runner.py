@@ -89,9 +89,10 @@ class StudyResult:
         Every evaluation in the order it finished, with config, resource, curve, status,
         cost and why it was run.
     total_cost : float
-        Compute spent, in full-data-epoch equivalents.
+        Compute spent, in full-data-epoch equivalents: training plus any landscape
+        probes (``probe_cost``).
     planned_cost : float or None
-        What the schedule implied when nothing fails.
+        The training compute the schedule implied when nothing fails (probes excluded).
     wall_seconds : float
         Wall time of the run.
     evaluation_seconds : float
@@ -109,6 +110,11 @@ class StudyResult:
     evaluation_seconds: float
     objective: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def probe_cost(self) -> float:
+        """The part of ``total_cost`` spent on landscape probes."""
+        return sum(e.result.probe_cost for e in self.evaluations)
 
     @property
     def n_failed(self) -> int:
@@ -251,7 +257,7 @@ class Runner:
                     self.scheduler.tell(job, result)
                     evaluation = Evaluation(job, result)
                     evaluations.append(evaluation)
-                    total_cost += result.cost
+                    total_cost += result.cost + result.probe_cost
                     best = select_best([*([best] if best else []), evaluation])
                     event = ProgressEvent(
                         kind="evaluation",

@@ -154,6 +154,11 @@ def rung_resources(min_resource: float, max_resource: float, reduction_factor: i
     return [max_resource / reduction_factor ** (s - k) for k in range(s + 1)]
 
 
+def format_share(fraction: float) -> str:
+    """A data fraction as a percentage for people: 0.5 -> '50%', 0.0625 -> '6.2%'."""
+    return f"{fraction:.0%}" if fraction >= 0.1 else f"{fraction:.1%}"
+
+
 def rank_for_promotion(
     results: Sequence[tuple[Job, EvaluationResult]],
 ) -> list[tuple[Job, EvaluationResult]]:

@@ -9,6 +9,7 @@ from llp.search._base import (
     JobCounter,
     Scheduler,
     check_resources,
+    format_share,
     rank_for_promotion,
     rung_resources,
 )
@@ -122,7 +123,7 @@ class SuccessiveHalving(Scheduler):
 
     def describe_position(self) -> str:
         rung = min(self._rung, len(self.rungs) - 1)
-        return f"rung {rung + 1}/{len(self.rungs)} @ {self.rungs[rung]:.3g} of the data"
+        return f"rung {rung + 1}/{len(self.rungs)} on {format_share(self.rungs[rung])} of the data"
 
     @property
     def current_rung(self) -> int:
@@ -144,7 +145,7 @@ class SuccessiveHalving(Scheduler):
             (
                 job.trial_id,
                 dict(job.config),
-                f"promoted from rung {job.rung + 1} ({from_resource:.3g} of the data): "
+                f"promoted from rung {job.rung + 1} ({format_share(from_resource)} of the data): "
                 f"rank {i + 1} of {n_ranked} with score {result.score:.4g}",
             )
             for i, (job, result) in enumerate(ranked[:keep])

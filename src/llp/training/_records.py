@@ -112,6 +112,11 @@ class EvaluationResult:
         The traceback of an exception, when there was one.
     landscape : Mapping
         Loss-landscape features measured after training (empty unless requested).
+    probe_cost : float
+        Compute of those landscape probes, in full-data-epoch equivalents (forward+backward
+        passes over the probe set, divided by the size of the training pool). Not part of
+        ``cost``, which counts training alone, so schedules stay comparable; studies
+        report both.
     """
 
     config: Mapping[str, Any]
@@ -128,6 +133,7 @@ class EvaluationResult:
     failure_reason: str | None = None
     traceback: str | None = None
     landscape: Mapping[str, float] = field(default_factory=dict)
+    probe_cost: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", _frozen_mapping(self.config))

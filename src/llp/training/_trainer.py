@@ -28,7 +28,7 @@ DatasetFn = Callable[[float], tuple[Iterable[Any], Iterable[Any]]]
 
 #: Validation runs in batches of this many examples, without gradients.
 VAL_BATCH_SIZE = 2048
-#: Examples in the fixed probe set the landscape measurements use.
+#: Default number of examples in the fixed probe set the landscape measurements use.
 PROBE_SIZE = 256
 
 
@@ -85,7 +85,10 @@ class Trainer:
         An epoch whose mean training loss exceeds this multiple of the loss of the first
         batch before any update counts as diverged. ``None`` only checks finiteness.
     measure_flatness : bool, default=False
-        Attach the cheap tier of :mod:`llp.landscape` to every completed evaluation.
+        Attach the cheap tier of :mod:`llp.landscape` to every completed evaluation,
+        measured on a fixed probe set (the same examples for every configuration).
+    probe_size : int, default=256
+        Examples in that probe set (fewer if the training pool is smaller).
     seed : int, default=0
         The study seed; each trial's seed derives from it and the trial id.
     """
@@ -101,6 +104,7 @@ class Trainer:
         objective: Literal["auto", "val_accuracy", "val_loss"] = "auto",
         divergence_factor: float | None = 100.0,
         measure_flatness: bool = False,
+        probe_size: int = PROBE_SIZE,
         seed: int = 0,
     ) -> None:
         for name, fn in (("model_fn", model_fn), ("optimizer_fn", optimizer_fn)):
@@ -133,12 +137,14 @@ class Trainer:
         self.device = resolve_device(device)
         self.divergence_factor = divergence_factor
         self.measure_flatness = bool(measure_flatness)
+        self.probe_size = check_int("probe_size", probe_size, min_value=1)
         self.seed = check_int("seed", seed)
         if objective == "auto":
             is_regression = isinstance(data, FidelityData) and data.task == "regression"
             objective = "val_loss" if is_regression else "val_accuracy"
         self.objective: Objective = objective
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pool_size: int | None = None
 
     # ------------------------------------------------------------------ public
     def evaluate(
@@ -161,6 +167,7 @@ class Trainer:
         loaders = None if isinstance(self.data, FidelityData) else self._user_loaders(fidelity)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         landscape: dict[str, float] = {}
+        probe_cost = 0.0
 
         def failed(reason: str, trace: str | None) -> tuple[None, EvaluationResult]:
             return None, self._failed(config, fidelity, curve, state, seed, started, reason, trace)
@@ -175,7 +182,7 @@ class Trainer:
                 else:
                     self._train_on_loaders(model, optimizer, loaders, fidelity, curve, state)
                 if self.measure_flatness:
-                    landscape = self._landscape(model, optimizer)
+                    landscape, probe_cost = self._landscape(model, optimizer)
         except (DivergedError, _StageError) as exc:
             return failed(str(exc), None)
         except (KeyboardInterrupt, SystemExit):
@@ -203,6 +210,7 @@ class Trainer:
             n_train=state["n_train"],
             seed=seed,
             landscape=landscape,
+            probe_cost=probe_cost,
         )
 
     # ------------------------------------------------------------------ building
@@ -429,7 +437,7 @@ class Trainer:
             if isinstance(self.data, FidelityData):
                 X_pool, y_pool, _, _ = self.data.tensors(self.device)
                 order = self.data.train_indices(1.0)
-                take = torch.from_numpy(order[:PROBE_SIZE]).to(self.device)
+                take = torch.from_numpy(order[: self.probe_size]).to(self.device)
                 self._probe = (X_pool.index_select(0, take), y_pool.index_select(0, take))
             else:
                 train_loader, _ = self._user_loaders(Fidelity(1.0, 1))
@@ -439,25 +447,42 @@ class Trainer:
                     xs.append(xb)
                     ys.append(yb)
                     n += int(xb.shape[0])
-                    if n >= PROBE_SIZE:
+                    if n >= self.probe_size:
                         break
                 self._probe = (
-                    torch.cat(xs)[:PROBE_SIZE].to(self.device),
-                    torch.cat(ys)[:PROBE_SIZE].to(self.device),
+                    torch.cat(xs)[: self.probe_size].to(self.device),
+                    torch.cat(ys)[: self.probe_size].to(self.device),
                 )
         return self._probe
 
-    def _landscape(self, model: nn.Module, optimizer: Any) -> dict[str, float]:
+    def _landscape(self, model: nn.Module, optimizer: Any) -> tuple[dict[str, float], float]:
+        """Cheap-tier features and their cost in full-data-epoch equivalents."""
         from llp.landscape import cheap_tier
 
         inputs, targets = self.probe_set()
-        lr = _learning_rate(optimizer)
         report = cheap_tier(
-            model, self.criterion, inputs, targets, seed=self.seed, learning_rate=lr
+            model,
+            self.criterion,
+            inputs,
+            targets,
+            seed=self.seed,
+            learning_rate=_learning_rate(optimizer),
         )
-        features = dict(report.features)
-        features["landscape_cost_fb"] = float(report.cost_fb)
-        return features
+        pool = self.data.n_train if isinstance(self.data, FidelityData) else self._user_pool_size()
+        return dict(report.features), float(report.cost_fb) * int(inputs.shape[0]) / pool
+
+    def _user_pool_size(self) -> int:
+        """Examples in a user dataset_fn's full training set (counted once, cached)."""
+        if self._pool_size is None:
+            train_loader, _ = self._user_loaders(Fidelity(1.0, 1))
+            dataset = getattr(train_loader, "dataset", None)
+            if dataset is not None and hasattr(dataset, "__len__"):
+                self._pool_size = len(dataset)
+            else:
+                self._pool_size = sum(
+                    int(self._split_batch(b, "train_loader")[0].shape[0]) for b in train_loader
+                )
+        return max(self._pool_size, 1)
 
     # ------------------------------------------------------------------ failures
     def _failed(
