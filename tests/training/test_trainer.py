@@ -239,3 +239,23 @@ def test_measure_flatness_with_a_user_dataset_fn(make_digits_data) -> None:
     result = t.evaluate(CONFIG, Fidelity(0.5, 1))
     assert result.landscape and t.probe_set()[0].shape[0] == 32
     assert result.probe_cost <= 20 * 32 / data.n_train + 1e-12
+
+
+def test_a_failing_probe_keeps_the_completed_run(make_digits_data, monkeypatch) -> None:
+    import llp.landscape
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("functorch cannot transform this model")
+
+    monkeypatch.setattr(llp.landscape, "cheap_tier", broken)
+    t = Trainer(
+        mlp_model_fn,
+        mlp_optimizer_fn,
+        nn.CrossEntropyLoss(),
+        make_digits_data(),
+        measure_flatness=True,
+    )
+    with pytest.warns(RuntimeWarning, match="landscape probes failed.*functorch"):
+        result = t.evaluate(CONFIG, Fidelity(0.5, 1))
+    assert result.status is EvaluationStatus.COMPLETE
+    assert all(math.isnan(v) for v in result.landscape.values())

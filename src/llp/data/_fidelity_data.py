@@ -236,6 +236,13 @@ class FidelityData:
             arr = (arr - self._mean) / self._std
         return np.ascontiguousarray(arr, dtype=np.float32)
 
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Undo the standardisation (if any): examples back on their original scale."""
+        arr = np.asarray(X, dtype=np.float64)
+        if self._mean is None or self._std is None:
+            return arr
+        return arr * self._std + self._mean
+
     def encode_labels(self, y: Any) -> np.ndarray:
         """Map labels to the class indices the models are trained on."""
         y_arr = np.asarray(y).ravel()

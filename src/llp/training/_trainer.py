@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import time
 import traceback as tb
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -182,7 +183,7 @@ class Trainer:
                 else:
                     self._train_on_loaders(model, optimizer, loaders, fidelity, curve, state)
                 if self.measure_flatness:
-                    landscape, probe_cost = self._landscape(model, optimizer)
+                    landscape, probe_cost = self._landscape_or_nan(model, optimizer)
         except (DivergedError, _StageError) as exc:
             return failed(str(exc), None)
         except (KeyboardInterrupt, SystemExit):
@@ -460,16 +461,39 @@ class Trainer:
         from llp.landscape import cheap_tier
 
         inputs, targets = self.probe_set()
-        report = cheap_tier(
-            model,
-            self.criterion,
-            inputs,
-            targets,
-            seed=self.seed,
-            learning_rate=_learning_rate(optimizer),
-        )
+        with warnings.catch_warnings():
+            # torch's forward-mode AD calls a deprecated torch.jit.script internally.
+            warnings.filterwarnings(
+                "ignore", "`torch.jit.script` is deprecated", DeprecationWarning
+            )
+            report = cheap_tier(
+                model,
+                self.criterion,
+                inputs,
+                targets,
+                seed=self.seed,
+                learning_rate=_learning_rate(optimizer),
+            )
         pool = self.data.n_train if isinstance(self.data, FidelityData) else self._user_pool_size()
         return dict(report.features), float(report.cost_fb) * int(inputs.shape[0]) / pool
+
+    def _landscape_or_nan(self, model: nn.Module, optimizer: Any) -> tuple[dict[str, float], float]:
+        """The landscape probes never throw away a completed training run: if they raise
+        (e.g. a model ``torch.func`` cannot transform), the features are NaN and the
+        run is still recorded as complete, with a warning."""
+        try:
+            return self._landscape(model, optimizer)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # measured features are optional, the run is not
+            from llp.landscape import CHEAP_TIER_FEATURES
+
+            warnings.warn(
+                f"landscape probes failed ({type(exc).__name__}: {exc}); recording NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return {name: math.nan for name in CHEAP_TIER_FEATURES}, 0.0
 
     def _user_pool_size(self) -> int:
         """Examples in a user dataset_fn's full training set (counted once, cached)."""

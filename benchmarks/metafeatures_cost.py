@@ -1,0 +1,142 @@
+"""How long dataset meta-feature extraction takes as the dataset grows.
+
+Synthetic, seeded classification data (50 float64 features, 5 classes, Gaussian blobs with
+a few integer-valued and correlated columns) at 1k, 100k and 1M rows. For each size,
+``DatasetFeatureExtractor()`` (default cap: 2000 rows, 200 columns, landmarkers on) runs 3
+times on the same arrays, the sizes interleaved round by round so that load from other
+processes hits them alike; the table reports the median (and the spread). One warm-up call
+beforehand pays the one-off imports (scikit-learn's learners) so that they do not land on
+the first size; its time is recorded separately. ``dataset_fingerprint`` (which must read
+every byte) is timed once per size for context; it is not part of the extraction.
+
+Goal: extraction time flat beyond the cap and under 2 s at 1M rows.
+
+Run: ``python benchmarks/metafeatures_cost.py`` (``--quick`` for a smoke run on smaller
+sizes). Writes ``benchmarks/results/metafeatures_cost.json`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llp.features import DatasetFeatureExtractor, dataset_fingerprint
+
+RESULTS = Path(__file__).resolve().parent / "results" / "metafeatures_cost.json"
+N_FEATURES = 50
+N_CLASSES = 5
+REPEATS = 3
+GOAL_SECONDS_AT_1M = 2.0
+
+
+def make_dataset(n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian blobs with 5 classes; 5 integer-valued and 5 correlated columns."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, N_CLASSES, size=n_rows)
+    X = rng.standard_normal((n_rows, N_FEATURES))
+    X += 0.5 * y[:, None]
+    X[:, :5] = np.round(X[:, :5])
+    X[:, 5:10] += X[:, 10:15]
+    return X, y
+
+
+def time_extraction(X: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float]]:
+    extractor = DatasetFeatureExtractor()
+    start = time.perf_counter()
+    features = extractor.extract_features(X, y)
+    return time.perf_counter() - start, features
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k, 10k and 100k rows only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000]
+
+    X_warm, y_warm = make_dataset(500, args.seed)
+    start = time.perf_counter()
+    DatasetFeatureExtractor().extract_features(X_warm, y_warm)
+    warm_up_seconds = time.perf_counter() - start
+
+    datasets = {n_rows: make_dataset(n_rows, args.seed) for n_rows in sizes}
+    seconds: dict[int, list[float]] = {n_rows: [] for n_rows in sizes}
+    features: dict[int, dict[str, float]] = {}
+    # Round by round over the sizes, so that load from other processes hits all alike.
+    for _ in range(REPEATS):
+        for n_rows, (X, y) in datasets.items():
+            elapsed, features[n_rows] = time_extraction(X, y)
+            seconds[n_rows].append(elapsed)
+    rows: list[dict[str, Any]] = []
+    for n_rows, (X, y) in datasets.items():
+        start = time.perf_counter()
+        dataset_fingerprint(X, y)
+        fingerprint_seconds = time.perf_counter() - start
+        rows.append(
+            {
+                "rows": n_rows,
+                "features": N_FEATURES,
+                "classes": N_CLASSES,
+                "megabytes": X.nbytes / 2**20,
+                "seconds": seconds[n_rows],
+                "median_seconds": statistics.median(seconds[n_rows]),
+                "fingerprint_seconds": fingerprint_seconds,
+                "num_samples_reported": features[n_rows]["num_samples"],
+                "landmark_1nn_accuracy": features[n_rows]["landmark_1nn_accuracy"],
+            }
+        )
+
+    largest = rows[-1]
+    report = {
+        "command": "python benchmarks/metafeatures_cost.py" + (" --quick" if args.quick else ""),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cpus": os.cpu_count(),
+        },
+        "settings": {
+            "extractor": repr(DatasetFeatureExtractor()),
+            "repeats": REPEATS,
+            "seed": args.seed,
+            "statistic": "median",
+        },
+        "warm_up_seconds": warm_up_seconds,
+        "results": rows,
+        "goal": {
+            "seconds_at_largest": largest["median_seconds"],
+            "largest_rows": largest["rows"],
+            "under_2s_at_1M": (
+                largest["median_seconds"] < GOAL_SECONDS_AT_1M
+                if largest["rows"] == 1_000_000
+                else None
+            ),
+            "ratio_largest_to_100k": largest["median_seconds"]
+            / next(r["median_seconds"] for r in rows if r["rows"] == 100_000),
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"Warm-up call (one-off imports): {warm_up_seconds:.3f} s\n")
+    print("| rows | MB of X | extraction median (s) | min-max (s) | fingerprint (s) |")
+    print("|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['rows']:,} | {row['megabytes']:.0f} | {row['median_seconds']:.3f} | "
+            f"{min(row['seconds']):.3f}-{max(row['seconds']):.3f} | "
+            f"{row['fingerprint_seconds']:.3f} |"
+        )
+    print(f"\nWrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
