@@ -1,0 +1,394 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from llp._checks import check_int, check_real
+from llp.features import (
+    TRAINING_FEATURES,
+    DatasetFeatureExtractor,
+    TrainingResultFeatureExtractor,
+)
+from llp.meta._estimators import HyperparameterPredictor, PerformanceSurrogate
+from llp.meta._experience import (
+    MODEL_FAMILIES,
+    Experience,
+    coverage,
+    encode_projected,
+    family_vector,
+)
+from llp.space import SearchSpace
+from llp.training import EvaluationResult, EvaluationStatus
+
+_LANDSCAPE = tuple(n for n in TRAINING_FEATURES if n.startswith("landscape_"))
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A configuration proposed by the meta-model, with what it expects of it."""
+
+    config: dict[str, Any]
+    predicted_quantile: float
+    uncertainty: float
+    source: str
+
+
+def _quantiles(scores: Sequence[float | None]) -> np.ndarray:
+    """Percentile rank in [0, 1] of each score within its group; failures rank 0."""
+    values = np.array([-np.inf if s is None else float(s) for s in scores])
+    n = values.shape[0]
+    if n == 1:
+        return np.array([0.0 if values[0] == -np.inf else 1.0])
+    order = values.argsort(kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n)
+    # Ties share their mean rank so equal scores get equal targets.
+    for v in np.unique(values):
+        same = values == v
+        ranks[same] = ranks[same].mean()
+    out = ranks / (n - 1)
+    out[values == -np.inf] = 0.0
+    return out
+
+
+class MetaModelTrainer:
+    """Collects past evaluations and trains the two meta-models on them.
+
+    - :class:`HyperparameterPredictor` learns, per dataset (and model family), the best
+      ``top_k`` configurations by final score, weighted by their rank — not every value
+      ever tried — as a function of the dataset's meta-features.
+    - :class:`PerformanceSurrogate` learns to predict a configuration's *final* score
+      from the dataset's meta-features, the model family, the encoded configuration and,
+      when there is one, a partial-training result at a lower fidelity (learning-curve and
+      landscape features plus its rank among the evaluations of its rung). Targets are
+      percentile ranks of the final score within each study, so datasets of different
+      difficulty share one scale; a failed run ranks 0.
+
+    "Final" is the highest fidelity a study reached; only trials evaluated there carry a
+    target (others are censored), except failures, which are known to be bad.
+
+    Parameters
+    ----------
+    space : SearchSpace
+        The space predictions are made in. Past configurations from other spaces are
+        projected into it by name (:func:`llp.meta.project_config`).
+    top_k : int, default=3
+    use_dataset_features, use_training_features, use_landscape_features : bool
+        Feature groups of the surrogate (for ablations).
+    min_coverage : float, default=0.5
+        Past configurations providing fewer of the space's hyperparameters are ignored.
+    n_estimators : int, default=200
+    random_state : int, default=0
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        top_k: int = 3,
+        use_dataset_features: bool = True,
+        use_training_features: bool = True,
+        use_landscape_features: bool = True,
+        min_coverage: float = 0.5,
+        n_estimators: int = 200,
+        random_state: int = 0,
+    ) -> None:
+        if not isinstance(space, SearchSpace):
+            raise TypeError(
+                f"The 'space' parameter of MetaModelTrainer must be a SearchSpace. Got "
+                f"{type(space).__name__} instead."
+            )
+        self.space = space
+        self.top_k = check_int("top_k", top_k, min_value=1, owner="MetaModelTrainer")
+        self.use_dataset_features = bool(use_dataset_features)
+        self.use_training_features = bool(use_training_features)
+        self.use_landscape_features = bool(use_landscape_features)
+        self.min_coverage = check_real(
+            "min_coverage", min_coverage, low=0.0, high=1.0, owner="MetaModelTrainer"
+        )
+        self.n_estimators = check_int(
+            "n_estimators", n_estimators, min_value=1, owner="MetaModelTrainer"
+        )
+        self.random_state = check_int("random_state", random_state, owner="MetaModelTrainer")
+        self.experiences: list[Experience] = []
+        self.predictor_: HyperparameterPredictor | None = None
+        self.surrogate_: PerformanceSurrogate | None = None
+        self._training_features = TrainingResultFeatureExtractor()
+
+    # ------------------------------------------------------------------ collecting
+    def add(self, experiences: Iterable[Experience]) -> MetaModelTrainer:
+        """Add past evaluations (those too foreign to the space are skipped)."""
+        for exp in experiences:
+            if not isinstance(exp, Experience):
+                raise TypeError(f"Expected Experience records. Got {type(exp).__name__}.")
+            if coverage(exp.result.config, self.space) >= self.min_coverage:
+                self.experiences.append(exp)
+        return self
+
+    def add_study(
+        self,
+        evaluations: Iterable[Any],
+        *,
+        dataset: str,
+        meta_features: Mapping[str, float],
+        model_family: str | None = None,
+        group: str | None = None,
+        study: str = "current",
+    ) -> MetaModelTrainer:
+        """Add the evaluations of a study (:class:`llp.search.Evaluation` records)."""
+        return self.add(
+            Experience(
+                dataset=dataset,
+                group=group,
+                meta_features=meta_features,
+                model_family=model_family,
+                study=study,
+                trial=int(e.trial_id),
+                result=e.result,
+            )
+            for e in evaluations
+        )
+
+    def add_from_store(
+        self,
+        knowledge_base: Any,
+        *,
+        exclude_datasets: Iterable[str] = (),
+        exclude_groups: Iterable[str] = (),
+    ) -> MetaModelTrainer:
+        """Add every evaluation of a :class:`llp.store.KnowledgeBase` except those of the
+        excluded datasets (fingerprints) and dataset groups."""
+        skip_datasets, skip_groups = set(exclude_datasets), set(exclude_groups)
+        groups = {d.fingerprint: d.group for d in knowledge_base.list_datasets()}
+        stored = knowledge_base.evaluations()
+        return self.add(
+            Experience.from_stored(s, group=groups.get(s.dataset_fingerprint))
+            for s in stored
+            if s.dataset_fingerprint not in skip_datasets
+            and groups.get(s.dataset_fingerprint) not in skip_groups
+        )
+
+    @property
+    def datasets(self) -> set[str]:
+        return {e.dataset for e in self.experiences}
+
+    # ------------------------------------------------------------------ features
+    def dataset_vector(
+        self, meta_features: Mapping[str, float], model_family: str | None
+    ) -> np.ndarray:
+        """Dataset meta-features and model family as the models read them."""
+        parts = [family_vector(model_family)]
+        if self.use_dataset_features:
+            parts.insert(0, DatasetFeatureExtractor.to_vector(meta_features))
+        return np.concatenate(parts)
+
+    def partial_vector(
+        self, result: EvaluationResult | None, rung_quantile: float | None
+    ) -> np.ndarray:
+        """Partial-training features of one lower-fidelity result (zeros when absent)."""
+        if not self.use_training_features:
+            return np.zeros(0)
+        width = len(TRAINING_FEATURES) + 2
+        if result is None:
+            return np.zeros(width)
+        features = dict(self._training_features.extract_features(result))
+        if not self.use_landscape_features:
+            for name in _LANDSCAPE:
+                features[name] = 0.0
+        vec = TrainingResultFeatureExtractor.to_vector(features)
+        return np.concatenate([vec, [1.0, float(rung_quantile or 0.0)]])
+
+    def surrogate_row(
+        self,
+        meta_features: Mapping[str, float],
+        model_family: str | None,
+        config: Mapping[str, Any],
+        result: EvaluationResult | None = None,
+        rung_quantile: float | None = None,
+    ) -> np.ndarray:
+        """The surrogate's input for one configuration, optionally with a partial result."""
+        return np.concatenate(
+            [
+                self.dataset_vector(meta_features, model_family),
+                encode_projected(config, self.space),
+                self.partial_vector(result, rung_quantile),
+            ]
+        )
+
+    # ------------------------------------------------------------------ training sets
+    def _by_study(self) -> dict[str, list[Experience]]:
+        studies: dict[str, list[Experience]] = defaultdict(list)
+        for exp in self.experiences:
+            studies[exp.study].append(exp)
+        return studies
+
+    def final_scores(self) -> dict[tuple[str, int], tuple[float | None, Experience]]:
+        """Per (study, trial): the final score (``None`` = failed) and its evaluation."""
+        finals: dict[tuple[str, int], tuple[float | None, Experience]] = {}
+        for study, exps in self._by_study().items():
+            ok = [e for e in exps if e.result.status is EvaluationStatus.COMPLETE]
+            if not ok:
+                continue
+            top = max((e.result.fidelity.fraction, e.result.fidelity.epochs) for e in ok)
+            for e in exps:
+                fid = (e.result.fidelity.fraction, e.result.fidelity.epochs)
+                if e.result.status is EvaluationStatus.FAILED:
+                    finals[(study, e.trial)] = (None, e)
+                elif fid == top and finals.get((study, e.trial), (0.0,))[0] is not None:
+                    finals[(study, e.trial)] = (e.result.score, e)
+        return finals
+
+    def surrogate_training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, y, groups)``: one config-only row per trial with a final score, plus one
+        row per lower-fidelity evaluation of those trials; ``groups`` are dataset keys."""
+        finals = self.final_scores()
+        rows: list[np.ndarray] = []
+        targets: list[float] = []
+        groups: list[str] = []
+        for study, exps in self._by_study().items():
+            keys = [k for k in finals if k[0] == study]
+            if len(keys) < 2:
+                continue
+            quantile = dict(zip(keys, _quantiles([finals[k][0] for k in keys])))
+            by_fidelity: dict[tuple[float, int], list[Experience]] = defaultdict(list)
+            for e in exps:
+                by_fidelity[(e.result.fidelity.fraction, e.result.fidelity.epochs)].append(e)
+            rung_q: dict[int, float] = {}
+            for group in by_fidelity.values():
+                for e, q in zip(group, _quantiles([g.result.score for g in group])):
+                    rung_q[id(e)] = float(q)
+            first = exps[0]
+            for key in keys:
+                _, final_exp = finals[key]
+                rows.append(
+                    self.surrogate_row(
+                        first.meta_features, first.model_family, final_exp.result.config
+                    )
+                )
+                targets.append(quantile[key])
+                groups.append(first.dataset)
+            for e in exps:
+                key = (study, e.trial)
+                if key not in quantile or e.result.status is not EvaluationStatus.COMPLETE:
+                    continue
+                rows.append(
+                    self.surrogate_row(
+                        e.meta_features, e.model_family, e.result.config, e.result, rung_q[id(e)]
+                    )
+                )
+                targets.append(quantile[key])
+                groups.append(e.dataset)
+        if not rows:
+            return np.zeros((0, 0)), np.zeros(0), np.zeros(0, dtype=object)
+        return np.vstack(rows), np.array(targets), np.array(groups, dtype=object)
+
+    def predictor_training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, Y, weights)``: the best ``top_k`` configurations of every study, with the
+        dataset's features as input and the encoded configuration as target."""
+        finals = self.final_scores()
+        X: list[np.ndarray] = []
+        Y: list[np.ndarray] = []
+        w: list[float] = []
+        for study, exps in self._by_study().items():
+            keys = [k for k in finals if k[0] == study and finals[k][0] is not None]
+            if not keys:
+                continue
+            quantile = dict(zip(keys, _quantiles([finals[k][0] for k in keys])))
+            best = sorted(keys, key=lambda k: (-float(finals[k][0] or 0.0), k[1]))
+            first = exps[0]
+            for key in best[: self.top_k]:
+                X.append(self.dataset_vector(first.meta_features, first.model_family))
+                Y.append(encode_projected(finals[key][1].result.config, self.space))
+                w.append(0.1 + quantile[key])
+        if not X:
+            return np.zeros((0, 0)), np.zeros((0, len(self.space))), np.zeros(0)
+        return np.vstack(X), np.vstack(Y), np.array(w)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self) -> MetaModelTrainer:
+        """Train the predictor (needs 2+ studies) and the surrogate (needs 10+ rows).
+
+        Models that lack data stay ``None``; callers fall back to sampling the space.
+        """
+        X, Y, w = self.predictor_training_set()
+        self.predictor_ = None
+        if X.shape[0] >= 2 and len({e.study for e in self.experiences}) >= 2:
+            self.predictor_ = HyperparameterPredictor(
+                self.space, n_estimators=self.n_estimators, random_state=self.random_state
+            ).fit(X, Y, sample_weight=w)
+        Xs, ys, _ = self.surrogate_training_set()
+        self.surrogate_ = None
+        if Xs.shape[0] >= 10 and np.ptp(ys) > 0:
+            self.surrogate_ = PerformanceSurrogate(
+                n_estimators=self.n_estimators, random_state=self.random_state
+            ).fit(Xs, ys)
+        return self
+
+    # ------------------------------------------------------------------ using
+    def predict_final(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted final percentile rank and its uncertainty for surrogate rows."""
+        if self.surrogate_ is None:
+            raise ValueError("The surrogate is not fitted (too little experience); call fit().")
+        mean, std = self.surrogate_.predict(np.atleast_2d(rows), return_std=True)
+        return np.asarray(mean), np.asarray(std)
+
+    def suggest(
+        self,
+        meta_features: Mapping[str, float],
+        model_family: str | None,
+        n: int,
+        *,
+        seed: int,
+        n_candidates: int = 256,
+    ) -> list[Suggestion]:
+        """``n`` configurations for a new dataset, chosen for predicted quality and
+        diversity.
+
+        The predictor's configuration comes first; the rest are the best of
+        ``n_candidates`` draws (half from the space, half perturbed around the
+        prediction with the predictor's uncertainty) by the surrogate's predicted final
+        rank, greedily skipping candidates too close to one already chosen.
+        """
+        check_int("n", n, min_value=0, owner="MetaModelTrainer.suggest")
+        if n == 0:
+            return []
+        rng = np.random.default_rng(seed)
+        chosen: list[Suggestion] = []
+        candidates = self.space.sample(n_candidates // 2, seed=seed)
+        center = None
+        if self.predictor_ is not None:
+            x = self.dataset_vector(meta_features, model_family)[None, :]
+            mean, std = self.predictor_.predict_with_std(x)
+            center = self.space.decode(mean[0])
+            candidates.append(center)
+            for _ in range(n_candidates - len(candidates)):
+                noisy = mean[0] + rng.normal(size=mean.shape[1]) * np.maximum(std[0], 0.05)
+                candidates.append(self.space.decode(np.clip(noisy, 0.0, 1.0)))
+        if self.surrogate_ is not None:
+            rows = np.vstack(
+                [self.surrogate_row(meta_features, model_family, c) for c in candidates]
+            )
+            pred, unc = self.predict_final(rows)
+        else:
+            pred, unc = np.full(len(candidates), 0.5), np.full(len(candidates), 0.5)
+        half = n_candidates // 2
+        if center is not None:
+            chosen.append(Suggestion(center, float(pred[half]), float(unc[half]), "predictor"))
+        encoded = self.space.encode_many(candidates)
+        taken = [self.space.encode(s.config) for s in chosen]
+        for i in np.argsort(-pred, kind="stable"):
+            if len(chosen) >= n:
+                break
+            if any(np.abs(encoded[i] - t).max() < 0.05 for t in taken):
+                continue
+            source = "space sample" if i < half else "predictor variation"
+            chosen.append(Suggestion(candidates[i], float(pred[i]), float(unc[i]), source))
+            taken.append(encoded[i])
+        return chosen[:n]
+
+
+__all__ = ["MODEL_FAMILIES", "MetaModelTrainer", "Suggestion"]

@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from llp.features import DATASET_FEATURES
+from llp.meta import Experience, MetaModelTrainer, encode_projected, project_config
+from llp.space import Categorical, Float, Int, SearchSpace
+from llp.space._space import INACTIVE
+from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
+
+SPACE = SearchSpace(
+    [
+        Float("lr", 1e-5, 1.0, log=True),
+        Int("width", 16, 256, log=True),
+        Categorical("optimizer", ("sgd", "adam")),
+    ]
+)
+FIDELITIES = (0.125, 0.25, 0.5, 1.0)
+
+
+def best_log_lr(f: float) -> float:
+    """The synthetic truth: the best learning rate is 10 ** (-4 + 3 f)."""
+    return -4 + 3 * f
+
+
+def synthetic_score(f: float, config: dict, fraction: float) -> float:
+    gap = math.log10(config["lr"]) - best_log_lr(f)
+    return 0.9 - 0.08 * gap**2 - 0.05 * (1 - fraction) + 0.01 * (config["optimizer"] == "adam")
+
+
+def make_meta_features(f: float) -> dict[str, float]:
+    features = dict.fromkeys(DATASET_FEATURES, 0.0)
+    features["feature_mean"] = f
+    features["num_samples"] = 1000.0
+    return features
+
+
+def make_result(config: dict, fraction: float, score: float | None) -> EvaluationResult:
+    failed = score is None
+    curve = tuple(
+        EpochRecord(e, 1.0 / e, 1.2 / e, None if failed else score - 0.02 * (3 - e), 0.01)
+        for e in (1, 2, 3)
+    )
+    return EvaluationResult(
+        config=config,
+        fidelity=Fidelity(fraction, 3),
+        status=EvaluationStatus.FAILED if failed else EvaluationStatus.COMPLETE,
+        curve=curve,
+        score=score,
+        objective="val_accuracy",
+        cost=fraction * 3,
+        seconds=0.1,
+        train_seconds=0.1,
+        n_train=100,
+        seed=0,
+        failure_reason="diverged" if failed else None,
+    )
+
+
+def make_experiences(fs: list[float], n_configs: int = 24, seed: int = 0) -> list[Experience]:
+    out = []
+    for d, f in enumerate(fs):
+        configs = SPACE.sample(n_configs, seed=seed + d)
+        for t, config in enumerate(configs):
+            for fraction in FIDELITIES:
+                score = synthetic_score(f, config, fraction)
+                out.append(
+                    Experience(
+                        f"d{d}",
+                        f"g{d}",
+                        make_meta_features(f),
+                        "mlp",
+                        f"study-{d}",
+                        t,
+                        make_result(config, fraction, score),
+                    )
+                )
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained() -> MetaModelTrainer:
+    fs = list(np.linspace(0.0, 1.0, 12))
+    return MetaModelTrainer(SPACE, n_estimators=100).add(make_experiences(fs)).fit()
+
+
+def test_predictor_learns_which_learning_rate_suits_a_new_dataset(trained) -> None:
+    for f in (0.2, 0.75):
+        x = trained.dataset_vector(make_meta_features(f), "mlp")[None, :]
+        config = trained.predictor_.predict_configs(x)[0]
+        assert abs(math.log10(config["lr"]) - best_log_lr(f)) < 0.6
+
+
+def test_predictor_is_trained_on_the_top_k_of_each_study_only(trained) -> None:
+    X, _, w = trained.predictor_training_set()
+    assert X.shape[0] == 12 * trained.top_k
+    assert ((w > 0) & (w <= 1.1)).all()
+
+
+def test_surrogate_ranks_configurations_of_an_unseen_dataset(trained) -> None:
+    f = 0.4
+    configs = SPACE.sample(40, seed=99)
+    rows = np.vstack([trained.surrogate_row(make_meta_features(f), "mlp", c) for c in configs])
+    mean, std = trained.predict_final(rows)
+    truth = [synthetic_score(f, c, 1.0) for c in configs]
+    assert spearmanr(mean, truth).statistic > 0.8
+    assert (std >= 0).all()
+
+
+def test_surrogate_uses_partial_results_of_the_current_rung(trained) -> None:
+    f = 0.4
+    good = {"lr": 10 ** best_log_lr(f), "width": 64, "optimizer": "adam"}
+    bad = {"lr": 1e-5 if best_log_lr(f) > -2.5 else 0.9, "width": 64, "optimizer": "sgd"}
+    meta = make_meta_features(f)
+    rows = np.vstack(
+        [
+            trained.surrogate_row(meta, "mlp", good, make_result(good, 0.125, 0.85), 1.0),
+            trained.surrogate_row(meta, "mlp", bad, make_result(bad, 0.125, 0.3), 0.0),
+        ]
+    )
+    mean, _ = trained.predict_final(rows)
+    assert mean[0] > mean[1] + 0.3
+
+
+def test_failed_trials_rank_last() -> None:
+    exps = make_experiences([0.5], n_configs=6)
+    config = {"lr": 0.5, "width": 32, "optimizer": "sgd"}
+    exps.append(
+        Experience(
+            "d0",
+            "g0",
+            make_meta_features(0.5),
+            "mlp",
+            "study-0",
+            99,
+            make_result(config, 0.125, None),
+        )
+    )
+    trainer = MetaModelTrainer(SPACE).add(exps)
+    finals = trainer.final_scores()
+    assert finals[("study-0", 99)][0] is None
+    X, y, groups = trainer.surrogate_training_set()
+    assert X.shape[0] == len(y) == len(groups) and y.min() == 0.0
+
+
+def test_suggest_returns_distinct_legal_configs_led_by_the_prediction(trained) -> None:
+    suggestions = trained.suggest(make_meta_features(0.3), "mlp", 6, seed=0)
+    assert len(suggestions) == 6 and suggestions[0].source == "predictor"
+    configs = [s.config for s in suggestions]
+    assert all(SPACE.validate(c) == c for c in configs)
+    assert len({tuple(sorted(c.items())) for c in configs}) == 6
+    assert trained.suggest(make_meta_features(0.3), "mlp", 6, seed=0) == suggestions
+
+
+def test_without_experience_the_models_stay_unfitted_and_suggest_samples() -> None:
+    trainer = MetaModelTrainer(SPACE).fit()
+    assert trainer.predictor_ is None and trainer.surrogate_ is None
+    suggestions = trainer.suggest(make_meta_features(0.3), "mlp", 3, seed=1)
+    assert len(suggestions) == 3 and all(s.source == "space sample" for s in suggestions)
+    with pytest.raises(ValueError, match="surrogate is not fitted"):
+        trainer.predict_final(np.zeros((1, 3)))
+
+
+def test_ablations_change_the_surrogate_input_width() -> None:
+    full = MetaModelTrainer(SPACE)
+    no_meta = MetaModelTrainer(SPACE, use_dataset_features=False)
+    no_train = MetaModelTrainer(SPACE, use_training_features=False)
+    meta, config = make_meta_features(0.1), {"lr": 1e-3, "width": 32, "optimizer": "adam"}
+    widths = [t.surrogate_row(meta, "mlp", config).shape[0] for t in (full, no_meta, no_train)]
+    assert widths[0] == widths[1] + len(DATASET_FEATURES)
+    assert widths[2] == len(DATASET_FEATURES) + 3 + len(SPACE)
+    result = make_result(config, 0.5, 0.8)
+    without_landscape = MetaModelTrainer(SPACE, use_landscape_features=False)
+    assert without_landscape.surrogate_row(meta, "mlp", config, result, 0.5).shape == (
+        full.surrogate_row(meta, "mlp", config, result, 0.5).shape
+    )
+
+
+def test_configs_from_other_spaces_are_projected_by_name() -> None:
+    foreign = {"learning_rate": 10.0, "hidden_size": 1000, "optim": "adam", "extra": 1}
+    assert project_config(foreign, SPACE) == {"lr": 1.0, "width": 256, "optimizer": "adam"}
+    partial = encode_projected({"lr": 1e-3}, SPACE)
+    assert partial[0] != INACTIVE and (partial[1:] == INACTIVE).all()
+    trainer = MetaModelTrainer(SPACE, min_coverage=0.5)
+    far = make_result({"momentum": 0.9}, 1.0, 0.5)
+    trainer.add([Experience("d", None, make_meta_features(0.0), None, "s", 0, far)])
+    assert trainer.experiences == []
+
+
+def test_input_errors() -> None:
+    with pytest.raises(TypeError, match="'space' parameter of MetaModelTrainer"):
+        MetaModelTrainer({"lr": 1})
+    with pytest.raises(ValueError, match="'top_k' parameter of MetaModelTrainer must be an int"):
+        MetaModelTrainer(SPACE, top_k=0)
+    with pytest.raises(ValueError, match="'min_coverage'"):
+        MetaModelTrainer(SPACE, min_coverage=2.0)
+    with pytest.raises(TypeError, match="Expected Experience records"):
+        MetaModelTrainer(SPACE).add([{"config": {}}])
