@@ -297,3 +297,37 @@ def test_decode_rejects_wrong_length_and_nan() -> None:
         make_space().decode([0.5])
     with pytest.raises(ValueError, match="NaN"):
         make_space().decode([np.nan] * 7)
+
+
+def test_to_dict_round_trips_through_json() -> None:
+    import json
+
+    space = make_space()
+    again = SearchSpace.from_dict(json.loads(json.dumps(space.to_dict())))
+    assert again.hyperparameters == space.hyperparameters
+    assert again.conditions == space.conditions
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({}, "'hyperparameters' list"),
+        ({"hyperparameters": [{"name": "a"}]}, r"hyperparameters\[0\] must be a mapping"),
+        (
+            {"hyperparameters": [{"name": "a", "type": "float", "low": 1}]},
+            r"hyperparameters\[0\] \(float\) is missing the key 'high'",
+        ),
+        ({"hyperparameters": [{"name": "a", "type": "complex"}]}, "'type' must be 'float'"),
+        ({"hyperparameters": [{"name": "a", "type": "float", "low": 2, "high": 1}]}, "empty range"),
+        (
+            {
+                "hyperparameters": [{"name": "a", "type": "int", "low": 0, "high": 3}],
+                "conditions": [{"child": "a"}],
+            },
+            r"conditions\[0\] must be a mapping",
+        ),
+    ],
+)
+def test_from_dict_rejects_malformed_descriptions(data, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        SearchSpace.from_dict(data)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from llp._checks import check_int, check_real
+from llp.data._fingerprint import dataset_fingerprint
 from llp.data._subsets import NestedStratifiedOrder, stratified_holdout
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class FidelityData:
             raise ValueError(
                 f"The data must have at least 4 samples. Got {X_arr.shape[0]} instead."
             )
+        #: Content hash of the examples as given (the knowledge base's dataset key).
+        self.fingerprint = dataset_fingerprint(X_arr, y_arr)
         self.task: Task = _infer_task(y_arr) if task == "auto" else task
         if self.task == "classification":
             if y_arr.dtype.kind == "f" and not np.isfinite(y_arr).all():

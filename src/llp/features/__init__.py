@@ -16,8 +16,8 @@ list, and ``to_vector`` turns such a dict into the fixed-width vector the meta-m
 
 from __future__ import annotations
 
+from llp.data import dataset_fingerprint
 from llp.features._dataset import DATASET_FEATURES, DatasetFeatureExtractor
-from llp.features._fingerprint import dataset_fingerprint
 from llp.features._training import TRAINING_FEATURES, TrainingResultFeatureExtractor
 
 __all__ = [

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from llp.space._space import INACTIVE, Categorical
+from llp.space import INACTIVE, Categorical
 
 if TYPE_CHECKING:
     from llp.space import SearchSpace

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llp.runner._recording import DatasetInfo, StudyRecorder, default_study_name
 from llp.runner._runner import (
     InProcessExecutor,
     ProgressCallback,
@@ -13,11 +14,14 @@ from llp.runner._runner import (
 )
 
 __all__ = [
+    "DatasetInfo",
     "InProcessExecutor",
     "ProgressCallback",
     "ProgressEvent",
     "Runner",
     "StudyFailedError",
+    "StudyRecorder",
     "StudyResult",
+    "default_study_name",
     "select_best",
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llp._checks import check_int
+from llp.runner._recording import StudyRecorder
 from llp.search import Evaluation, Job, Scheduler
 from llp.training import EvaluationResult, EvaluationStatus
 
@@ -109,12 +110,18 @@ class StudyResult:
     wall_seconds: float
     evaluation_seconds: float
     objective: str
+    study_name: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def probe_cost(self) -> float:
         """The part of ``total_cost`` spent on landscape probes."""
         return sum(e.result.probe_cost for e in self.evaluations)
+
+    @property
+    def n_reused(self) -> int:
+        """Evaluations taken from the knowledge base instead of being run (resume)."""
+        return sum(e.reused for e in self.evaluations)
 
     @property
     def n_failed(self) -> int:
@@ -139,6 +146,7 @@ class StudyResult:
                     "cost": e.cost,
                     "seconds": e.result.seconds,
                     "reason": e.job.reason,
+                    "reused": e.reused,
                     "failure_reason": e.result.failure_reason,
                     **{f"config.{k}": v for k, v in e.config.items()},
                 }
@@ -187,6 +195,9 @@ class Runner:
     show_progress : bool, default=True
         Show a rich progress bar on the terminal.
     description : str, default="search"
+    recorder : StudyRecorder, optional
+        Where results are written as they arrive; jobs it already holds are reused
+        instead of being run again (resuming a study).
     """
 
     def __init__(
@@ -199,6 +210,7 @@ class Runner:
         progress_callback: ProgressCallback | None = None,
         show_progress: bool = True,
         description: str = "search",
+        recorder: StudyRecorder | None = None,
     ) -> None:
         if not isinstance(scheduler, Scheduler):
             raise TypeError(
@@ -216,6 +228,7 @@ class Runner:
         self.progress_callback = progress_callback
         self.show_progress = show_progress
         self.description = description
+        self.recorder = recorder
 
     def run(self) -> StudyResult:
         """Run the schedule to completion and return what it measured.
@@ -232,6 +245,7 @@ class Runner:
         in_flight: dict[cf.Future[EvaluationResult], Job] = {}
         total_cost = 0.0
         best: Evaluation | None = None
+        reused: set[int] = set()
         display = ProgressDisplay(
             self.description, self.scheduler.n_planned_jobs, enabled=self.show_progress
         )
@@ -241,6 +255,13 @@ class Runner:
                     job = self.scheduler.ask()
                     if job is None:
                         break
+                    stored = self.recorder.lookup(job) if self.recorder else None
+                    if stored is not None:
+                        done_now: cf.Future[EvaluationResult] = cf.Future()
+                        done_now.set_result(stored)
+                        reused.add(job.job_id)
+                        in_flight[done_now] = job
+                        continue
                     in_flight[self.executor.submit(self.evaluate, job)] = job
                 if not in_flight:
                     if self.scheduler.is_finished():
@@ -254,8 +275,11 @@ class Runner:
                 for future in sorted(done, key=lambda f: in_flight[f].job_id):
                     job = in_flight.pop(future)
                     result = future.result()
+                    was_reused = job.job_id in reused
+                    if self.recorder is not None and not was_reused:
+                        self.recorder.record(job, result)
                     self.scheduler.tell(job, result)
-                    evaluation = Evaluation(job, result)
+                    evaluation = Evaluation(job, result, reused=was_reused)
                     evaluations.append(evaluation)
                     total_cost += result.cost + result.probe_cost
                     best = select_best([*([best] if best else []), evaluation])
@@ -305,6 +329,7 @@ class Runner:
             total_cost=total_cost,
             planned_cost=self.scheduler.planned_cost,
             wall_seconds=wall,
-            evaluation_seconds=sum(e.result.seconds for e in evaluations),
+            evaluation_seconds=sum(e.result.seconds for e in evaluations if not e.reused),
             objective=final.result.objective,
+            study_name=self.recorder.study_name if self.recorder else None,
         )

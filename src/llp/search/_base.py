@@ -33,10 +33,15 @@ class Job:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A finished job: what was asked (:class:`Job`) and what was measured."""
+    """A finished job: what was asked (:class:`Job`) and what was measured.
+
+    ``reused`` is true when the result came from the knowledge base (a resumed study)
+    rather than from training now.
+    """
 
     job: Job
     result: EvaluationResult
+    reused: bool = False
 
     @property
     def trial_id(self) -> int:

@@ -7,6 +7,22 @@ numeric vector the meta-model consumes.
 
 from __future__ import annotations
 
-from llp.space._space import Categorical, Condition, Float, Int, SearchSpace
+from llp.space._space import (
+    INACTIVE,
+    Categorical,
+    Condition,
+    Float,
+    Int,
+    SearchSpace,
+    canonical_config_json,
+)
 
-__all__ = ["Categorical", "Condition", "Float", "Int", "SearchSpace"]
+__all__ = [
+    "INACTIVE",
+    "Categorical",
+    "Condition",
+    "Float",
+    "Int",
+    "SearchSpace",
+    "canonical_config_json",
+]

@@ -238,6 +238,82 @@ class SearchSpace:
             hps.append(_infer_hyperparameter(key, [_to_native(c[key]) for c in configs]))
         return cls(hps)
 
+    # ------------------------------------------------------------------ plain data
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description: ``{"hyperparameters": [...], "conditions": [...]}``."""
+        hps: list[dict[str, Any]] = []
+        for hp in self._hps:
+            if isinstance(hp, Categorical):
+                hps.append(
+                    {
+                        "name": hp.name,
+                        "type": "categorical",
+                        "choices": [_to_native(c) for c in hp.choices],
+                    }
+                )
+            else:
+                hps.append(
+                    {
+                        "name": hp.name,
+                        "type": "float" if isinstance(hp, Float) else "int",
+                        "low": _to_native(hp.low),
+                        "high": _to_native(hp.high),
+                        "log": hp.log,
+                    }
+                )
+        conds = [
+            {"child": c.child, "parent": c.parent, "values": list(c.values)}
+            for c in self._conditions
+        ]
+        return {"hyperparameters": hps, "conditions": conds}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """Rebuild a space from :meth:`to_dict` output (e.g. read from TOML or JSON).
+
+        Raises
+        ------
+        ValueError
+            Naming the entry and the rule when the description is malformed.
+        """
+        if not isinstance(data, Mapping) or not isinstance(data.get("hyperparameters"), list):
+            raise ValueError("A space description must be a mapping with a 'hyperparameters' list.")
+        hps: list[Hyperparameter] = []
+        for i, item in enumerate(data["hyperparameters"]):
+            where = f"hyperparameters[{i}]"
+            if not isinstance(item, Mapping) or "name" not in item or "type" not in item:
+                raise ValueError(f"{where} must be a mapping with 'name' and 'type'.")
+            kind = item["type"]
+            try:
+                if kind == "categorical":
+                    hps.append(Categorical(item["name"], tuple(item["choices"])))
+                elif kind in ("float", "int"):
+                    make = Float if kind == "float" else Int
+                    hps.append(
+                        make(
+                            item["name"],
+                            item["low"],
+                            item["high"],
+                            log=bool(item.get("log", False)),
+                        )
+                    )
+                else:
+                    raise ValueError(
+                        f"'type' must be 'float', 'int' or 'categorical'. Got {kind!r}."
+                    )
+            except KeyError as exc:
+                raise ValueError(f"{where} ({kind}) is missing the key {exc}.") from None
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        conditions = []
+        for i, item in enumerate(data.get("conditions", []) or []):
+            if not isinstance(item, Mapping) or not {"child", "parent", "values"} <= set(item):
+                raise ValueError(
+                    f"conditions[{i}] must be a mapping with 'child', 'parent' and 'values'."
+                )
+            conditions.append(Condition(item["child"], item["parent"], tuple(item["values"])))
+        return cls(hps, conditions)
+
     # ------------------------------------------------------------------ properties
     @property
     def hyperparameters(self) -> tuple[Hyperparameter, ...]:

@@ -1,0 +1,43 @@
+"""The knowledge base: what llp learns, kept across studies and processes.
+
+:class:`KnowledgeBase` stores datasets (fingerprint and meta-features), studies (scheduler,
+settings, seed), trials (one configuration each) and evaluations (one trial at one
+fidelity: curve, score, cost, landscape features, failure reason and traceback, why it
+ran). It is a SQLite file by default and a PostgreSQL database by URL, through
+SQLAlchemy Core; values are stored as numbers, text and JSON text, never pickles.
+
+Schema (version :data:`SCHEMA_VERSION`)
+----------------------------------------
+- ``meta(key, value)``: ``application`` = ``"llp"``, ``schema_version``,
+  ``created_with`` (the llp version that created the knowledge base).
+- ``datasets(id, fingerprint UNIQUE, name, group_name, n_samples, meta_features JSON,
+  created_at)``
+- ``studies(id, name UNIQUE, dataset_id -> datasets, scheduler, settings JSON,
+  space JSON, seed, objective, model_family, created_at, llp_version)``
+- ``trials(id, study_id -> studies, number, config JSON; UNIQUE(study_id, number))``
+- ``evaluations(id, trial_id -> trials, fraction, epochs, status, score, objective,
+  cost, seconds, train_seconds, n_train, seed, curve JSON, landscape JSON, probe_cost,
+  failure_reason, traceback, bracket, rung, reason, llp_version, created_at;
+  UNIQUE(trial_id, fraction, epochs))``
+
+A curve is stored column-wise: ``{"epoch": [1, 2], "train_loss": [...], "val_loss":
+[...], "val_accuracy": [...], "seconds": [...]}``.
+"""
+
+from __future__ import annotations
+
+from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
+from llp.store._knowledge_base import KnowledgeBase
+from llp.store._records import DatasetRecord, NewEvaluation, StoredEvaluation, StudyRecord
+from llp.store._schema import SCHEMA_VERSION
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DatasetRecord",
+    "DuplicateEvaluationError",
+    "KnowledgeBase",
+    "KnowledgeBaseError",
+    "NewEvaluation",
+    "StoredEvaluation",
+    "StudyRecord",
+]

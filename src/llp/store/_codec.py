@@ -1,0 +1,226 @@
+"""Turning records into rows and rows back into the same frozen records.
+
+Everything structured is JSON text (:func:`json.dumps` / :func:`json.loads`), never a
+pickle. Floats survive exactly: JSON writes the shortest text that reads back as the
+same double, and the float columns are double precision on every backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from llp.space import canonical_config_json
+from llp.store._records import NewEvaluation
+from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
+
+#: Columns of ``evaluations`` that say what was measured and why; two writes of the
+#: same key are "identical" when all of these agree (bookkeeping columns such as
+#: ``created_at`` and ``llp_version`` are left out).
+COMPARED_COLUMNS: tuple[str, ...] = (
+    "status",
+    "score",
+    "objective",
+    "cost",
+    "seconds",
+    "train_seconds",
+    "n_train",
+    "seed",
+    "curve",
+    "landscape",
+    "probe_cost",
+    "failure_reason",
+    "traceback",
+    "bracket",
+    "rung",
+    "reason",
+)
+
+_JSON_COLUMNS = frozenset({"curve", "landscape"})
+
+# A curve is stored column-wise, one JSON list per EpochRecord field: about half the
+# size of a list of objects, and faster to read back.
+_CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
+
+#: The fields of :class:`EvaluationResult` the store keeps (all of them). A test checks
+#: this against the dataclass, so a new field cannot be dropped silently: storing it
+#: needs a column and a new schema version.
+STORED_RESULT_FIELDS = frozenset(
+    {
+        "config",
+        "fidelity",
+        "status",
+        "curve",
+        "score",
+        "objective",
+        "cost",
+        "seconds",
+        "train_seconds",
+        "n_train",
+        "seed",
+        "failure_reason",
+        "traceback",
+        "landscape",
+        "probe_cost",
+    }
+)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps_json(value: Any, *, name: str, owner: str) -> str:
+    """Canonical JSON text of ``value`` (sorted keys, no whitespace) or a TypeError
+    naming the parameter."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must hold only JSON values (str, int, "
+            f"float, bool, None, lists and mappings with str keys). Got {value!r}: {exc}."
+        ) from exc
+
+
+def config_json(config: Mapping[str, Any], *, owner: str) -> str:
+    """The canonical text that identifies a trial (see :func:`llp.space.canonical_config_json`)."""
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            f"The 'config' parameter of {owner} must be a mapping. "
+            f"Got {type(config).__name__} instead."
+        )
+    try:
+        return canonical_config_json(config)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The 'config' parameter of {owner} must map str keys to JSON values "
+            f"(str, int, float, bool, None). Got {dict(config)!r}: {exc}."
+        ) from exc
+
+
+def check_text(name: str, value: Any, *, owner: str, optional: bool = False) -> str | None:
+    """A str without NUL characters (PostgreSQL text cannot hold them), or None if allowed."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        rule = "a str or None" if optional else "a str"
+        raise TypeError(f"The '{name}' parameter of {owner} must be {rule}. Got {value!r} instead.")
+    if "\x00" in value:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must not contain NUL characters ('\\x00'), "
+            f"which PostgreSQL cannot store. Got {value!r} instead."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be valid Unicode text; lone surrogates "
+            f"cannot be stored. Got {value!r} instead."
+        ) from exc
+    return value
+
+
+def _check_finite(name: str, value: float, owner: str) -> None:
+    if not math.isfinite(value):
+        raise ValueError(
+            f"The 'result' parameter of {owner} has a non-finite {name} ({value!r}); "
+            "the knowledge base stores finite numbers only in its scalar columns "
+            "(SQLite would turn NaN into NULL)."
+        )
+
+
+def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
+    """The ``evaluations`` columns that come from ``item`` (no ids, no bookkeeping)."""
+    r = item.result
+    if not isinstance(r, EvaluationResult):
+        raise TypeError(
+            f"The 'result' parameter of {owner} must be an EvaluationResult. "
+            f"Got {type(r).__name__} instead."
+        )
+    for name in ("cost", "seconds", "train_seconds", "probe_cost"):
+        _check_finite(name, float(getattr(r, name)), owner)
+    if r.score is not None:
+        _check_finite("score", float(r.score), owner)
+    check_text("reason", item.reason, owner=owner)
+    check_text("result.failure_reason", r.failure_reason, owner=owner, optional=True)
+    check_text("result.traceback", r.traceback, owner=owner, optional=True)
+    # `+ 0.0` turns -0.0 into 0.0: SQLite stores an integral REAL as an integer and
+    # would drop the sign, so every backend drops it (the numbers compare equal).
+    return {
+        "fraction": float(r.fidelity.fraction),
+        "epochs": int(r.fidelity.epochs),
+        "status": r.status.value,
+        "score": None if r.score is None else float(r.score) + 0.0,
+        "objective": str(r.objective),
+        "cost": float(r.cost) + 0.0,
+        "seconds": float(r.seconds) + 0.0,
+        "train_seconds": float(r.train_seconds) + 0.0,
+        "n_train": int(r.n_train),
+        "seed": int(r.seed),
+        "curve": dumps_json(
+            {name: [getattr(point, name) for point in r.curve] for name in _CURVE_FIELDS},
+            name="result.curve",
+            owner=owner,
+        ),
+        "landscape": dumps_json(dict(r.landscape), name="result.landscape", owner=owner),
+        "probe_cost": float(r.probe_cost) + 0.0,
+        "failure_reason": r.failure_reason,
+        "traceback": r.traceback,
+        "bracket": int(item.bracket),
+        "rung": int(item.rung),
+        "reason": item.reason,
+    }
+
+
+def differing_columns(stored: Mapping[Any, Any], new: Mapping[str, Any]) -> list[str]:
+    """Names of the :data:`COMPARED_COLUMNS` in which a stored row and a new row differ."""
+    differ = []
+    for column in COMPARED_COLUMNS:
+        a, b = stored[column], new[column]
+        if a == b:
+            continue
+        if column in _JSON_COLUMNS and isinstance(a, str):
+            # Text written by another llp version may be formatted differently.
+            a = dumps_json(json.loads(a), name=column, owner="the knowledge base")
+            if a == b:
+                continue
+        differ.append(column)
+    return differ
+
+
+def curve_from_json(text: str) -> tuple[EpochRecord, ...]:
+    """The learning curve stored column-wise as ``{"epoch": [...], "train_loss": [...]}``."""
+    columns = json.loads(text)
+    return tuple(EpochRecord(*point) for point in zip(*(columns[n] for n in _CURVE_FIELDS)))
+
+
+def result_from_row(row: Mapping[Any, Any], config: Mapping[str, Any]) -> EvaluationResult:
+    """Rebuild the :class:`EvaluationResult` stored in an ``evaluations`` row."""
+    return EvaluationResult(
+        config=config,
+        fidelity=Fidelity(row["fraction"], row["epochs"]),
+        status=EvaluationStatus(row["status"]),
+        curve=curve_from_json(row["curve"]),
+        score=row["score"],
+        objective=row["objective"],
+        cost=row["cost"],
+        seconds=row["seconds"],
+        train_seconds=row["train_seconds"],
+        n_train=row["n_train"],
+        seed=row["seed"],
+        failure_reason=row["failure_reason"],
+        traceback=row["traceback"],
+        landscape=json.loads(row["landscape"]),
+        probe_cost=row["probe_cost"],
+    )

@@ -1,0 +1,23 @@
+"""Errors raised by the knowledge base."""
+
+from __future__ import annotations
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base cannot be opened or used as asked.
+
+    Raised for a file that is not an llp knowledge base (another application's database,
+    random bytes, a truncated or corrupted SQLite file), for a knowledge base written by a
+    newer llp, for an unreachable PostgreSQL server and for a closed
+    :class:`~llp.store.KnowledgeBase`. The message names the storage it is about; the
+    driver's own exception is kept as ``__cause__``.
+    """
+
+
+class DuplicateEvaluationError(KnowledgeBaseError):
+    """A finished evaluation is already stored under the same key and differs.
+
+    The key of an evaluation is (study, trial number, data fraction, epochs). A finished
+    evaluation is immutable: writing the identical evaluation again is a no-op, writing a
+    different one raises this error and leaves the stored one untouched.
+    """

@@ -1,0 +1,1065 @@
+"""The knowledge base: every dataset, study, trial and evaluation llp has seen."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from numbers import Real
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from llp import __version__
+from llp._checks import check_fraction, check_int
+from llp.store import _schema as s
+from llp.store._codec import (
+    check_text,
+    config_json,
+    curve_from_json,
+    differing_columns,
+    dumps_json,
+    evaluation_row,
+    result_from_row,
+)
+from llp.store._engines import (
+    BUSY_TIMEOUT_MS,
+    WRITE,
+    Storage,
+    check_sqlite_file,
+    create_store_engine,
+    parse_storage,
+    set_wal_mode,
+)
+from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
+from llp.store._records import DatasetRecord, NewEvaluation, StoredEvaluation, StudyRecord
+from llp.training import EvaluationResult, EvaluationStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy import Connection, Engine, Select
+    from sqlalchemy.engine import RowMapping
+
+# Keeps the number of bound parameters of an IN (...) well under every backend's limit.
+_IN_CHUNK = 500
+
+# Serialises the first creation of the tables by concurrent processes on PostgreSQL
+# (SQLite serialises it with BEGIN IMMEDIATE). Any constant works: "llp" in ASCII.
+_PG_INIT_LOCK = 0x6C6C70
+
+_OBJECTIVES = ("val_accuracy", "val_loss")
+
+_T = TypeVar("_T")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _check_optional_int(name: str, value: Any, owner: str) -> int | None:
+    return None if value is None else check_int(name, value, min_value=0, owner=owner)
+
+
+def _check_name(name: str, value: Any, owner: str) -> str:
+    """A non-empty str without NUL characters."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a non-empty str. Got {value!r} instead."
+        )
+    check_text(name, value, owner=owner)
+    return str(value)
+
+
+def _mapping_diff(stored: Mapping[str, Any], asked: Mapping[str, Any], name: str) -> list[str]:
+    keys = sorted(set(stored) | set(asked))
+    missing = "<absent>"
+    return [
+        f"{name}[{k!r}] is {stored.get(k, missing)!r} in the knowledge base but "
+        f"{asked.get(k, missing)!r} was asked"
+        for k in keys
+        if json.dumps(stored.get(k, missing), sort_keys=True)
+        != json.dumps(asked.get(k, missing), sort_keys=True)
+    ]
+
+
+class KnowledgeBase:
+    """The knowledge base: datasets, studies, trials and evaluations, kept across runs.
+
+    Open one with :meth:`open`: a SQLite file by default, in memory for throw-away runs,
+    or a PostgreSQL database shared by many machines. The tables are created on first
+    open; see :mod:`llp.store` for the schema.
+
+    Contract
+    --------
+    - **Who writes.** The :class:`~llp.runner.Runner` is the only writer of a study:
+      one process records the evaluations of one study. Several processes may write
+      *different* studies into one SQLite file or PostgreSQL database at once. SQLite
+      writers take turns (WAL journal, busy timeout of 60 s) instead of failing; a writer
+      kept waiting longer than that gets a :class:`KnowledgeBaseError` and writes nothing.
+    - **Threads and processes.** A ``KnowledgeBase`` object is not thread-safe: use one
+      per thread and one per process (never share one through ``fork``). Close it with
+      :meth:`close` or a ``with`` block.
+    - **Finished evaluations are immutable.** An evaluation is keyed by (study, trial
+      number, data fraction, epochs). Recording the identical evaluation again is a
+      no-op that returns the stored id, so a resumed study never counts one twice;
+      recording a different one under a stored key raises
+      :class:`DuplicateEvaluationError` and changes nothing. A trial number keeps the
+      configuration it was first recorded with. Nothing is ever deleted.
+    - **Transactions.** Each writing call is one transaction: it is stored whole or not
+      at all.
+    - **What is stored.** Numbers, text and JSON text (configurations, settings,
+      curves, landscape and meta-features) -- never pickles: opening somebody else's
+      knowledge base never runs code. Scalar results must be finite; curves and
+      features may hold NaN and infinities (stored as JSON ``NaN``/``Infinity``).
+    - **Versions.** The schema version is checked on open: a knowledge base written by
+      a newer llp raises :class:`KnowledgeBaseError` instead of being misread, and so
+      does a file that is not an llp knowledge base (nothing is written to it).
+
+    Parameters
+    ----------
+    storage : str, path-like or None, default=None
+        Same as for :meth:`open`.
+
+    Examples
+    --------
+    >>> from llp.store import KnowledgeBase
+    >>> with KnowledgeBase.open(":memory:") as kb:
+    ...     dataset_id = kb.upsert_dataset("sha256:0f3a", name="digits",
+    ...                                    meta_features={"n_classes": 10.0})
+    ...     study = kb.get_or_create_study(
+    ...         "digits-mlp", scheduler="SuccessiveHalving",
+    ...         settings={"reduction_factor": 2}, space=None, seed=0,
+    ...         objective="val_accuracy", dataset_id=dataset_id)
+    ...     kb.counts()
+    {'datasets': 1, 'studies': 1, 'trials': 0, 'evaluations': 0}
+    """
+
+    def __init__(self, storage: str | os.PathLike[str] | None = None) -> None:
+        owner = "KnowledgeBase.open"
+        self._storage: Storage = parse_storage(storage, owner=owner)
+        if self._storage.path is not None:
+            check_sqlite_file(self._storage.path)
+            self._storage.path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine: Engine | None = create_store_engine(self._storage)
+        try:
+            self._initialise(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            self._engine = None
+            raise
+
+    @classmethod
+    def open(cls, storage: str | os.PathLike[str] | None = None) -> KnowledgeBase:
+        """Open (and on first use create) a knowledge base.
+
+        Parameters
+        ----------
+        storage : str, path-like or None, default=None
+            - a filesystem path or ``"sqlite:///path/to/file.db"``: a SQLite file (its
+              folder is created if needed);
+            - ``":memory:"`` or ``None``: an in-memory SQLite database that lives as long
+              as this object;
+            - ``"postgresql://user:password@host:port/dbname"`` (or
+              ``"postgresql+psycopg://..."``): a PostgreSQL database, through the
+              psycopg 3 driver (``pip install "llp[postgres]"``).
+
+        Returns
+        -------
+        KnowledgeBase
+
+        Raises
+        ------
+        ValueError
+            If ``storage`` is a URL of another kind (e.g. ``"mysql://..."``).
+        KnowledgeBaseError
+            If the file or database is not an llp knowledge base, is corrupted, was
+            written by a newer llp, or the server cannot be reached.
+        ImportError
+            If a PostgreSQL URL is given and psycopg is not installed.
+        """
+        return cls(storage)
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def storage(self) -> str:
+        """Where the knowledge base lives: the file path, ``":memory:"`` or the URL
+        (password hidden)."""
+        return self._storage.display
+
+    @property
+    def backend(self) -> Literal["memory", "sqlite", "postgresql"]:
+        """The kind of database: in-memory SQLite, a SQLite file or PostgreSQL."""
+        return self._storage.kind
+
+    def close(self) -> None:
+        """Release the connections. An in-memory knowledge base is gone afterwards."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "" if self._engine is not None else ", closed"
+        return f"KnowledgeBase({self.storage!r}{state})"
+
+    def _live_engine(self) -> Engine:
+        if self._engine is None:
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} is closed; open it again with "
+                "KnowledgeBase.open()."
+            )
+        return self._engine
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A connection inside one write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        try:
+            with self._live_engine().connect() as conn:
+                conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if self.backend == "postgresql" or "locked" not in str(exc.orig):
+                raise
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} stayed locked by another writer for "
+                f"more than {BUSY_TIMEOUT_MS // 1000} s; nothing was written. SQLite lets one "
+                "process write at a time: let bulk imports finish, or use PostgreSQL for "
+                "many concurrent writers."
+            ) from exc
+
+    def _write_once_more_on_conflict(self, write: Callable[[Connection], _T]) -> _T:
+        """``write(conn)`` in a write transaction, retried once if another process
+        inserted the same unique name first (the retry then finds its row).
+
+        Only PostgreSQL can get there: SQLite's BEGIN IMMEDIATE runs such writes one
+        after the other.
+        """
+        try:
+            with self._write() as conn:
+                return write(conn)
+        except IntegrityError:
+            with self._write() as conn:
+                return write(conn)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._live_engine().connect() as conn, conn.begin():
+            yield conn
+
+    # ------------------------------------------------------------------ opening
+    def _initialise(self, engine: Engine) -> None:
+        try:
+            with engine.connect() as conn, conn.begin():
+                state = self._classify(conn)
+            if state == "empty":
+                with self._write() as conn:
+                    if self.backend == "postgresql":
+                        conn.execute(select(func.pg_advisory_xact_lock(_PG_INIT_LOCK)))
+                    state = self._classify(conn)  # another process may have won the race
+                    if state == "empty":
+                        s.metadata.create_all(conn)
+                        conn.execute(
+                            insert(s.meta),
+                            [
+                                {"key": "application", "value": s.APPLICATION},
+                                {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
+                                {"key": "created_with", "value": __version__},
+                            ],
+                        )
+                        state = "llp"
+        except DBAPIError as exc:
+            raise self._open_error(exc) from exc
+        if state == "foreign":
+            raise KnowledgeBaseError(
+                f"Cannot open the knowledge base at {self.storage!r}: it holds tables "
+                "but no llp 'meta' table, so it belongs to another application. llp "
+                "writes only into an empty database or its own knowledge base; give "
+                "another path or database. Nothing was written to it."
+            )
+        if self.backend == "sqlite":
+            try:
+                set_wal_mode(engine)
+            except DBAPIError as exc:
+                raise self._open_error(exc) from exc
+
+    def _classify(self, conn: Connection) -> Literal["empty", "llp", "foreign"]:
+        """What the database holds: nothing, an llp knowledge base, or something else.
+
+        Raises :class:`KnowledgeBaseError` for an llp knowledge base this llp cannot
+        read (newer schema, missing tables, invalid version).
+        """
+        inspector = inspect(conn)
+        names = set(inspector.get_table_names())
+        if not names:
+            return "empty"
+        if s.meta.name not in names:
+            return "foreign"
+        if {c["name"] for c in inspector.get_columns(s.meta.name)} != {"key", "value"}:
+            return "foreign"  # another application's table called 'meta'
+        rows = {key: value for key, value in conn.execute(select(s.meta.c.key, s.meta.c.value))}
+        if rows.get("application") != s.APPLICATION or "schema_version" not in rows:
+            return "foreign"
+        version_text = rows["schema_version"]
+        try:
+            version = int(version_text)
+        except ValueError:
+            version = -1
+        if version > s.SCHEMA_VERSION:
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} was created by a newer llp "
+                f"(schema {version}); this llp {__version__} reads schema "
+                f"{s.SCHEMA_VERSION}. Upgrade llp (pip install -U llp) to open it."
+            )
+        if version < 1:
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} is corrupted: its schema_version "
+                f"is {version_text!r}, not a positive integer."
+            )
+        if version < s.SCHEMA_VERSION:  # pragma: no cover - schema 1 is the first
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} has schema {version}, older than "
+                f"the schema {s.SCHEMA_VERSION} this llp reads, and no migration exists."
+            )
+        missing = set(s.TABLE_NAMES) - names
+        if missing:
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} is corrupted: tables "
+                f"{sorted(missing)} are missing."
+            )
+        return "llp"
+
+    def _open_error(self, exc: DBAPIError) -> KnowledgeBaseError:
+        # The drivers' messages span lines; one line reads better inside ours.
+        reason = " ".join(str(exc.orig if exc.orig is not None else exc).split())
+        if self.backend == "postgresql":
+            return KnowledgeBaseError(
+                f"Cannot open the PostgreSQL knowledge base {self.storage!r} ({reason}). "
+                "Check that the server is running and reachable, and the user, password "
+                "and database name."
+            )
+        return KnowledgeBaseError(
+            f"Cannot open the knowledge base at {self.storage!r}: SQLite says {reason!r}. "
+            "The file is not a readable SQLite database (corrupted or truncated?); "
+            "nothing was written to it."
+        )
+
+    # ------------------------------------------------------------------ datasets
+    def upsert_dataset(
+        self,
+        fingerprint: str,
+        *,
+        name: str | None = None,
+        group: str | None = None,
+        n_samples: int | None = None,
+        meta_features: Mapping[str, float] | None = None,
+    ) -> int:
+        """Store a dataset, or update the fields given for a stored fingerprint.
+
+        Parameters
+        ----------
+        fingerprint : str
+            Content hash identifying the dataset.
+        name, group : str, optional
+        n_samples : int, optional
+        meta_features : mapping of str to float, optional
+            Replaces the stored meta-features when given.
+
+        Returns
+        -------
+        int
+            The dataset's id. Fields left as ``None`` keep their stored values.
+        """
+        owner = "KnowledgeBase.upsert_dataset"
+        fingerprint = _check_name("fingerprint", fingerprint, owner)
+        values: dict[str, Any] = {
+            "name": check_text("name", name, owner=owner, optional=True),
+            "group_name": check_text("group", group, owner=owner, optional=True),
+            "n_samples": _check_optional_int("n_samples", n_samples, owner),
+        }
+        if meta_features is not None:
+            values["meta_features"] = dumps_json(
+                _float_mapping("meta_features", meta_features, owner),
+                name="meta_features",
+                owner=owner,
+            )
+        values = {k: v for k, v in values.items() if v is not None}
+
+        def upsert(conn: Connection) -> int:
+            row = (
+                conn.execute(select(s.datasets).where(s.datasets.c.fingerprint == fingerprint))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                new = {"fingerprint": fingerprint, "meta_features": "{}", "created_at": _now()}
+                new.update(values)
+                return int(
+                    conn.execute(insert(s.datasets).returning(s.datasets.c.id), new).scalar_one()
+                )
+            changed = {k: v for k, v in values.items() if row[k] != v}
+            if changed:
+                conn.execute(update(s.datasets).where(s.datasets.c.id == row["id"]).values(changed))
+            return int(row["id"])
+
+        return self._write_once_more_on_conflict(upsert)
+
+    def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
+        """The dataset stored under ``fingerprint``, or ``None``."""
+        with self._read() as conn:
+            row = (
+                conn.execute(select(s.datasets).where(s.datasets.c.fingerprint == fingerprint))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _dataset_record(row)
+
+    def list_datasets(self) -> list[DatasetRecord]:
+        """Every stored dataset, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(select(s.datasets).order_by(s.datasets.c.id)).mappings().all()
+        return [_dataset_record(r) for r in rows]
+
+    # ------------------------------------------------------------------ studies
+    def get_or_create_study(
+        self,
+        name: str,
+        *,
+        scheduler: str,
+        settings: Mapping[str, Any],
+        space: Mapping[str, Any] | None,
+        seed: int,
+        objective: Literal["val_accuracy", "val_loss"],
+        dataset_id: int | None = None,
+        model_family: str | None = None,
+    ) -> StudyRecord:
+        """The study called ``name``: created if new, resumed if stored.
+
+        Parameters
+        ----------
+        name : str
+            Unique name of the study.
+        scheduler : str
+            Name of the scheduler, e.g. ``"SuccessiveHalving"``.
+        settings : mapping
+            The scheduler's settings (JSON values).
+        space : mapping or None
+            A JSON description of the search space.
+        seed : int
+        objective : {"val_accuracy", "val_loss"}
+        dataset_id : int, optional
+            Id returned by :meth:`upsert_dataset`.
+        model_family : str, optional
+
+        Returns
+        -------
+        StudyRecord
+
+        Raises
+        ------
+        ValueError
+            If the study exists and any of these arguments differs from what it was
+            created with (the message lists the fields), or ``dataset_id`` is unknown.
+        """
+        owner = "KnowledgeBase.get_or_create_study"
+        name = _check_name("name", name, owner)
+        if objective not in _OBJECTIVES:
+            raise ValueError(
+                f"The 'objective' parameter of {owner} must be one of {_OBJECTIVES}. "
+                f"Got {objective!r} instead."
+            )
+        for label, value in (("settings", settings), ("space", space)):
+            if not isinstance(value, Mapping) and not (label == "space" and value is None):
+                rule = "a mapping or None" if label == "space" else "a mapping"
+                raise TypeError(
+                    f"The '{label}' parameter of {owner} must be {rule}. "
+                    f"Got {type(value).__name__} instead."
+                )
+        asked: dict[str, Any] = {
+            "scheduler": _check_name("scheduler", scheduler, owner),
+            "settings": dumps_json(settings, name="settings", owner=owner),
+            "space": None if space is None else dumps_json(space, name="space", owner=owner),
+            "seed": check_int("seed", seed, owner=owner),
+            "objective": objective,
+            "dataset_id": _check_optional_int("dataset_id", dataset_id, owner),
+            "model_family": check_text("model_family", model_family, owner=owner, optional=True),
+        }
+
+        def get_or_create(conn: Connection) -> StudyRecord:
+            row = conn.execute(select(s.studies).where(s.studies.c.name == name)).mappings().first()
+            if row is not None:
+                _check_same_study(name, row, asked)
+                return _study_record(row)
+            if asked["dataset_id"] is not None and (
+                conn.execute(
+                    select(s.datasets.c.id).where(s.datasets.c.id == asked["dataset_id"])
+                ).first()
+                is None
+            ):
+                raise ValueError(
+                    f"The 'dataset_id' parameter of {owner} must be the id of a stored "
+                    f"dataset (see upsert_dataset). Got {dataset_id!r}, which is not."
+                )
+            new = {"name": name, "created_at": _now(), "llp_version": __version__}
+            new.update(asked)
+            study_id = conn.execute(insert(s.studies).returning(s.studies.c.id), new).scalar_one()
+            return _study_record({"id": study_id, **new})
+
+        return self._write_once_more_on_conflict(get_or_create)
+
+    def get_study(self, name: str) -> StudyRecord | None:
+        """The study called ``name``, or ``None``."""
+        with self._read() as conn:
+            row = conn.execute(select(s.studies).where(s.studies.c.name == name)).mappings().first()
+        return None if row is None else _study_record(row)
+
+    def list_studies(self) -> list[StudyRecord]:
+        """Every stored study, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(select(s.studies).order_by(s.studies.c.id)).mappings().all()
+        return [_study_record(r) for r in rows]
+
+    # ------------------------------------------------------------------ evaluations
+    def record_evaluation(
+        self,
+        study_id: int,
+        *,
+        trial_number: int,
+        config: Mapping[str, Any],
+        result: EvaluationResult,
+        bracket: int = 0,
+        rung: int = 0,
+        reason: str = "",
+    ) -> int:
+        """Store one finished evaluation (and its trial, on first sight).
+
+        Parameters
+        ----------
+        study_id : int
+            ``StudyRecord.id``.
+        trial_number : int
+            The scheduler's trial id.
+        config : mapping
+            The trial's configuration; must equal ``result.config``.
+        result : EvaluationResult
+        bracket, rung : int, default=0
+        reason : str, default=""
+            Why the scheduler ran this evaluation.
+
+        Returns
+        -------
+        int
+            Id of the evaluation: the new one, or the stored identical one.
+
+        Raises
+        ------
+        DuplicateEvaluationError
+            If a different evaluation is stored for this trial at this fidelity.
+        ValueError
+            If the trial was recorded with another configuration, or the study is unknown.
+        """
+        method = "KnowledgeBase.record_evaluation"
+        config_json(config, owner=method)  # a clear error before NewEvaluation sees it
+        item = NewEvaluation(trial_number, config, result, bracket, rung, reason)
+        return self._record(study_id, [item], method=method, owners=[method])[0]
+
+    def record_evaluations(self, study_id: int, evaluations: Iterable[NewEvaluation]) -> list[int]:
+        """Store many evaluations of one study in one transaction (batched inserts).
+
+        Each evaluation follows the rules of :meth:`record_evaluation`; if any breaks
+        them, nothing is stored.
+
+        Parameters
+        ----------
+        study_id : int
+        evaluations : iterable of NewEvaluation
+
+        Returns
+        -------
+        list of int
+            The evaluation ids, in the order given.
+        """
+        items = list(evaluations)
+        for i, item in enumerate(items):
+            if not isinstance(item, NewEvaluation):
+                raise TypeError(
+                    "The 'evaluations' parameter of KnowledgeBase.record_evaluations must "
+                    f"hold NewEvaluation records. Got {type(item).__name__} at index {i}."
+                )
+        method = "KnowledgeBase.record_evaluations"
+        owners = [f"{method} (evaluations[{i}])" for i in range(len(items))]
+        return self._record(study_id, items, method=method, owners=owners)
+
+    def _record(
+        self, study_id: Any, items: list[NewEvaluation], *, method: str, owners: list[str]
+    ) -> list[int]:
+        study_id = check_int("study_id", study_id, owner=method)
+        prepared = []
+        for item, owner in zip(items, owners):
+            check_int("trial_number", item.trial_number, min_value=0, owner=owner)
+            check_int("bracket", item.bracket, min_value=0, owner=owner)
+            check_int("rung", item.rung, min_value=0, owner=owner)
+            config_text = config_json(item.config, owner=owner)
+            row = evaluation_row(item, owner=owner)
+            result_config_text = config_json(item.result.config, owner=owner)
+            if result_config_text != config_text:
+                raise ValueError(
+                    f"The 'config' parameter of {owner} must equal result.config. Got "
+                    f"{config_text} and result.config {result_config_text}."
+                )
+            prepared.append((int(item.trial_number), config_text, row))
+        if not prepared:
+            return []
+        with self._write() as conn:
+            study = conn.execute(
+                select(s.studies.c.name).where(s.studies.c.id == study_id)
+            ).scalar_one_or_none()
+            if study is None:
+                raise ValueError(
+                    f"The 'study_id' parameter of {method} must be the id "
+                    f"of a stored study (see get_or_create_study). Got {study_id!r}, which "
+                    "is not."
+                )
+            trial_ids = self._trial_ids(conn, study_id, study, prepared, owners)
+            return self._insert_evaluations(conn, study, trial_ids, prepared)
+
+    def _trial_ids(
+        self,
+        conn: Connection,
+        study_id: int,
+        study: str,
+        prepared: list[tuple[int, str, dict[str, Any]]],
+        owners: list[str],
+    ) -> dict[int, int]:
+        """Trial number -> trial id, inserting the new trials; checks the configs."""
+        numbers = sorted({number for number, _, _ in prepared})
+        stored: dict[int, tuple[int, str]] = {}
+        for chunk in _chunks(numbers):
+            for tid, number, text in conn.execute(
+                select(s.trials.c.id, s.trials.c.number, s.trials.c.config).where(
+                    s.trials.c.study_id == study_id, s.trials.c.number.in_(chunk)
+                )
+            ):
+                stored[number] = (tid, text)
+        configs: dict[int, str] = {n: text for n, (_, text) in stored.items()}
+        for (number, text, _), owner in zip(prepared, owners):
+            known = configs.setdefault(number, text)
+            if known != text:
+                raise ValueError(
+                    f"The 'config' parameter of {owner} must be the configuration trial "
+                    f"{number} of study {study!r} was first recorded with, {known}. Got "
+                    f"{text} instead; a trial number names one configuration."
+                )
+        ids = {n: tid for n, (tid, _) in stored.items()}
+        new = [
+            {"study_id": study_id, "number": n, "config": configs[n]}
+            for n in numbers
+            if n not in ids
+        ]
+        if new:
+            returned = conn.execute(
+                insert(s.trials).returning(
+                    s.trials.c.id, s.trials.c.number, sort_by_parameter_order=True
+                ),
+                new,
+            )
+            ids.update({number: tid for tid, number in returned})
+        return ids
+
+    def _insert_evaluations(
+        self,
+        conn: Connection,
+        study: str,
+        trial_ids: dict[int, int],
+        prepared: list[tuple[int, str, dict[str, Any]]],
+    ) -> list[int]:
+        stored: dict[tuple[int, float, int], RowMapping] = {}
+        tids = sorted(set(trial_ids.values()))
+        for chunk in _chunks(tids):
+            for stored_row in conn.execute(
+                select(s.evaluations).where(s.evaluations.c.trial_id.in_(chunk))
+            ).mappings():
+                key = (stored_row["trial_id"], stored_row["fraction"], stored_row["epochs"])
+                stored[key] = stored_row
+        now = _now()
+        pending: dict[tuple[int, float, int], tuple[int, dict[str, Any]]] = {}
+        slots: list[int | tuple[int, float, int]] = []
+        for number, _, row in prepared:
+            key = (trial_ids[number], row["fraction"], row["epochs"])
+            if key in stored:
+                self._check_identical(study, number, stored[key], row)
+                slots.append(int(stored[key]["id"]))
+            elif key in pending:
+                self._check_identical(study, number, pending[key][1], row)
+                slots.append(key)
+            else:
+                pending[key] = (len(pending), row)
+                slots.append(key)
+        new_ids: list[int] = []
+        if pending:
+            rows = [
+                {"trial_id": key[0], "llp_version": __version__, "created_at": now, **row}
+                for key, (_, row) in pending.items()
+            ]
+            new_ids = [
+                int(i)
+                for i in conn.execute(
+                    insert(s.evaluations).returning(
+                        s.evaluations.c.id, sort_by_parameter_order=True
+                    ),
+                    rows,
+                ).scalars()
+            ]
+        return [slot if isinstance(slot, int) else new_ids[pending[slot][0]] for slot in slots]
+
+    @staticmethod
+    def _check_identical(
+        study: str, number: int, stored: Mapping[Any, Any], new: Mapping[str, Any]
+    ) -> None:
+        differ = differing_columns(stored, new)
+        if differ:
+            where = f" (id {stored['id']})" if "id" in stored else " earlier in the same batch"
+            raise DuplicateEvaluationError(
+                f"Trial {number} of study {study!r} already has a finished evaluation at "
+                f"fraction={new['fraction']!r}, epochs={new['epochs']!r}{where} that differs "
+                f"in {', '.join(differ)}. A finished evaluation is never overwritten; record "
+                "it under another trial number or fidelity, or in a new study."
+            )
+
+    def find_evaluation(
+        self,
+        study_id: int,
+        *,
+        trial_number: int,
+        config: Mapping[str, Any],
+        fraction: float,
+        epochs: int,
+    ) -> EvaluationResult | None:
+        """The stored result of a trial at a fidelity, for resuming a study.
+
+        Returns
+        -------
+        EvaluationResult or None
+            The result exactly as recorded, or ``None`` if there is none or the trial
+            was recorded with another configuration (then :meth:`record_evaluation`
+            would refuse it too).
+        """
+        owner = "KnowledgeBase.find_evaluation"
+        study_id = check_int("study_id", study_id, owner=owner)
+        trial_number = check_int("trial_number", trial_number, min_value=0, owner=owner)
+        fraction = check_fraction("fraction", fraction, owner=owner)
+        epochs = check_int("epochs", epochs, min_value=1, owner=owner)
+        text = config_json(config, owner=owner)
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    select(s.evaluations, s.trials.c.config.label("trial_config"))
+                    .join(s.trials, s.trials.c.id == s.evaluations.c.trial_id)
+                    .where(
+                        s.trials.c.study_id == study_id,
+                        s.trials.c.number == trial_number,
+                        s.evaluations.c.fraction == fraction,
+                        s.evaluations.c.epochs == epochs,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or row["trial_config"] != text:
+            return None
+        return result_from_row(row, json.loads(row["trial_config"]))
+
+    def _evaluation_rows(
+        self,
+        study: str | None,
+        dataset_fingerprint: str | None,
+        status: EvaluationStatus | str | None,
+        owner: str,
+    ) -> Sequence[RowMapping]:
+        query: Select[Any] = (
+            select(
+                s.evaluations,
+                s.trials.c.number.label("trial_number"),
+                s.trials.c.config.label("trial_config"),
+                s.studies.c.name.label("study"),
+                s.studies.c.model_family,
+                s.datasets.c.fingerprint.label("dataset_fingerprint"),
+                s.datasets.c.meta_features,
+            )
+            .join(s.trials, s.trials.c.id == s.evaluations.c.trial_id)
+            .join(s.studies, s.studies.c.id == s.trials.c.study_id)
+            .outerjoin(s.datasets, s.datasets.c.id == s.studies.c.dataset_id)
+            .order_by(s.evaluations.c.id)
+        )
+        if study is not None:
+            query = query.where(s.studies.c.name == check_text("study", study, owner=owner))
+        if dataset_fingerprint is not None:
+            fp = check_text("dataset_fingerprint", dataset_fingerprint, owner=owner)
+            query = query.where(s.datasets.c.fingerprint == fp)
+        if status is not None:
+            query = query.where(s.evaluations.c.status == _status_value(status, owner))
+        with self._read() as conn:
+            return conn.execute(query).mappings().all()
+
+    def evaluations(
+        self,
+        *,
+        study: str | None = None,
+        dataset_fingerprint: str | None = None,
+        status: EvaluationStatus | Literal["complete", "failed"] | None = None,
+    ) -> list[StoredEvaluation]:
+        """Stored evaluations with their provenance, in the order they were recorded.
+
+        Parameters
+        ----------
+        study : str, optional
+            Only this study.
+        dataset_fingerprint : str, optional
+            Only studies of this dataset.
+        status : EvaluationStatus or {"complete", "failed"}, optional
+            Only evaluations in this state.
+
+        Returns
+        -------
+        list of StoredEvaluation
+        """
+        rows = self._evaluation_rows(
+            study, dataset_fingerprint, status, "KnowledgeBase.evaluations"
+        )
+        configs: dict[int, dict[str, Any]] = {}
+        meta: dict[str, dict[str, float]] = {}
+        out = []
+        for row in rows:
+            config = configs.get(row["trial_id"])
+            if config is None:
+                config = configs[row["trial_id"]] = json.loads(row["trial_config"])
+            meta_text = row["meta_features"] or "{}"
+            if meta_text not in meta:
+                meta[meta_text] = json.loads(meta_text)
+            out.append(
+                StoredEvaluation(
+                    id=row["id"],
+                    study=row["study"],
+                    dataset_fingerprint=row["dataset_fingerprint"],
+                    meta_features=meta[meta_text],
+                    model_family=row["model_family"],
+                    trial_number=row["trial_number"],
+                    bracket=row["bracket"],
+                    rung=row["rung"],
+                    reason=row["reason"],
+                    result=result_from_row(row, config),
+                    llp_version=row["llp_version"],
+                    created_at=_utc(row["created_at"]),
+                )
+            )
+        return out
+
+    def evaluations_frame(
+        self,
+        *,
+        study: str | None = None,
+        dataset_fingerprint: str | None = None,
+        status: EvaluationStatus | Literal["complete", "failed"] | None = None,
+    ) -> pd.DataFrame:
+        """The stored evaluations as a pandas DataFrame, one row per evaluation.
+
+        Same filters as :meth:`evaluations`. Columns: ``evaluation_id``, ``study``,
+        ``dataset``, ``model_family``, ``trial_number``, ``bracket``, ``rung``,
+        ``reason``, ``fraction``, ``epochs``, ``status``, ``score``, ``objective``,
+        ``cost``, ``seconds``, ``train_seconds``, ``probe_cost``, ``n_train``, ``seed``,
+        ``failure_reason``, ``epochs_run``, ``final_train_loss``, ``final_val_loss``,
+        ``final_val_accuracy``, ``curve`` (tuple of EpochRecord), ``llp_version``, then
+        ``config.<name>`` per hyperparameter, ``meta.<name>`` per dataset meta-feature
+        and ``landscape.<name>`` per landscape feature (missing values are NaN).
+        """
+        import pandas as pd
+
+        rows = self._evaluation_rows(
+            study, dataset_fingerprint, status, "KnowledgeBase.evaluations_frame"
+        )
+        configs: dict[int, dict[str, Any]] = {}
+        metas: dict[str, dict[str, Any]] = {}
+        records = []
+        for row in rows:
+            config = configs.get(row["trial_id"])
+            if config is None:
+                config = configs[row["trial_id"]] = {
+                    f"config.{k}": v for k, v in json.loads(row["trial_config"]).items()
+                }
+            meta_text = row["meta_features"] or "{}"
+            meta = metas.get(meta_text)
+            if meta is None:
+                meta = metas[meta_text] = {f"meta.{k}": v for k, v in json.loads(meta_text).items()}
+            curve = curve_from_json(row["curve"])
+            last = curve[-1] if curve else None
+            records.append(
+                {
+                    "evaluation_id": row["id"],
+                    "study": row["study"],
+                    "dataset": row["dataset_fingerprint"],
+                    "model_family": row["model_family"],
+                    "trial_number": row["trial_number"],
+                    "bracket": row["bracket"],
+                    "rung": row["rung"],
+                    "reason": row["reason"],
+                    "fraction": row["fraction"],
+                    "epochs": row["epochs"],
+                    "status": row["status"],
+                    "score": row["score"],
+                    "objective": row["objective"],
+                    "cost": row["cost"],
+                    "seconds": row["seconds"],
+                    "train_seconds": row["train_seconds"],
+                    "probe_cost": row["probe_cost"],
+                    "n_train": row["n_train"],
+                    "seed": row["seed"],
+                    "failure_reason": row["failure_reason"],
+                    "epochs_run": len(curve),
+                    "final_train_loss": last.train_loss if last else None,
+                    "final_val_loss": last.val_loss if last else None,
+                    "final_val_accuracy": last.val_accuracy if last else None,
+                    "curve": curve,
+                    "llp_version": row["llp_version"],
+                    **config,
+                    **meta,
+                    **{f"landscape.{k}": v for k, v in json.loads(row["landscape"]).items()},
+                }
+            )
+        if not records:
+            return pd.DataFrame(columns=list(_FRAME_COLUMNS))
+        return pd.DataFrame.from_records(records)
+
+    # ------------------------------------------------------------------ summary
+    def counts(self) -> dict[str, int]:
+        """Number of rows of each data table: datasets, studies, trials, evaluations."""
+        with self._read() as conn:
+            return {
+                table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for table in (s.datasets, s.studies, s.trials, s.evaluations)
+            }
+
+
+_FRAME_COLUMNS = (
+    "evaluation_id",
+    "study",
+    "dataset",
+    "model_family",
+    "trial_number",
+    "bracket",
+    "rung",
+    "reason",
+    "fraction",
+    "epochs",
+    "status",
+    "score",
+    "objective",
+    "cost",
+    "seconds",
+    "train_seconds",
+    "probe_cost",
+    "n_train",
+    "seed",
+    "failure_reason",
+    "epochs_run",
+    "final_train_loss",
+    "final_val_loss",
+    "final_val_accuracy",
+    "curve",
+    "llp_version",
+)
+
+
+def _status_value(status: Any, owner: str) -> str:
+    if isinstance(status, EvaluationStatus):
+        return status.value
+    values = [m.value for m in EvaluationStatus]
+    if isinstance(status, str) and status in values:
+        return status
+    raise ValueError(
+        f"The 'status' parameter of {owner} must be an EvaluationStatus or one of "
+        f"{values}. Got {status!r} instead."
+    )
+
+
+def _float_mapping(name: str, value: Any, owner: str) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must be a mapping of str to float. "
+            f"Got {type(value).__name__} instead."
+        )
+    out = {}
+    for key, v in value.items():
+        if not isinstance(key, str) or isinstance(v, bool) or not isinstance(v, Real):
+            raise TypeError(
+                f"The '{name}' parameter of {owner} must be a mapping of str to float. "
+                f"Got {key!r}: {v!r} in it."
+            )
+        out[key] = float(v)
+    return out
+
+
+def _check_same_study(name: str, row: Mapping[Any, Any], asked: Mapping[str, Any]) -> None:
+    problems: list[str] = []
+    fields: list[str] = []
+    for field, value in asked.items():
+        if row[field] == value:
+            continue
+        fields.append(field)
+        if field in ("settings", "space") and row[field] is not None and value is not None:
+            problems += _mapping_diff(json.loads(row[field]), json.loads(value), field)
+        else:
+            problems.append(
+                f"{field} is {row[field]!r} in the knowledge base but {value!r} was asked"
+            )
+    if fields:
+        raise ValueError(
+            f"The study {name!r} already exists with other {', '.join(map(repr, fields))}: "
+            f"{'; '.join(problems)}. A study resumes only with the settings it was created "
+            "with; give the same ones, or a new study name to search with other settings."
+        )
+
+
+def _dataset_record(row: Mapping[Any, Any]) -> DatasetRecord:
+    return DatasetRecord(
+        id=row["id"],
+        fingerprint=row["fingerprint"],
+        name=row["name"],
+        group=row["group_name"],
+        n_samples=row["n_samples"],
+        meta_features=json.loads(row["meta_features"]),
+        created_at=_utc(row["created_at"]),
+    )
+
+
+def _study_record(row: Mapping[Any, Any]) -> StudyRecord:
+    return StudyRecord(
+        id=row["id"],
+        name=row["name"],
+        dataset_id=row["dataset_id"],
+        scheduler=row["scheduler"],
+        settings=json.loads(row["settings"]),
+        space=None if row["space"] is None else json.loads(row["space"]),
+        seed=row["seed"],
+        objective=row["objective"],
+        model_family=row["model_family"],
+        created_at=_utc(row["created_at"]),
+        llp_version=row["llp_version"],
+    )
