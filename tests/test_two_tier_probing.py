@@ -160,3 +160,71 @@ def test_measure_flatness_records_landscape_and_counts_its_cost(make_digits_data
     assert all(e.result.landscape for e in result.evaluations)
     assert result.probe_cost > 0
     assert result.total_cost == pytest.approx(result.planned_cost + result.probe_cost)
+
+
+# ---------------------------------------------------------------------- knowledge base
+class Crash(Exception):
+    """Stands in for a crash in the middle of a study."""
+
+
+def test_every_evaluation_lands_in_the_knowledge_base(make_digits_data, tmp_path) -> None:
+    from llp.store import KnowledgeBase
+
+    db = tmp_path / "kb.db"
+    data = make_digits_data()
+    probe = make_probe(data, storage=db, dataset_name="digits", model_family="mlp")
+    result = probe.run_successive_halving(0.25, 1.0, 2, measure_flatness=True)
+    assert result.study_name is not None and result.n_reused == 0
+    with KnowledgeBase.open(db) as kb:
+        stored = kb.evaluations(study=result.study_name)
+        assert len(stored) == len(result.evaluations) == 14
+        assert {s.dataset_fingerprint for s in stored} == {data.fingerprint}
+        assert kb.get_dataset(data.fingerprint).name == "digits"
+        assert kb.get_dataset(data.fingerprint).meta_features["num_classes"] == 10
+        assert all(s.model_family == "mlp" and s.result.landscape for s in stored)
+
+
+def test_a_crashed_study_resumes_without_losing_or_repeating_work(
+    make_digits_data, tmp_path
+) -> None:
+    from llp.store import KnowledgeBase
+
+    db = tmp_path / "kb.db"
+    clean = make_probe(make_digits_data()).run_successive_halving(0.25, 1.0, 2)
+
+    def crash_after_five(event) -> None:
+        if event.n_finished == 5:
+            raise Crash
+
+    with pytest.raises(Crash):
+        make_probe(make_digits_data(), storage=db).run_successive_halving(
+            0.25, 1.0, 2, progress_callback=crash_after_five
+        )
+    resumed = make_probe(make_digits_data(), storage=db).run_successive_halving(0.25, 1.0, 2)
+    assert resumed.n_reused == 5
+    assert len(resumed.evaluations) == len(clean.evaluations)
+    assert resumed.best_config == clean.best_config
+    assert [e.score for e in resumed.evaluations] == [e.score for e in clean.evaluations]
+    assert resumed.total_cost == pytest.approx(clean.total_cost)
+    with KnowledgeBase.open(db) as kb:
+        assert kb.counts()["evaluations"] == 14
+    again = make_probe(make_digits_data(), storage=db).run_successive_halving(0.25, 1.0, 2)
+    assert again.n_reused == 14
+
+
+def test_resuming_a_study_with_other_settings_is_refused(make_digits_data, tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    make_probe(make_digits_data(), storage=db, study_name="s").run_successive_halving(0.5, 1.0, 2)
+    with pytest.raises(ValueError, match="reduction_factor"):
+        make_probe(make_digits_data(), storage=db, study_name="s").run_successive_halving(
+            0.5, 1.0, 3
+        )
+
+
+def test_user_dataset_fn_studies_are_keyed_by_their_data(make_digits_data, tmp_path) -> None:
+    data = make_digits_data()
+    db = tmp_path / "kb.db"
+    first = make_probe(lambda f: data(f), storage=db).run_successive_halving(0.5, 1.0, 2)
+    second = make_probe(lambda f: data(f), storage=db).run_successive_halving(0.5, 1.0, 2)
+    assert first.study_name == second.study_name
+    assert second.n_reused == len(first.evaluations) == 12

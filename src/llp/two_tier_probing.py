@@ -8,14 +8,22 @@ compared against.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp._checks import check_int
 from llp.data import FidelityData
-from llp.runner import ProgressCallback, Runner, StudyResult
+from llp.runner import (
+    DatasetInfo,
+    ProgressCallback,
+    Runner,
+    StudyRecorder,
+    StudyResult,
+    describe_dataset,
+)
 from llp.search import Hyperband, Job, RandomSearch, Scheduler, SuccessiveHalving
-from llp.space import SearchSpace
+from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, Trainer
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
 
@@ -58,6 +66,16 @@ class TwoTierProbing:
         Where evaluations run; in-process by default.
     show_progress : bool, default=True
         Show a progress bar on the terminal.
+    storage : str, path or KnowledgeBase, optional
+        Knowledge base every evaluation is written to (a SQLite path, ``":memory:"`` or a
+        ``postgresql://`` URL). With it, running the same study again resumes it: each
+        evaluation already stored is reused, none is counted twice.
+    study_name : str, optional
+        Name of the study in the knowledge base; by default derived from the dataset,
+        the settings and the seed, so an identical run resumes the previous one.
+    dataset_name, dataset_group, model_family : str, optional
+        Labels stored with the dataset and the study (the meta-model pools knowledge by
+        model family and validates by dataset group).
 
     Examples
     --------
@@ -83,6 +101,11 @@ class TwoTierProbing:
         n_workers: int = 1,
         executor: cf.Executor | None = None,
         show_progress: bool = True,
+        storage: Any = None,
+        study_name: str | None = None,
+        dataset_name: str | None = None,
+        dataset_group: str | None = None,
+        model_family: str | None = None,
     ) -> None:
         inferred = SearchSpace.from_configs(configs)
         self.space = space if space is not None else inferred
@@ -92,6 +115,12 @@ class TwoTierProbing:
         self.n_workers = check_int("n_workers", n_workers, min_value=1, owner="TwoTierProbing")
         self.executor = executor
         self.show_progress = show_progress
+        self.storage = storage
+        self.study_name = study_name
+        self.dataset_name = dataset_name
+        self.dataset_group = dataset_group
+        self.model_family = model_family
+        self._dataset_info: DatasetInfo | None = None
         self._trainer_args: dict[str, Any] = {
             "model_fn": model_fn,
             "optimizer_fn": optimizer_fn,
@@ -159,7 +188,14 @@ class TwoTierProbing:
             reduction_factor=reduction_factor,
             epochs=self.max_epochs,
         )
-        return self._run(scheduler, measure_flatness, progress_callback, "successive halving")
+        settings = {
+            "min_resource": min_resource,
+            "max_resource": max_resource,
+            "reduction_factor": reduction_factor,
+        }
+        return self._run(
+            scheduler, measure_flatness, progress_callback, "successive halving", settings
+        )
 
     def run_hyperband(
         self,
@@ -180,7 +216,12 @@ class TwoTierProbing:
             seed=self.seed,
             initial_configs=self.configs,
         )
-        return self._run(scheduler, measure_flatness, progress_callback, "hyperband")
+        settings = {
+            "min_resource": min_resource,
+            "max_resource": max_resource,
+            "reduction_factor": reduction_factor,
+        }
+        return self._run(scheduler, measure_flatness, progress_callback, "hyperband", settings)
 
     def run_random_search(
         self,
@@ -199,7 +240,8 @@ class TwoTierProbing:
             seed=self.seed,
             initial_configs=self.configs,
         )
-        return self._run(scheduler, measure_flatness, progress_callback, "random search")
+        settings = {"n_trials": n_trials, "resource": resource}
+        return self._run(scheduler, measure_flatness, progress_callback, "random search", settings)
 
     def _run(
         self,
@@ -207,9 +249,11 @@ class TwoTierProbing:
         measure_flatness: bool,
         progress_callback: ProgressCallback | None,
         description: str,
+        settings: dict[str, Any],
     ) -> StudyResult:
         trainer = self._trainer
         trainer.measure_flatness = bool(measure_flatness)
+        recorder = self._recorder(scheduler, settings, measure_flatness)
         runner = Runner(
             scheduler,
             _JobEvaluator(trainer),
@@ -218,9 +262,46 @@ class TwoTierProbing:
             progress_callback=progress_callback,
             show_progress=self.show_progress,
             description=description,
+            recorder=recorder,
         )
-        self.result_ = runner.run()
+        try:
+            self.result_ = runner.run()
+        finally:
+            if recorder is not None and recorder.knowledge_base is not self.storage:
+                recorder.knowledge_base.close()
         return self.result_
+
+    def _recorder(
+        self, scheduler: Scheduler, settings: dict[str, Any], measure_flatness: bool
+    ) -> StudyRecorder | None:
+        if self.storage is None:
+            return None
+        if self._dataset_info is None:
+            self._dataset_info = describe_dataset(
+                self._trainer.data,
+                name=self.dataset_name,
+                group=self.dataset_group,
+                seed=self.seed,
+            )
+        full = {
+            **settings,
+            "epochs": self.max_epochs,
+            "measure_flatness": bool(measure_flatness),
+            "configs": hashlib.sha256(
+                "\n".join(canonical_config_json(c) for c in self.configs).encode()
+            ).hexdigest()[:16],
+        }
+        return StudyRecorder.open(
+            self.storage,
+            study_name=self.study_name,
+            kind=type(scheduler).__name__,
+            settings=full,
+            space=self.space.to_dict(),
+            seed=self.seed,
+            objective=self._trainer.objective,
+            dataset=self._dataset_info,
+            model_family=self.model_family,
+        )
 
 
 class _JobEvaluator:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from llp.runner._recording import DatasetInfo, StudyRecorder, default_study_name
+from llp.runner._recording import (
+    DatasetInfo,
+    StudyRecorder,
+    default_study_name,
+    describe_dataset,
+)
 from llp.runner._runner import (
     InProcessExecutor,
     ProgressCallback,
@@ -23,5 +28,6 @@ __all__ = [
     "StudyRecorder",
     "StudyResult",
     "default_study_name",
+    "describe_dataset",
     "select_best",
 ]

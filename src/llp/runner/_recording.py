@@ -25,6 +25,33 @@ class DatasetInfo:
     meta_features: Mapping[str, float]
 
 
+def describe_dataset(
+    data: Any, *, name: str | None = None, group: str | None = None, seed: int = 0
+) -> DatasetInfo:
+    """Fingerprint and meta-features of a :class:`~llp.data.FidelityData` or of the
+    training set a ``dataset_fn`` returns at fraction 1.0 (read once)."""
+    import numpy as np
+
+    from llp.data import FidelityData, dataset_fingerprint
+    from llp.features import DatasetFeatureExtractor
+
+    extractor = DatasetFeatureExtractor(seed=seed)
+    if isinstance(data, FidelityData):
+        n = data.n_train + data.n_val
+        return DatasetInfo(data.fingerprint, name, group, n, extractor.extract_from(data))
+    train_loader, _ = data(1.0)
+    xs, ys = [], []
+    for batch in train_loader:
+        xs.append(np.asarray(batch[0].detach().cpu().numpy()))
+        ys.append(np.asarray(batch[1].detach().cpu().numpy()))
+    X = np.concatenate(xs).reshape(sum(x.shape[0] for x in xs), -1)
+    y = np.concatenate(ys)
+    # Loaders may shuffle: order the rows so the same data gets the same fingerprint.
+    order = np.lexsort(np.column_stack([X, y.reshape(len(y), -1)]).T[::-1])
+    fingerprint = dataset_fingerprint(X[order], y[order])
+    return DatasetInfo(fingerprint, name, group, int(X.shape[0]), extractor.extract_features(X, y))
+
+
 def default_study_name(
     kind: str, dataset: DatasetInfo | None, settings: Mapping[str, Any], seed: int
 ) -> str:
