@@ -69,6 +69,11 @@ class ProgressDisplay:
             best=best,
         )
 
+    def log(self, message: str) -> None:
+        """Print a line above the bar (nothing when disabled)."""
+        if self._progress is not None:
+            self._progress.console.print(message, highlight=False)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -296,6 +296,8 @@ class Runner:
                         best_resource=best.resource if best else None,
                     )
                     display.update(event)
+                    for message in self.scheduler.drain_messages():
+                        display.log(message)
                     if self.progress_callback is not None:
                         self.progress_callback(event)
         wall = time.perf_counter() - started

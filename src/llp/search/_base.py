@@ -120,6 +120,11 @@ class Scheduler(abc.ABC):
         """A short human-readable position in the schedule, for progress displays."""
         return ""
 
+    def drain_messages(self) -> list[str]:
+        """Decisions worth showing a person (e.g. what a meta-model predicted), each
+        returned once; the runner prints them above the progress bar."""
+        return []
+
 
 def check_resources(
     min_resource: Any, max_resource: Any, reduction_factor: Any, *, owner: str

@@ -30,7 +30,7 @@ DatasetFn = Callable[[float], tuple[Iterable[Any], Iterable[Any]]]
 #: Validation runs in batches of this many examples, without gradients.
 VAL_BATCH_SIZE = 2048
 #: Default number of examples in the fixed probe set the landscape measurements use.
-PROBE_SIZE = 256
+PROBE_SIZE = 128
 
 
 class DivergedError(Exception):
@@ -88,7 +88,7 @@ class Trainer:
     measure_flatness : bool, default=False
         Attach the cheap tier of :mod:`llp.landscape` to every completed evaluation,
         measured on a fixed probe set (the same examples for every configuration).
-    probe_size : int, default=256
+    probe_size : int, default=128
         Examples in that probe set (fewer if the training pool is smaller).
     seed : int, default=0
         The study seed; each trial's seed derives from it and the trial id.

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+from torch import nn
+
+from llp.data import FidelityData
+from llp.meta_probing import MetaProbing
+from llp.space import Categorical, Float, Int, SearchSpace
+from llp.training import EvaluationStatus
+from llp.two_tier_probing import TwoTierProbing
+
+SPACE = SearchSpace(
+    [
+        Float("lr", 1e-4, 1.0, log=True),
+        Int("width", 8, 128, log=True),
+        Categorical("optimizer", ("sgd", "adam")),
+    ]
+)
+
+
+def make_model_fn(n_features: int, n_classes: int):
+    def build(config):
+        return nn.Sequential(
+            nn.Linear(n_features, config["width"]), nn.ReLU(), nn.Linear(config["width"], n_classes)
+        )
+
+    return build
+
+
+def optimizer_fn(model, config):
+    if config["optimizer"] == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    return torch.optim.Adam(model.parameters(), lr=config["lr"])
+
+
+def make_data(loader, seed: int = 0) -> FidelityData:
+    X, y = loader(return_X_y=True)
+    return FidelityData(X, y, standardize=True, seed=seed)
+
+
+def make_meta(data: FidelityData, **kwargs) -> MetaProbing:
+    kwargs.setdefault("prior", "none")
+    kwargs.setdefault("max_epochs", 2)
+    kwargs.setdefault("show_progress", False)
+    return MetaProbing(
+        SPACE.sample(2, seed=1),
+        make_model_fn(data.input_shape[0], data.n_classes),
+        data,
+        nn.CrossEntropyLoss(),
+        optimizer_fn,
+        space=SPACE,
+        model_family="mlp",
+        **kwargs,
+    )
+
+
+def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
+    data = make_data(load_wine)
+    mp = make_meta(data)
+    best = mp.run_meta_optimization(
+        min_resource=0.25,
+        max_resource=1.0,
+        reduction_factor=2,
+        measure_flatness=False,
+        num_initial_configs=6,
+        num_iterations=3,
+    )
+    result = mp.result_
+    assert SPACE.validate(best) == best and best == result.best_config
+    assert result.rungs == (0.25, 0.5, 1.0)
+    assert result.study.best_evaluation.resource == 1.0
+    rungs = [e.job.rung for e in result.evaluations]
+    assert rungs.count(0) >= 6 and 2 in rungs
+    reasons = {e.job.reason.split(" ")[0] for e in result.evaluations}
+    assert {"initial", "promoted"} <= reasons
+    assert result.prior.n_evaluations == 0 and not result.prior.predictor_fitted
+    assert result.zero_shot_config is None and len(result.initial_configs) == 6
+    assert result.total_cost == pytest.approx(sum(e.cost for e in result.evaluations))
+    for p in result.predictions:
+        assert 0.0 <= p.predicted <= 1.0 and p.action in ("promote", "keep out", "propose")
+    assert len(result.predictions_frame()) == len(result.predictions)
+
+
+def test_a_prior_from_the_knowledge_base_guides_a_new_dataset(tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    for loader in (load_breast_cancer, load_iris):
+        data = make_data(loader)
+        TwoTierProbing(
+            SPACE.sample(6, seed=3),
+            make_model_fn(data.input_shape[0], data.n_classes),
+            data,
+            nn.CrossEntropyLoss(),
+            optimizer_fn,
+            space=SPACE,
+            max_epochs=2,
+            show_progress=False,
+            storage=db,
+            model_family="mlp",
+        ).run_random_search(6, resource=1.0)
+    data = make_data(load_wine)
+    mp = make_meta(data, prior="store", storage=db)
+    mp.run_meta_optimization(
+        0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2
+    )
+    result = mp.result_
+    assert result.prior.n_datasets == 2 and result.prior.n_evaluations == 12
+    assert result.prior.predictor_fitted and result.prior.surrogate_fitted
+    assert result.zero_shot_config is not None
+    assert SPACE.validate(result.zero_shot_config) == result.zero_shot_config
+    assert len(result.initial_configs) == 4  # 2 given + 2 suggested
+    assert all(u for u in result.surrogate_used)
+    # The study itself landed in the knowledge base, with its dataset.
+    from llp.store import KnowledgeBase
+
+    with KnowledgeBase.open(db) as kb:
+        assert len(kb.list_datasets()) == 3
+        assert len(kb.evaluations(study=result.study.study_name)) == len(result.evaluations)
+
+
+def test_measure_flatness_feeds_landscape_features_to_the_meta_model() -> None:
+    data = make_data(load_wine)
+    mp = make_meta(data)
+    mp.run_meta_optimization(
+        0.5, 1.0, 2, measure_flatness=True, num_initial_configs=4, num_iterations=2
+    )
+    ok = [e for e in mp.result_.evaluations if e.status is EvaluationStatus.COMPLETE]
+    assert ok and all(e.result.landscape for e in ok)
+    assert mp.result_.study.probe_cost > 0
+
+
+def test_an_interrupted_meta_study_resumes(tmp_path) -> None:
+    class Crash(Exception):
+        pass
+
+    def crash(event):
+        if event.n_finished == 3:
+            raise Crash
+
+    db = tmp_path / "kb.db"
+    data = make_data(load_wine)
+    with pytest.raises(Crash):
+        make_meta(data, storage=db).run_meta_optimization(
+            0.5,
+            1.0,
+            2,
+            measure_flatness=False,
+            num_initial_configs=4,
+            num_iterations=2,
+            progress_callback=crash,
+        )
+    mp = make_meta(data, storage=db)
+    mp.run_meta_optimization(
+        0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2
+    )
+    assert mp.result_.study.n_reused == 3
+
+
+def test_same_seed_same_search() -> None:
+    def run():
+        mp = make_meta(make_data(load_wine))
+        mp.run_meta_optimization(
+            0.25, 1.0, 2, measure_flatness=False, num_initial_configs=5, num_iterations=3
+        )
+        return [(e.trial_id, e.resource, e.score) for e in mp.result_.evaluations]
+
+    assert run() == run()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "call", "error", "match"),
+    [
+        ({"prior": "everything"}, {}, ValueError, "'prior' parameter of MetaProbing"),
+        ({}, {"num_initial_configs": 0}, ValueError, "'num_initial_configs'.*>= 1"),
+        ({}, {"reduction_factor": 1}, ValueError, "'reduction_factor'.*>= 2"),
+        ({}, {"num_iterations": 0}, ValueError, "'num_iterations'.*>= 1"),
+        ({}, {"min_resource": 0.9, "max_resource": 0.5}, ValueError, "'min_resource'"),
+        ({"max_epochs": 0}, {}, ValueError, "'max_epochs'"),
+    ],
+)
+def test_input_errors(kwargs, call, error, match) -> None:
+    data = make_data(load_wine)
+    with pytest.raises(error, match=match):
+        make_meta(data, **kwargs).run_meta_optimization(**call)
+
+
+def test_fresh_data_is_not_in_its_own_prior(tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    data = make_data(load_wine)
+    make_meta(data, storage=db).run_meta_optimization(
+        0.5, 1.0, 2, measure_flatness=False, num_initial_configs=3, num_iterations=2
+    )
+    again = make_meta(data, storage=db, prior="store", study_name="second")
+    again.run_meta_optimization(
+        0.5, 1.0, 2, measure_flatness=False, num_initial_configs=3, num_iterations=2
+    )
+    assert again.result_.prior.n_evaluations == 0
+    np.testing.assert_equal(again.result_.prior.n_datasets, 0)
