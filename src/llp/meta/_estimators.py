@@ -210,9 +210,14 @@ class PerformanceSurrogate(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_estimators : int, default=200
-    min_samples_leaf : int, default=2
+    n_estimators : int, default=100
+    min_samples_leaf : int, default=3
     max_features : float, default=0.5
+    max_rows_per_tree : int or None, default=2000
+        Each tree is grown on a bootstrap sample of at most this many rows, which keeps
+        the fit time flat once the knowledge base is large (``None``: all rows).
+    n_jobs : int or None, default=None
+        Parallel tree building, as in scikit-learn.
     random_state : int or None, default=None
 
     Examples
@@ -229,14 +234,18 @@ class PerformanceSurrogate(RegressorMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        n_estimators: int = 200,
-        min_samples_leaf: int = 2,
+        n_estimators: int = 100,
+        min_samples_leaf: int = 3,
         max_features: float = 0.5,
+        max_rows_per_tree: int | None = 2000,
+        n_jobs: int | None = None,
         random_state: int | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
+        self.max_rows_per_tree = max_rows_per_tree
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PerformanceSurrogate:
@@ -246,10 +255,14 @@ class PerformanceSurrogate(RegressorMixin, BaseEstimator):
                 f"Got {self.n_estimators!r} instead."
             )
         X, y = validate_data(self, X, y, y_numeric=True)
+        cap = self.max_rows_per_tree
+        max_samples = None if cap is None or X.shape[0] <= cap else cap
         self.forest_ = RandomForestRegressor(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features,
+            max_samples=max_samples,
+            n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
         self.forest_.fit(X, y, sample_weight=sample_weight)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from llp.meta._experience import (
 )
 from llp.space import SearchSpace
 from llp.training import EvaluationResult, EvaluationStatus
+
+#: Fitted (predictor, surrogate) pairs by the digest of what they were fitted on.
+_FIT_CACHE: dict[str, tuple[Any, Any]] = {}
+_FIT_CACHE_SIZE = 4
 
 _LANDSCAPE = tuple(n for n in TRAINING_FEATURES if n.startswith("landscape_"))
 
@@ -81,7 +86,7 @@ class MetaModelTrainer:
         Feature groups of the surrogate (for ablations).
     min_coverage : float, default=0.5
         Past configurations providing fewer of the space's hyperparameters are ignored.
-    n_estimators : int, default=200
+    n_estimators : int, default=100
     random_state : int, default=0
     """
 
@@ -94,7 +99,7 @@ class MetaModelTrainer:
         use_training_features: bool = True,
         use_landscape_features: bool = True,
         min_coverage: float = 0.5,
-        n_estimators: int = 200,
+        n_estimators: int = 100,
         random_state: int = 0,
     ) -> None:
         if not isinstance(space, SearchSpace):
@@ -313,7 +318,52 @@ class MetaModelTrainer:
         """Train the predictor (needs 2+ studies) and the surrogate (needs 10+ rows).
 
         Models that lack data stay ``None``; callers fall back to sampling the space.
+        Fitting is deterministic, so models fitted on exactly the same experiences with
+        the same settings are reused within the process (a few recent fits are kept):
+        studies that share a prior pay for it once.
         """
+        key = self._fit_key()
+        cached = _FIT_CACHE.get(key)
+        if cached is not None:
+            self.predictor_, self.surrogate_ = cached
+            return self
+        self._fit_uncached()
+        _FIT_CACHE[key] = (self.predictor_, self.surrogate_)
+        while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+            _FIT_CACHE.pop(next(iter(_FIT_CACHE)))
+        return self
+
+    def _fit_key(self) -> str:
+        digest = hashlib.sha256()
+        settings = (
+            self.space.to_dict(),
+            self.top_k,
+            self.use_dataset_features,
+            self.use_training_features,
+            self.use_landscape_features,
+            self.min_coverage,
+            self.n_estimators,
+            self.random_state,
+        )
+        digest.update(repr(settings).encode())
+        for exp in self.experiences:
+            digest.update(
+                repr(
+                    (
+                        exp.dataset,
+                        exp.study,
+                        exp.trial,
+                        exp.model_family,
+                        exp.result.fidelity,
+                        exp.result.score,
+                        exp.result.seed,
+                        sorted(exp.meta_features.items()),
+                    )
+                ).encode()
+            )
+        return digest.hexdigest()
+
+    def _fit_uncached(self) -> None:
         X, Y, w = self.predictor_training_set()
         self.predictor_ = None
         if X.shape[0] >= 2 and len({e.study for e in self.experiences}) >= 2:
@@ -326,7 +376,6 @@ class MetaModelTrainer:
             self.surrogate_ = PerformanceSurrogate(
                 n_estimators=self.n_estimators, random_state=self.random_state
             ).fit(Xs, ys)
-        return self
 
     # ------------------------------------------------------------------ using
     def predict_final(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +31,12 @@ class Job:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A mappingproxy cannot be pickled; rebuild from a plain dict (worker processes).
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["config"] = dict(self.config)
+        return (functools.partial(type(self), **values), ())
 
 
 @dataclass(frozen=True)

@@ -197,7 +197,20 @@ class MetaGuidedScheduler(Scheduler):
         return trial_id
 
     def _fitted_trainer(self) -> MetaModelTrainer:
-        """The prior plus this study so far (the prior's own rows are shared)."""
+        """The prior plus this study so far (the prior's own rows are shared).
+
+        When the prior's models exist and this study's rows would be under 5% of what they
+        were fitted on, refitting would barely move a forest and costs seconds per
+        iteration: the prior's models are used as they are. They still read this
+        study's partial results (curves, landscape, rank within the rung) as inputs.
+        """
+        prior = self.trainer
+        if prior.surrogate_ is not None and len(self._history) * 20 < len(prior.experiences):
+            self._messages.append(
+                f"  (prior of {len(prior.experiences)} evaluations outweighs this study's "
+                f"{len(self._history)}: its models are reused, not refitted)"
+            )
+            return prior
         trainer = MetaModelTrainer(
             self.space,
             top_k=self.trainer.top_k,
@@ -219,12 +232,16 @@ class MetaGuidedScheduler(Scheduler):
                 job.trial_id,
                 result,
             )
-            for job, result in self._history
+            # In job order: the forests' bootstrap depends on the order of their rows,
+            # which must not depend on the order results arrived in.
+            for job, result in sorted(self._history, key=lambda jr: jr[0].job_id)
         )
         return trainer.fit()
 
     def _advance(self) -> None:
-        batch, self._batch = self._batch, []
+        # In job order, so that the outcome does not depend on completion order.
+        batch = sorted(self._batch, key=lambda jr: jr[0].job_id)
+        self._batch = []
         if self._iteration + 1 >= len(self.rungs):
             self._finished = True
             return

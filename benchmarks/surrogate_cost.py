@@ -1,0 +1,98 @@
+"""Fit and predict time of the meta-model's forests at 1,000 and 10,000 training rows.
+
+The rows have the width MetaProbing's surrogate really uses (dataset meta-features, model
+family, encoded configuration, partial-training features), filled with seeded synthetic
+values; the target depends on a few of them so the trees grow as on real data.
+Predictions are timed for 256 candidates (one acquisition step) and for 10,000 rows.
+
+Run: ``python benchmarks/surrogate_cost.py`` -> ``benchmarks/results/surrogate_cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from llp.features import DATASET_FEATURES, TRAINING_FEATURES
+from llp.meta import HyperparameterPredictor, PerformanceSurrogate
+from llp.meta._experience import MODEL_FAMILIES
+
+RESULTS = Path(__file__).resolve().parent / "results" / "surrogate_cost.json"
+N_HYPERPARAMETERS = 5
+WIDTH = len(DATASET_FEATURES) + len(MODEL_FAMILIES) + N_HYPERPARAMETERS + len(TRAINING_FEATURES) + 2
+
+
+def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, WIDTH))
+    y = np.tanh(X[:, 0] - 0.5 * X[:, 40] ** 2 + 0.3 * X[:, 60]) + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def timed(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    for n in (1_000, 10_000):
+        X, y = synthetic(n, seed=0)
+        surrogate = PerformanceSurrogate(random_state=0)
+        fit = timed(lambda: surrogate.fit(X, y), args.repeats)
+        candidates = synthetic(256, seed=1)[0]
+        predict_256 = timed(lambda: surrogate.predict(candidates, return_std=True), args.repeats)
+        predict_n = timed(lambda: surrogate.predict(X, return_std=True), args.repeats)
+        # The predictor learns from the top configurations of each past study: a few rows
+        # per dataset, so 10,000 rows is far beyond what it sees; time it anyway.
+        Y = np.random.default_rng(2).uniform(size=(n, N_HYPERPARAMETERS))
+        predictor = HyperparameterPredictor(n_estimators=100, random_state=0)
+        fit_predictor = timed(lambda: predictor.fit(X[:, : len(DATASET_FEATURES)], Y), args.repeats)
+        rows.append(
+            {
+                "rows": n,
+                "width": WIDTH,
+                "surrogate_fit_s": statistics.median(fit),
+                "surrogate_predict_256_s": statistics.median(predict_256),
+                "surrogate_predict_all_s": statistics.median(predict_n),
+                "predictor_fit_s": statistics.median(fit_predictor),
+            }
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "command": "python benchmarks/surrogate_cost.py",
+                "repeats": args.repeats,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(
+        "| rows | surrogate fit (s) | predict 256 (s) | predict all rows (s) | "
+        "predictor fit, 5 forests (s) |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['rows']:,} | {r['surrogate_fit_s']:.2f} | "
+            f"{r['surrogate_predict_256_s']:.3f} | {r['surrogate_predict_all_s']:.2f} | "
+            f"{r['predictor_fit_s']:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
