@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/digits_mlp.py
+	$(BIN)/python examples/meta_demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -39,3 +39,17 @@ def test_digits_example_runs_and_reports_its_figures() -> None:
         assert expected in out
     accuracy = float(re.search(r"test accuracy\s+: ([0-9.]+)", out).group(1))
     assert accuracy > 0.5
+
+
+@pytest.mark.slow
+def test_meta_demo_runs_and_compares_with_successive_halving() -> None:
+    out = subprocess.run(
+        [sys.executable, "examples/meta_demo.py", "--epochs", "2", "--sh-configs", "4", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    for expected in ("| successive halving |", "| MetaProbing |", "MetaProbing's prior"):
+        assert expected in out

@@ -257,7 +257,7 @@ class MetaProbing:
         min_resource: float = 0.1,
         max_resource: float = 0.5,
         reduction_factor: int = 2,
-        measure_flatness: bool = True,
+        measure_flatness: bool = False,
         num_initial_configs: int = 6,
         num_iterations: int = 3,
         progress_callback: ProgressCallback | None = None,
@@ -277,6 +277,11 @@ class MetaProbing:
         6. The best configuration judged at the highest fidelity reached is returned;
            the full history is on :attr:`result_`.
 
+        ``measure_flatness`` attaches the cheap landscape tier to every evaluation and
+        lets the meta-model read it. It defaults to ``False`` because in
+        ``benchmarks/compare.py`` the probes' compute (counted in the budget like
+        training) was not repaid by better choices; see BENCHMARKS.md.
+
         Returns
         -------
         dict
@@ -284,10 +289,22 @@ class MetaProbing:
         """
         check_int("num_initial_configs", num_initial_configs, min_value=1, owner="MetaProbing")
         self._trainer.measure_flatness = bool(measure_flatness)
+        self._measuring = bool(measure_flatness)
         say = self._say
         info = self._describe()
+        recorder = self._open_recorder(
+            info,
+            min_resource,
+            max_resource,
+            reduction_factor,
+            measure_flatness,
+            num_initial_configs,
+            num_iterations,
+        )
         started = time.perf_counter()
-        trainer, sources = self._prior_trainer(info)
+        trainer, sources = self._prior_trainer(
+            info, recorded_before=recorder.created_at if recorder else None
+        )
         trainer.fit()
         prior = PriorSummary(
             n_evaluations=len(trainer.experiences),
@@ -321,34 +338,6 @@ class MetaProbing:
             seed=self.seed,
             dataset=info.fingerprint,
         )
-        settings = {
-            "min_resource": min_resource,
-            "max_resource": max_resource,
-            "reduction_factor": reduction_factor,
-            "num_initial_configs": num_initial_configs,
-            "num_iterations": num_iterations,
-            "epochs": self.max_epochs,
-            "measure_flatness": bool(measure_flatness),
-            "prior": self.prior,
-            "exclude_groups": sorted(self.exclude_groups),
-            **self.feature_flags,
-            "configs": hashlib.sha256(
-                "\n".join(canonical_config_json(c) for c in self.configs).encode()
-            ).hexdigest()[:16],
-        }
-        recorder = None
-        if self.storage is not None:
-            recorder = StudyRecorder.open(
-                self.storage,
-                study_name=self.study_name,
-                kind="MetaProbing",
-                settings=settings,
-                space=self.space.to_dict(),
-                seed=self.seed,
-                objective=self._trainer.objective,
-                dataset=info,
-                model_family=self.model_family,
-            )
         runner = Runner(
             scheduler,
             _JobEvaluator(self._trainer),
@@ -400,8 +389,55 @@ class MetaProbing:
             )
         return self._dataset_info
 
-    def _prior_trainer(self, info: DatasetInfo) -> tuple[MetaModelTrainer, tuple[str, ...]]:
-        trainer = MetaModelTrainer(self.space, random_state=self.seed, **self.feature_flags)
+    def _open_recorder(
+        self,
+        info: DatasetInfo,
+        min_resource: float,
+        max_resource: float,
+        reduction_factor: int,
+        measure_flatness: bool,
+        num_initial_configs: int,
+        num_iterations: int,
+    ) -> StudyRecorder | None:
+        """Get or create the study before reading the prior: a resumed study's prior is
+        what was recorded before the study was first created."""
+        settings = {
+            "min_resource": min_resource,
+            "max_resource": max_resource,
+            "reduction_factor": reduction_factor,
+            "num_initial_configs": num_initial_configs,
+            "num_iterations": num_iterations,
+            "epochs": self.max_epochs,
+            "measure_flatness": bool(measure_flatness),
+            "prior": self.prior,
+            "exclude_groups": sorted(self.exclude_groups),
+            **self.feature_flags,
+            "configs": hashlib.sha256(
+                "\n".join(canonical_config_json(c) for c in self.configs).encode()
+            ).hexdigest()[:16],
+        }
+        if self.storage is None:
+            return None
+        return StudyRecorder.open(
+            self.storage,
+            study_name=self.study_name,
+            kind="MetaProbing",
+            settings=settings,
+            space=self.space.to_dict(),
+            seed=self.seed,
+            objective=self._trainer.objective,
+            dataset=info,
+            model_family=self.model_family,
+        )
+
+    def _prior_trainer(
+        self, info: DatasetInfo, *, recorded_before: Any = None
+    ) -> tuple[MetaModelTrainer, tuple[str, ...]]:
+        flags = dict(self.feature_flags)
+        # Without probes in this study its rows carry no landscape features; the prior's
+        # must not either, or the surrogate would read "missing" as a signal.
+        flags["use_landscape_features"] = flags["use_landscape_features"] and self._measuring
+        trainer = MetaModelTrainer(self.space, random_state=self.seed, **flags)
         sources: list[str] = []
         if self.prior in ("default", "shipped"):
             from llp.knowledge import load_shipped_experiences
@@ -422,7 +458,10 @@ class MetaProbing:
             )
             try:
                 trainer.add_from_store(
-                    kb, exclude_datasets=(info.fingerprint,), exclude_groups=self.exclude_groups
+                    kb,
+                    exclude_datasets=(info.fingerprint,),
+                    exclude_groups=self.exclude_groups,
+                    recorded_before=recorded_before,
                 )
             finally:
                 if kb is not self.storage:

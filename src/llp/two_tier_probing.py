@@ -24,7 +24,7 @@ from llp.runner import (
 )
 from llp.search import Hyperband, Job, RandomSearch, Scheduler, SuccessiveHalving
 from llp.space import SearchSpace, canonical_config_json
-from llp.training import EvaluationResult, Trainer
+from llp.training import EvaluationResult, EvaluationStatus, Trainer, trial_seed
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
 
 if TYPE_CHECKING:
@@ -312,3 +312,21 @@ class _JobEvaluator:
 
     def __call__(self, job: Job) -> EvaluationResult:
         return self.trainer.evaluate(job.config, job.fidelity, trial_id=job.trial_id)
+
+    def failed_result(self, job: Job, reason: str) -> EvaluationResult:
+        """The record of ``job`` when no worker could finish it (the runner asks for it
+        after the workers running it were lost too often): nothing was measured."""
+        return EvaluationResult(
+            config=job.config,
+            fidelity=job.fidelity,
+            status=EvaluationStatus.FAILED,
+            curve=(),
+            score=None,
+            objective=self.trainer.objective,
+            cost=0.0,
+            seconds=0.0,
+            train_seconds=0.0,
+            n_train=0,
+            seed=trial_seed(self.trainer.seed, job.trial_id),
+            failure_reason=reason,
+        )

@@ -147,13 +147,47 @@ def test_failed_trials_rank_last() -> None:
     assert X.shape[0] == len(y) == len(groups) and y.min() == 0.0
 
 
-def test_suggest_returns_distinct_legal_configs_led_by_the_prediction(trained) -> None:
+def test_suggest_returns_distinct_legal_configs_best_predicted_first(trained) -> None:
     suggestions = trained.suggest(make_meta_features(0.3), "mlp", 6, seed=0)
-    assert len(suggestions) == 6 and suggestions[0].source == "predictor"
+    assert len(suggestions) == 6
+    predicted = [s.predicted_quantile for s in suggestions]
+    assert predicted == sorted(predicted, reverse=True)
     configs = [s.config for s in suggestions]
     assert all(SPACE.validate(c) == c for c in configs)
     assert len({tuple(sorted(c.items())) for c in configs}) == 6
     assert trained.suggest(make_meta_features(0.3), "mlp", 6, seed=0) == suggestions
+    best = suggestions[0].config
+    assert abs(math.log10(best["lr"]) - best_log_lr(0.3)) < 0.6
+
+
+def test_portfolio_holds_the_configurations_best_on_average() -> None:
+    shared = SPACE.sample(10, seed=5)
+    exps = []
+    for d, f in enumerate(np.linspace(0.3, 0.5, 4)):
+        for t, config in enumerate(shared):
+            score = synthetic_score(f, config, 1.0)
+            exps.append(
+                Experience(
+                    f"d{d}",
+                    None,
+                    make_meta_features(f),
+                    "mlp",
+                    f"s{d}",
+                    t,
+                    make_result(config, 1.0, score),
+                )
+            )
+    trainer = MetaModelTrainer(SPACE).add(exps)
+    portfolio = trainer.portfolio("mlp", 3)
+    mean_score = {
+        i: np.mean([synthetic_score(f, c, 1.0) for f in np.linspace(0.3, 0.5, 4)])
+        for i, c in enumerate(shared)
+    }
+    best = max(mean_score, key=mean_score.get)
+    assert portfolio[0] == shared[best] and len(portfolio) == 3
+    assert trainer.portfolio("cnn", 3) == portfolio  # no cnn studies: all studies count
+    first = trainer.suggest(make_meta_features(0.4), "mlp", 2, seed=0)
+    assert first[0].source == "portfolio"  # no surrogate fitted: the portfolio leads
 
 
 def test_without_experience_the_models_stay_unfitted_and_suggest_samples() -> None:

@@ -105,7 +105,14 @@ class FidelityData:
                 raise ValueError("The 'y' parameter contains NaN or inf labels.")
             if y_arr.dtype == object and any(v is None for v in y_arr):
                 raise ValueError("The 'y' parameter contains missing (None) labels.")
-            classes, codes = np.unique(y_arr, return_inverse=True)
+            try:
+                classes, codes = np.unique(y_arr, return_inverse=True)
+            except TypeError as exc:  # labels of several types cannot be ordered
+                kinds = sorted({type(v).__name__ for v in y_arr.tolist()})
+                raise TypeError(
+                    f"The 'y' parameter mixes labels of types {kinds}; give every label the "
+                    "same type (e.g. all str or all int)."
+                ) from exc
             if classes.shape[0] < 2:
                 raise ValueError(
                     "The 'y' parameter has a single class "
@@ -121,6 +128,13 @@ class FidelityData:
             self.classes_: np.ndarray | None = classes
             y_codes: np.ndarray = codes.astype(np.int64)
         else:
+            if y_arr.dtype.kind not in "biuf":
+                example = y_arr.ravel()[:1].tolist()[0] if y_arr.size else None
+                raise TypeError(
+                    f"The 'y' parameter holds labels of dtype {y_arr.dtype} (e.g. {example!r}), "
+                    "which cannot be regression targets; use task='classification' (or "
+                    "'auto') for class labels."
+                )
             y_codes = y_arr.astype(np.float32)
             if not np.isfinite(y_codes).all():
                 raise ValueError("The 'y' parameter contains NaN or inf targets.")
@@ -323,7 +337,13 @@ def _as_feature_array(X: Any) -> np.ndarray:
         X = X.detach().cpu().numpy()
     if isinstance(X, Sequence) and len(X) == 0:
         raise ValueError("The 'X' parameter is empty; it needs at least 4 samples.")
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # rows of different lengths
+        raise ValueError(
+            "The 'X' parameter must be a rectangular array of shape (n_samples, "
+            f"n_features, ...); its rows differ in length ({exc})."
+        ) from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"The 'X' parameter must be numeric. Got dtype {arr.dtype} instead; encode "

@@ -21,8 +21,9 @@ from llp.meta._experience import (
     coverage,
     encode_projected,
     family_vector,
+    project_config,
 )
-from llp.space import SearchSpace
+from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, EvaluationStatus
 
 #: Fitted (predictor, surrogate) pairs by the digest of what they were fitted on.
@@ -164,9 +165,15 @@ class MetaModelTrainer:
         *,
         exclude_datasets: Iterable[str] = (),
         exclude_groups: Iterable[str] = (),
+        recorded_before: Any = None,
     ) -> MetaModelTrainer:
         """Add every evaluation of a :class:`llp.store.KnowledgeBase` except those of the
-        excluded datasets (fingerprints) and dataset groups."""
+        excluded datasets (fingerprints) and dataset groups.
+
+        ``recorded_before`` (a datetime) keeps only evaluations written up to then: a
+        resumed study must see the prior it started with, or it would propose other
+        configurations than the ones it stored.
+        """
         skip_datasets, skip_groups = set(exclude_datasets), set(exclude_groups)
         groups = {d.fingerprint: d.group for d in knowledge_base.list_datasets()}
         stored = knowledge_base.evaluations()
@@ -175,6 +182,7 @@ class MetaModelTrainer:
             for s in stored
             if s.dataset_fingerprint not in skip_datasets
             and groups.get(s.dataset_fingerprint) not in skip_groups
+            and (recorded_before is None or s.created_at <= recorded_before)
         )
 
     @property
@@ -385,6 +393,34 @@ class MetaModelTrainer:
         mean, std = self.surrogate_.predict(np.atleast_2d(rows), return_std=True)
         return np.asarray(mean), np.asarray(std)
 
+    def portfolio(self, model_family: str | None, n: int) -> list[dict[str, Any]]:
+        """The ``n`` past configurations with the best mean final rank across the prior's
+        studies (of ``model_family`` when there are any): strong defaults that need no
+        meta-features at all. Only configurations tried in 2+ studies count."""
+        finals = self.final_scores()
+        by_study: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+        configs: dict[str, dict[str, Any]] = {}
+        families = {e.study: e.model_family for e in self.experiences}
+        wanted = {st for st, fam in families.items() if fam == model_family}
+        for (study, _), (score, exp) in finals.items():
+            if wanted and study not in wanted:
+                continue
+            projected = project_config(exp.result.config, self.space)
+            try:
+                config = self.space.validate(projected)
+            except ValueError:
+                continue  # not a complete point of this space
+            key = canonical_config_json(config)
+            configs[key] = config
+            by_study[study].append((key, score))
+        ranks: dict[str, list[float]] = defaultdict(list)
+        for rows in by_study.values():
+            for (key, _), q in zip(rows, _quantiles([score for _, score in rows])):
+                ranks[key].append(float(q))
+        eligible = [k for k, r in ranks.items() if len(r) >= 2]
+        eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
+        return [configs[k] for k in eligible[:n]]
+
     def suggest(
         self,
         meta_features: Mapping[str, float],
@@ -393,51 +429,56 @@ class MetaModelTrainer:
         *,
         seed: int,
         n_candidates: int = 256,
+        n_portfolio: int = 8,
     ) -> list[Suggestion]:
         """``n`` configurations for a new dataset, chosen for predicted quality and
         diversity.
 
-        The predictor's configuration comes first; the rest are the best of
-        ``n_candidates`` draws (half from the space, half perturbed around the
-        prediction with the predictor's uncertainty) by the surrogate's predicted final
-        rank, greedily skipping candidates too close to one already chosen.
+        Candidates: the best past configurations (:meth:`portfolio`), the predictor's
+        configuration, variations around it (perturbed with the predictor's
+        uncertainty) and draws from the space. With a fitted surrogate they are ranked
+        by its predicted final rank for this dataset; without one the portfolio comes
+        first, then the predictor's configuration, then draws. Candidates too close to one
+        already chosen are skipped.
         """
         check_int("n", n, min_value=0, owner="MetaModelTrainer.suggest")
         if n == 0:
             return []
         rng = np.random.default_rng(seed)
-        chosen: list[Suggestion] = []
-        candidates = self.space.sample(n_candidates // 2, seed=seed)
-        center = None
+        candidates: list[tuple[dict[str, Any], str]] = [
+            (c, "portfolio") for c in self.portfolio(model_family, n_portfolio)
+        ]
         if self.predictor_ is not None:
             x = self.dataset_vector(meta_features, model_family)[None, :]
             mean, std = self.predictor_.predict_with_std(x)
-            center = self.space.decode(mean[0])
-            candidates.append(center)
-            for _ in range(n_candidates - len(candidates)):
+            candidates.append((self.space.decode(mean[0]), "predictor"))
+            for _ in range(n_candidates // 2):
                 noisy = mean[0] + rng.normal(size=mean.shape[1]) * np.maximum(std[0], 0.05)
-                candidates.append(self.space.decode(np.clip(noisy, 0.0, 1.0)))
+                candidates.append(
+                    (self.space.decode(np.clip(noisy, 0.0, 1.0)), "predictor variation")
+                )
+        candidates += [(c, "space sample") for c in self.space.sample(n_candidates // 2, seed=seed)]
         if self.surrogate_ is not None:
             rows = np.vstack(
-                [self.surrogate_row(meta_features, model_family, c) for c in candidates]
+                [self.surrogate_row(meta_features, model_family, c) for c, _ in candidates]
             )
             pred, unc = self.predict_final(rows)
+            order = np.argsort(-pred, kind="stable")
         else:
-            pred, unc = np.full(len(candidates), 0.5), np.full(len(candidates), 0.5)
-        half = n_candidates // 2
-        if center is not None:
-            chosen.append(Suggestion(center, float(pred[half]), float(unc[half]), "predictor"))
-        encoded = self.space.encode_many(candidates)
-        taken = [self.space.encode(s.config) for s in chosen]
-        for i in np.argsort(-pred, kind="stable"):
+            pred, unc = np.full(len(candidates), np.nan), np.full(len(candidates), np.nan)
+            order = np.arange(len(candidates))
+        encoded = self.space.encode_many([c for c, _ in candidates])
+        chosen: list[Suggestion] = []
+        taken: list[np.ndarray] = []
+        for i in order:
             if len(chosen) >= n:
                 break
             if any(np.abs(encoded[i] - t).max() < 0.05 for t in taken):
                 continue
-            source = "space sample" if i < half else "predictor variation"
-            chosen.append(Suggestion(candidates[i], float(pred[i]), float(unc[i]), source))
+            config, source = candidates[i]
+            chosen.append(Suggestion(config, float(pred[i]), float(unc[i]), source))
             taken.append(encoded[i])
-        return chosen[:n]
+        return chosen
 
 
 __all__ = ["MODEL_FAMILIES", "MetaModelTrainer", "Suggestion"]

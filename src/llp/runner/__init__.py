@@ -15,6 +15,7 @@ from llp.runner._runner import (
     Runner,
     StudyFailedError,
     StudyResult,
+    WorkerLostError,
     select_best,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "StudyFailedError",
     "StudyRecorder",
     "StudyResult",
+    "WorkerLostError",
     "default_study_name",
     "describe_dataset",
     "select_best",

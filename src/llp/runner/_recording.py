@@ -39,17 +39,46 @@ def describe_dataset(
     if isinstance(data, FidelityData):
         n = data.n_train + data.n_val
         return DatasetInfo(data.fingerprint, name, group, n, extractor.extract_from(data))
-    train_loader, _ = data(1.0)
+    train_loader = _full_train_loader(data)
     xs, ys = [], []
     for batch in train_loader:
+        if not (
+            isinstance(batch, (tuple, list))
+            and len(batch) >= 2
+            and all(hasattr(b, "detach") for b in batch[:2])
+        ):
+            raise TypeError(
+                "The train_loader of dataset_fn(1.0) must yield (inputs, targets) tensor "
+                f"pairs. Got a {type(batch).__name__} instead."
+            )
         xs.append(np.asarray(batch[0].detach().cpu().numpy()))
         ys.append(np.asarray(batch[1].detach().cpu().numpy()))
+    if not xs:
+        raise ValueError("The train_loader of dataset_fn(1.0) yielded no batches.")
     X = np.concatenate(xs).reshape(sum(x.shape[0] for x in xs), -1)
     y = np.concatenate(ys)
     # Loaders may shuffle: order the rows so the same data gets the same fingerprint.
     order = np.lexsort(np.column_stack([X, y.reshape(len(y), -1)]).T[::-1])
     fingerprint = dataset_fingerprint(X[order], y[order])
     return DatasetInfo(fingerprint, name, group, int(X.shape[0]), extractor.extract_features(X, y))
+
+
+def _full_train_loader(dataset_fn: Any) -> Any:
+    """The training loader ``dataset_fn(1.0)`` returns, checked like the trainer does."""
+    out = dataset_fn(1.0)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        shown = f"a {type(out).__name__}"
+        if isinstance(out, (tuple, list)):
+            shown += f" of {len(out)}"
+        raise TypeError(
+            f"dataset_fn(1.0) must return a pair (train_loader, val_loader). Got {shown} instead."
+        )
+    if not hasattr(out[0], "__iter__"):
+        raise TypeError(
+            "dataset_fn(1.0) returned a train_loader that is not iterable "
+            f"({type(out[0]).__name__}); it must yield (inputs, targets) batches."
+        )
+    return out[0]
 
 
 def default_study_name(
@@ -72,10 +101,18 @@ class StudyRecorder:
     finished one instead of running it again, and never records one twice.
     """
 
-    def __init__(self, knowledge_base: KnowledgeBase, study_id: int, study_name: str) -> None:
+    def __init__(
+        self,
+        knowledge_base: KnowledgeBase,
+        study_id: int,
+        study_name: str,
+        created_at: Any = None,
+    ) -> None:
         self.knowledge_base = knowledge_base
         self.study_id = study_id
         self.study_name = study_name
+        #: When the study was first created (a resumed study keeps its first date).
+        self.created_at = created_at
 
     @classmethod
     def open(
@@ -116,7 +153,7 @@ class StudyRecorder:
             dataset_id=dataset_id,
             model_family=model_family,
         )
-        return cls(kb, study.id, name)
+        return cls(kb, study.id, name, study.created_at)
 
     def lookup(self, job: Job) -> EvaluationResult | None:
         """The stored result of ``job`` if this study already finished it."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,9 +10,20 @@ from typing import Any, Literal
 from llp._checks import check_int
 from llp.runner._recording import StudyRecorder
 from llp.search import Evaluation, Job, Scheduler
-from llp.training import EvaluationResult, EvaluationStatus
+from llp.training import EvaluationResult, EvaluationStatus, Objective
 
 ProgressCallback = Callable[["ProgressEvent"], None]
+
+
+class WorkerLostError(RuntimeError):
+    """The worker running an evaluation was lost before it returned a result.
+
+    A worker process killed by a signal or the out-of-memory killer, a crash in native
+    code, a Dask worker that died or lost its connection: the evaluation itself did not
+    fail, the machinery under it did. Executors set it on the future of every evaluation
+    they lost; the :class:`Runner` runs such an evaluation again, up to ``max_retries``
+    times, then records it as failed with the reason.
+    """
 
 
 class InProcessExecutor(cf.Executor):
@@ -19,6 +31,9 @@ class InProcessExecutor(cf.Executor):
 
     Exceptions are stored on the returned future, as with any executor.
     """
+
+    #: Evaluations it runs at once.
+    n_workers = 1
 
     def __init__(self) -> None:
         self._shutdown = False
@@ -187,9 +202,11 @@ class Runner:
         ``evaluate(job) -> EvaluationResult``; must not raise for a bad configuration
         (:class:`~llp.training.Trainer` records those as failed).
     executor : concurrent.futures.Executor, optional
-        Defaults to :class:`InProcessExecutor`.
-    n_workers : int, default=1
-        Jobs kept in flight at once.
+        Defaults to :class:`InProcessExecutor`; see :mod:`llp.executors` for local
+        processes and Dask.
+    n_workers : int, optional
+        Jobs kept in flight at once. Defaults to the executor's ``n_workers`` attribute
+        (the executors of :mod:`llp.executors` have one), else 1.
     progress_callback : callable, optional
         Called with a :class:`ProgressEvent` after every evaluation and at the end.
     show_progress : bool, default=True
@@ -198,6 +215,19 @@ class Runner:
     recorder : StudyRecorder, optional
         Where results are written as they arrive; jobs it already holds are reused
         instead of being run again (resuming a study).
+    max_retries : int, default=2
+        How many times a job is run again after the worker running it was lost
+        (:class:`WorkerLostError`, or a broken ``concurrent.futures`` pool). Retries run
+        one at a time, so a job that kills its worker cannot take the others down with it
+        again. A job lost more often is recorded as ``FAILED`` with the reason
+        ``"worker lost: ..."``; if ``evaluate`` has a method ``failed_result(job,
+        reason)`` that record comes from it.
+
+    Notes
+    -----
+    An exception raised by ``evaluate`` itself (not a lost worker) ends the run: it is
+    a mistake every evaluation would make (the trainer records bad configurations as
+    failed instead of raising). Everything finished before it is recorded already.
     """
 
     def __init__(
@@ -206,11 +236,12 @@ class Runner:
         evaluate: Callable[[Job], EvaluationResult],
         *,
         executor: cf.Executor | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = None,
         progress_callback: ProgressCallback | None = None,
         show_progress: bool = True,
         description: str = "search",
         recorder: StudyRecorder | None = None,
+        max_retries: int = 2,
     ) -> None:
         if not isinstance(scheduler, Scheduler):
             raise TypeError(
@@ -223,8 +254,17 @@ class Runner:
             )
         self.scheduler = scheduler
         self.evaluate = evaluate
+        if executor is not None and not isinstance(executor, cf.Executor):
+            raise TypeError(
+                "The 'executor' parameter of Runner must be a concurrent.futures.Executor "
+                "(see llp.executors.make_executor) or None. "
+                f"Got {type(executor).__name__} instead."
+            )
         self.executor = executor if executor is not None else InProcessExecutor()
+        if n_workers is None:
+            n_workers = getattr(self.executor, "n_workers", 1)
         self.n_workers = check_int("n_workers", n_workers, min_value=1, owner="Runner")
+        self.max_retries = check_int("max_retries", max_retries, min_value=0, owner="Runner")
         self.progress_callback = progress_callback
         self.show_progress = show_progress
         self.description = description
@@ -242,64 +282,65 @@ class Runner:
 
         started = time.perf_counter()
         evaluations: list[Evaluation] = []
-        in_flight: dict[cf.Future[EvaluationResult], Job] = {}
+        flight = _Flight(self.executor, self.evaluate, self.max_retries)
         total_cost = 0.0
         best: Evaluation | None = None
         reused: set[int] = set()
         display = ProgressDisplay(
             self.description, self.scheduler.n_planned_jobs, enabled=self.show_progress
         )
-        with display:
-            while True:
-                while len(in_flight) < self.n_workers:
-                    job = self.scheduler.ask()
-                    if job is None:
-                        break
-                    stored = self.recorder.lookup(job) if self.recorder else None
-                    if stored is not None:
-                        done_now: cf.Future[EvaluationResult] = cf.Future()
-                        done_now.set_result(stored)
-                        reused.add(job.job_id)
-                        in_flight[done_now] = job
-                        continue
-                    in_flight[self.executor.submit(self.evaluate, job)] = job
-                if not in_flight:
-                    if self.scheduler.is_finished():
-                        break
-                    raise RuntimeError(
-                        f"{type(self.scheduler).__name__} is neither finished nor able to "
-                        "propose a job with nothing in flight; this is a scheduler bug."
-                    )
-                done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
-                # Tell results in job order so the outcome never depends on timing.
-                for future in sorted(done, key=lambda f: in_flight[f].job_id):
-                    job = in_flight.pop(future)
-                    result = future.result()
-                    was_reused = job.job_id in reused
-                    if self.recorder is not None and not was_reused:
-                        self.recorder.record(job, result)
-                    self.scheduler.tell(job, result)
-                    evaluation = Evaluation(job, result, reused=was_reused)
-                    evaluations.append(evaluation)
-                    total_cost += result.cost + result.probe_cost
-                    best = select_best([*([best] if best else []), evaluation])
-                    event = ProgressEvent(
-                        kind="evaluation",
-                        evaluation=evaluation,
-                        n_finished=len(evaluations),
-                        n_planned=self.scheduler.n_planned_jobs,
-                        position=self.scheduler.describe_position(),
-                        elapsed=time.perf_counter() - started,
-                        total_cost=total_cost,
-                        best_score=best.score if best else None,
-                        best_config=dict(best.config) if best else None,
-                        best_resource=best.resource if best else None,
-                    )
-                    display.update(event)
-                    for message in self.scheduler.drain_messages():
-                        display.log(message)
-                    if self.progress_callback is not None:
-                        self.progress_callback(event)
+        try:
+            with display:
+                while True:
+                    while len(flight) < self.n_workers:
+                        if flight.has_retries():
+                            flight.submit_next_retry()
+                            break
+                        job = self.scheduler.ask()
+                        if job is None:
+                            break
+                        stored = self.recorder.lookup(job) if self.recorder else None
+                        if stored is not None:
+                            reused.add(job.job_id)
+                            flight.add_finished(job, stored)
+                        else:
+                            flight.submit(job)
+                    if not len(flight):
+                        if self.scheduler.is_finished():
+                            break
+                        raise RuntimeError(
+                            f"{type(self.scheduler).__name__} is neither finished nor able to "
+                            "propose a job with nothing in flight; this is a scheduler bug."
+                        )
+                    # Tell results in job order so the outcome never depends on timing.
+                    for job, result in flight.wait_for_results():
+                        was_reused = job.job_id in reused
+                        if self.recorder is not None and not was_reused:
+                            self.recorder.record(job, result)
+                        self.scheduler.tell(job, result)
+                        evaluation = Evaluation(job, result, reused=was_reused)
+                        evaluations.append(evaluation)
+                        total_cost += result.cost + result.probe_cost
+                        best = select_best([*([best] if best else []), evaluation])
+                        event = ProgressEvent(
+                            kind="evaluation",
+                            evaluation=evaluation,
+                            n_finished=len(evaluations),
+                            n_planned=self.scheduler.n_planned_jobs,
+                            position=self.scheduler.describe_position(),
+                            elapsed=time.perf_counter() - started,
+                            total_cost=total_cost,
+                            best_score=best.score if best else None,
+                            best_config=dict(best.config) if best else None,
+                            best_resource=best.resource if best else None,
+                        )
+                        display.update(event)
+                        for message in self.scheduler.drain_messages():
+                            display.log(message)
+                        if self.progress_callback is not None:
+                            self.progress_callback(event)
+        finally:
+            flight.cancel_all()
         wall = time.perf_counter() - started
         final = select_best(evaluations)
         if final is None:
@@ -334,4 +375,105 @@ class Runner:
             evaluation_seconds=sum(e.result.seconds for e in evaluations if not e.reused),
             objective=final.result.objective,
             study_name=self.recorder.study_name if self.recorder else None,
+            metadata={"retries": flight.n_retries},
+        )
+
+
+class _Flight:
+    """The jobs of one run that are in flight, and the retries of those whose worker was
+    lost (the runner's bookkeeping between the executor and the scheduler)."""
+
+    def __init__(
+        self, executor: cf.Executor, evaluate: Callable[[Job], EvaluationResult], max_retries: int
+    ) -> None:
+        self.executor = executor
+        self.evaluate = evaluate
+        self.max_retries = max_retries
+        self.futures: dict[cf.Future[EvaluationResult], Job] = {}
+        self.n_retries = 0
+        self._losses: dict[int, int] = {}
+        self._retries: deque[Job] = deque()
+        self._retry_in_flight: int | None = None
+        self._objective: Objective | None = None
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    def has_retries(self) -> bool:
+        """Whether lost jobs wait to run again (no new job starts until they have)."""
+        return bool(self._retries) or self._retry_in_flight is not None
+
+    def submit(self, job: Job) -> None:
+        try:
+            future = self.executor.submit(self.evaluate, job)
+        except cf.BrokenExecutor as exc:
+            raise RuntimeError(
+                f"The {type(self.executor).__name__} given as 'executor' is broken (one of its "
+                "workers died) and takes no more evaluations. Use "
+                "llp.executors.make_executor('process', n_workers=...), which replaces a "
+                "broken pool; every evaluation finished so far is recorded."
+            ) from exc
+        self.futures[future] = job
+
+    def submit_next_retry(self) -> None:
+        """Run the next lost job again, alone among retries: if it kills its worker
+        again, it cannot take another retried job with it."""
+        if self._retry_in_flight is None and self._retries:
+            job = self._retries.popleft()
+            self._retry_in_flight = job.job_id
+            self.submit(job)
+
+    def add_finished(self, job: Job, result: EvaluationResult) -> None:
+        future: cf.Future[EvaluationResult] = cf.Future()
+        future.set_result(result)
+        self.futures[future] = job
+
+    def wait_for_results(self) -> list[tuple[Job, EvaluationResult]]:
+        """Wait until at least one job finishes; its results in job order (lost jobs are
+        queued to run again instead, or become a failed result after too many losses)."""
+        done, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
+        out = []
+        for future in sorted(done, key=lambda f: self.futures[f].job_id):
+            job = self.futures.pop(future)
+            if self._retry_in_flight == job.job_id:
+                self._retry_in_flight = None
+            try:
+                result = future.result()
+            except (WorkerLostError, cf.BrokenExecutor) as exc:
+                losses = self._losses[job.job_id] = self._losses.get(job.job_id, 0) + 1
+                if losses <= self.max_retries:
+                    self.n_retries += 1
+                    self._retries.append(job)
+                    continue
+                result = self._lost_result(job, exc, losses)
+            self._objective = result.objective
+            out.append((job, result))
+        return out
+
+    def cancel_all(self) -> None:
+        for future in self.futures:
+            future.cancel()
+
+    def _lost_result(self, job: Job, exc: BaseException, losses: int) -> EvaluationResult:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        times = "once" if losses == 1 else f"{losses} times"
+        reason = f"worker lost: {detail} (lost {times}; max_retries={self.max_retries})"
+        make = getattr(self.evaluate, "failed_result", None)
+        if callable(make):
+            result = make(job, reason)
+            if isinstance(result, EvaluationResult):
+                return result
+        return EvaluationResult(
+            config=job.config,
+            fidelity=job.fidelity,
+            status=EvaluationStatus.FAILED,
+            curve=(),
+            score=None,
+            objective=self._objective or "val_accuracy",
+            cost=0.0,
+            seconds=0.0,
+            train_seconds=0.0,
+            n_train=0,
+            seed=0,
+            failure_reason=reason,
         )

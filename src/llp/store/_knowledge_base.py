@@ -265,6 +265,19 @@ class KnowledgeBase:
         with self._live_engine().connect() as conn, conn.begin():
             yield conn
 
+    @contextlib.contextmanager
+    def _decoding(self, row: Mapping[Any, Any]) -> Iterator[None]:
+        """Turn a stored evaluation that cannot be read back (a row changed outside llp)
+        into a :class:`KnowledgeBaseError` naming it."""
+        try:
+            yield
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.storage!r} is corrupted: evaluation "
+                f"{row['id']} cannot be read back ({type(exc).__name__}: {exc}). It was "
+                "changed outside llp; restore the file from a backup."
+            ) from exc
+
     # ------------------------------------------------------------------ opening
     def _initialise(self, engine: Engine) -> None:
         try:
@@ -785,7 +798,8 @@ class KnowledgeBase:
             )
         if row is None or row["trial_config"] != text:
             return None
-        return result_from_row(row, json.loads(row["trial_config"]))
+        with self._decoding(row):
+            return result_from_row(row, json.loads(row["trial_config"]))
 
     def _evaluation_rows(
         self,
@@ -848,12 +862,14 @@ class KnowledgeBase:
         meta: dict[str, dict[str, float]] = {}
         out = []
         for row in rows:
-            config = configs.get(row["trial_id"])
-            if config is None:
-                config = configs[row["trial_id"]] = json.loads(row["trial_config"])
-            meta_text = row["meta_features"] or "{}"
-            if meta_text not in meta:
-                meta[meta_text] = json.loads(meta_text)
+            with self._decoding(row):
+                config = configs.get(row["trial_id"])
+                if config is None:
+                    config = configs[row["trial_id"]] = json.loads(row["trial_config"])
+                meta_text = row["meta_features"] or "{}"
+                if meta_text not in meta:
+                    meta[meta_text] = json.loads(meta_text)
+                result = result_from_row(row, config)
             out.append(
                 StoredEvaluation(
                     id=row["id"],
@@ -865,7 +881,7 @@ class KnowledgeBase:
                     bracket=row["bracket"],
                     rung=row["rung"],
                     reason=row["reason"],
-                    result=result_from_row(row, config),
+                    result=result,
                     llp_version=row["llp_version"],
                     created_at=_utc(row["created_at"]),
                 )
@@ -899,16 +915,20 @@ class KnowledgeBase:
         metas: dict[str, dict[str, Any]] = {}
         records = []
         for row in rows:
-            config = configs.get(row["trial_id"])
-            if config is None:
-                config = configs[row["trial_id"]] = {
-                    f"config.{k}": v for k, v in json.loads(row["trial_config"]).items()
-                }
-            meta_text = row["meta_features"] or "{}"
-            meta = metas.get(meta_text)
-            if meta is None:
-                meta = metas[meta_text] = {f"meta.{k}": v for k, v in json.loads(meta_text).items()}
-            curve = curve_from_json(row["curve"])
+            with self._decoding(row):
+                config = configs.get(row["trial_id"])
+                if config is None:
+                    config = configs[row["trial_id"]] = {
+                        f"config.{k}": v for k, v in json.loads(row["trial_config"]).items()
+                    }
+                meta_text = row["meta_features"] or "{}"
+                meta = metas.get(meta_text)
+                if meta is None:
+                    meta = metas[meta_text] = {
+                        f"meta.{k}": v for k, v in json.loads(meta_text).items()
+                    }
+                curve = curve_from_json(row["curve"])
+                landscape = {f"landscape.{k}": v for k, v in json.loads(row["landscape"]).items()}
             last = curve[-1] if curve else None
             records.append(
                 {
@@ -940,7 +960,7 @@ class KnowledgeBase:
                     "llp_version": row["llp_version"],
                     **config,
                     **meta,
-                    **{f"landscape.{k}": v for k, v in json.loads(row["landscape"]).items()},
+                    **landscape,
                 }
             )
         if not records:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -145,6 +147,14 @@ class EvaluationResult:
             raise ValueError("A COMPLETE evaluation needs a finite score.")
         if self.status is EvaluationStatus.FAILED and not self.failure_reason:
             raise ValueError("A FAILED evaluation needs a failure_reason.")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A mappingproxy cannot be pickled; rebuild from plain dicts, so that results
+        # come back from worker processes.
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["config"] = dict(self.config)
+        values["landscape"] = dict(self.landscape)
+        return (functools.partial(type(self), **values), ())
 
     @property
     def ok(self) -> bool:

@@ -113,6 +113,12 @@ class Trainer:
                 raise TypeError(
                     f"The '{name}' parameter must be callable. Got {type(fn).__name__} instead."
                 )
+        if isinstance(criterion, type):
+            raise TypeError(
+                "The 'criterion' parameter must be a loss module instance such as "
+                f"nn.CrossEntropyLoss(). Got the class {criterion.__name__} itself; add the "
+                "parentheses."
+            )
         if not callable(criterion):
             raise TypeError(
                 "The 'criterion' parameter must be a loss module such as "

@@ -1,0 +1,563 @@
+"""The ``llp`` command (typer): tune, predict, kb list|show|export|import, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from llp.cli._defaults import DEFAULT_STORAGE, STORAGE_ENV
+from llp.cli._defaults import TUNE_DEFAULTS as DEFAULTS
+from llp.cli._errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    CliError,
+    exits_cleanly,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llp.store import StudyRecord
+
+app = typer.Typer(
+    name="llp",
+    help=(
+        "llp (LossLandscapeProbe): multi-fidelity hyperparameter search for PyTorch that "
+        "learns across studies. Everything it measures lands in a knowledge base "
+        f"(--storage, ${STORAGE_ENV}, default {DEFAULT_STORAGE})."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kb_app = typer.Typer(
+    help="What the knowledge base holds; export and import it to share knowledge.",
+    no_args_is_help=True,
+)
+app.add_typer(kb_app, name="kb")
+
+# ----------------------------------------------------------------------------- options
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help=(
+            "Knowledge base: a SQLite path, sqlite:///path or postgresql://user:pw@host/db. "
+            f"Default: ${STORAGE_ENV}, else {DEFAULT_STORAGE}."
+        ),
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts).")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress display or remarks; results only.")
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help=(
+            "Label column of a CSV/Parquet file (default: a column named target, label, "
+            "class or y, else the last) or label array of an NPZ file (default: y)."
+        ),
+        show_default=False,
+    ),
+]
+FamilyOpt = Annotated[
+    str,
+    typer.Option(
+        "--family",
+        help="Model family: mlp (tables), cnn (image/signal arrays) or auto (by the data's shape).",
+    ),
+]
+SpaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--space",
+        help="Search space file (TOML, YAML or JSON, SearchSpace.to_dict format). Default: "
+        "lr, weight_decay, width, dropout, optimizer as in the shipped knowledge.",
+        show_default=False,
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+DataArg = Annotated[
+    str,
+    typer.Argument(
+        help="A CSV, Parquet or NPZ file, or a built-in dataset: digits, digits-images, "
+        "iris, wine, breast_cancer.",
+        show_default=False,
+    ),
+]
+
+
+def _consoles(quiet: bool, as_json: bool) -> tuple[Console, Console]:
+    """stdout for results; stderr for remarks and progress (silent with --quiet/--json)."""
+    from rich.console import Console
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet or as_json)
+    return out, err
+
+
+def check_at_least(option: str, value: int, minimum: int) -> None:
+    """Integer options: name the option, show the value, state the rule."""
+    if value < minimum:
+        raise CliError(f"The '{option}' option must be an int >= {minimum}. Got {value} instead.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from llp import __version__
+
+        typer.echo(f"llp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """llp: tune, predict, inspect the knowledge base, report."""
+
+
+# ----------------------------------------------------------------------------- tune
+@app.command()
+@exits_cleanly("tune")
+def tune(
+    data: DataArg,
+    target: TargetOpt = None,
+    family: FamilyOpt = DEFAULTS["family"],
+    space: SpaceOpt = None,
+    budget: Annotated[
+        float,
+        typer.Option(
+            "--budget",
+            help="Training compute to spend, in full-data-epoch equivalents (an epoch on 25% "
+            "of the data costs 0.25); sets how many configurations the search starts with. "
+            "Landscape probes come on top.",
+        ),
+    ] = DEFAULTS["budget"],
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of every evaluation.")] = DEFAULTS[
+        "epochs"
+    ],
+    iterations: Annotated[
+        int,
+        typer.Option(
+            "--iterations",
+            help="Rungs: the data share grows by --reduction-factor per iteration up to all of it.",
+        ),
+    ] = DEFAULTS["iterations"],
+    reduction_factor: Annotated[
+        int,
+        typer.Option(
+            "--reduction-factor",
+            help="Keep the top 1/N of each rung and grow the data N-fold.",
+        ),
+    ] = DEFAULTS["reduction_factor"],
+    storage: StorageOpt = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="Study name. Default: derived from the data and settings (a new name per run).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the study (--study, else the latest run of these settings); "
+            "finished evaluations are reused.",
+        ),
+    ] = False,
+    seed: SeedOpt = DEFAULTS["seed"],
+    workers: Annotated[
+        int, typer.Option("--workers", help="Evaluations run at once, in local processes.")
+    ] = DEFAULTS["workers"],
+    prior: Annotated[
+        str,
+        typer.Option(
+            "--prior",
+            help="The meta-model's starting knowledge: default (shipped + knowledge base), "
+            "shipped, store (knowledge base only) or none.",
+        ),
+    ] = DEFAULTS["prior"],
+    flatness: Annotated[
+        bool,
+        typer.Option(
+            "--flatness/--no-flatness",
+            help="Measure loss-landscape sharpness after every evaluation (meta-model features).",
+        ),
+    ] = DEFAULTS["flatness"],
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the HTML report at the end.")
+    ] = True,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir",
+            help="Folder of the report. Default: llp-runs/reports/STUDY.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Tune a model on DATA: meta-guided successive halving over data shares, every
+    evaluation stored; prints the best configuration and where the report is."""
+    from llp.cli._progress import TuneProgress
+    from llp.cli._render import dumps, print_tune
+    from llp.cli._tune import TuneInterrupted, TuneOptions, run_tune
+
+    if not budget > 0:
+        raise CliError(f"The '--budget' option must be a number > 0. Got {budget:g} instead.")
+    check_at_least("--epochs", epochs, 1)
+    check_at_least("--iterations", iterations, 1)
+    check_at_least("--reduction-factor", reduction_factor, 2)
+    check_at_least("--workers", workers, 1)
+    out, err = _consoles(quiet, as_json)
+    options = TuneOptions(
+        data=data,
+        target=target,
+        family=family,
+        space=str(space) if space is not None else None,
+        budget=budget,
+        epochs=epochs,
+        iterations=iterations,
+        reduction_factor=reduction_factor,
+        storage=storage,
+        study=study,
+        resume=resume,
+        seed=seed,
+        workers=workers,
+        prior=prior,
+        flatness=flatness,
+        report=report,
+        report_dir=str(report_dir) if report_dir is not None else None,
+    )
+    show = not (quiet or as_json)
+    try:
+        outcome = run_tune(
+            options,
+            note=lambda text: err.print(f"[dim]llp:[/dim] {text}"),
+            progress_factory=lambda n: TuneProgress(err, n, enabled=show),
+        )
+    except TuneInterrupted as stop:
+        typer.echo(f"llp tune: {stop.message()}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if as_json:
+        typer.echo(dumps(outcome.to_json()))
+    else:
+        print_tune(out, outcome, quiet=quiet)
+        if outcome.report_error is not None:
+            typer.echo(
+                f"llp tune: warning: the report was not written ({outcome.report_error}); "
+                f"retry with: llp report {outcome.study}",
+                err=True,
+            )
+
+
+# ----------------------------------------------------------------------------- predict
+@app.command()
+@exits_cleanly("predict")
+def predict(
+    data: DataArg,
+    target: TargetOpt = None,
+    family: FamilyOpt = "auto",
+    space: SpaceOpt = None,
+    storage: StorageOpt = None,
+    prior: Annotated[
+        str,
+        typer.Option(
+            "--prior",
+            help="Knowledge to predict from: default (shipped + knowledge base), shipped or store.",
+        ),
+    ] = "default",
+    seed: SeedOpt = 0,
+    n_configs: Annotated[
+        int, typer.Option("--configs", "-n", help="Configurations to recommend.")
+    ] = 3,
+    neighbours: Annotated[
+        int,
+        typer.Option("--neighbours", help="Similar past datasets to show and score from."),
+    ] = 5,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Recommend hyperparameters for DATA without training (zero-shot, from the
+    meta-model), with the most similar past datasets and the expected score."""
+    from llp.cli._data import load_data
+    from llp.cli._predict import recommend
+    from llp.cli._render import dumps, print_predict
+    from llp.cli._spaces import default_space, read_space_file
+
+    check_at_least("--configs", n_configs, 1)
+    check_at_least("--neighbours", neighbours, 1)
+    out, err = _consoles(quiet, as_json)
+    loaded = load_data(data, target=target, family=family)
+    result = recommend(
+        loaded,
+        space=read_space_file(space) if space is not None else default_space(),
+        storage=storage,
+        prior=prior,
+        seed=seed,
+        n_configs=n_configs,
+        n_neighbours=neighbours,
+        note=lambda text: err.print(f"[dim]llp:[/dim] {text}"),
+    )
+    if as_json:
+        typer.echo(dumps(result))
+    else:
+        print_predict(out, result, quiet=quiet)
+
+
+# ----------------------------------------------------------------------------- report
+@app.command()
+@exits_cleanly("report")
+def report(
+    study: Annotated[
+        str, typer.Argument(help="Name of a stored study ('llp kb list').", show_default=False)
+    ],
+    storage: StorageOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder of the report. Default: llp-runs/reports/STUDY.",
+            show_default=False,
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="The study's data, when it moved since 'llp tune' (default: the recipe stored "
+            "with the study). Needed only for the landscape slices.",
+            show_default=False,
+        ),
+    ] = None,
+    target: TargetOpt = None,
+    top: Annotated[
+        int, typer.Option("--top", help="Best configurations retrained for slices.")
+    ] = 3,
+    landscape: Annotated[
+        bool,
+        typer.Option(
+            "--landscape/--no-landscape", help="Retrain the best configurations for loss slices."
+        ),
+    ] = True,
+    meta_model: Annotated[
+        bool,
+        typer.Option("--meta/--no-meta", help="Refit the meta-model for its feature importances."),
+    ] = True,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the HTML report of STUDY (PNG figures, report.json) from the knowledge base."""
+    import torch
+
+    from llp.cli._render import dumps
+    from llp.cli._storage import RUNS_DIR, open_knowledge_base, require_study
+    from llp.report import build_report
+
+    check_at_least("--top", top, 1)
+    torch.set_num_threads(1)
+    out, err = _consoles(quiet, as_json)
+    with open_knowledge_base(storage, must_exist=True) as kb:
+        record = require_study(kb, study)
+        fidelity_data, note = _study_data(record, data, target) if landscape else (None, None)
+        if note:
+            err.print(f"[dim]llp:[/dim] {note}")
+        folder = out_dir if out_dir is not None else RUNS_DIR / "reports" / study
+        try:
+            written = build_report(
+                kb,
+                study,
+                folder,
+                data=fidelity_data,
+                top_k=top,
+                landscape=landscape,
+                meta_model=meta_model,
+            )
+        except ValueError as exc:  # e.g. a study with no evaluations yet
+            raise CliError(str(exc)) from exc
+    if as_json:
+        typer.echo(
+            dumps(
+                {
+                    "study": study,
+                    "index": str(written.index),
+                    "figures": {k: str(v) for k, v in written.figures.items()},
+                    "data": str(written.data),
+                    "notes": written.notes,
+                }
+            )
+        )
+        return
+    for text in written.notes:
+        err.print(f"[dim]llp:[/dim] {text}")
+    out.print(str(written.index))
+
+
+def _study_data(
+    record: StudyRecord, data: str | None, target: str | None
+) -> tuple[Any, str | None]:
+    """The study's data for the landscape slices: ``--data`` if given, else the recipe
+    ``llp tune`` stored. A recipe that cannot be read again is a remark, not an error:
+    the rest of the report does not need the data."""
+    from llp.cli._data import DataRecipe, load_data
+
+    seed = int(record.seed)
+    recipe_dict = record.settings.get("cli")
+    if data is not None:
+        family = recipe_dict.get("family", "auto") if isinstance(recipe_dict, dict) else "auto"
+        loaded = load_data(data, target=target, family=str(family))
+        return loaded.fidelity_data(seed=seed), None
+    if recipe_dict is None:
+        return None, None
+    try:
+        recipe = DataRecipe.from_dict(recipe_dict)
+        loaded = load_data(recipe.data, target=recipe.target, family=recipe.family)
+        return loaded.fidelity_data(seed=seed), None
+    except CliError as exc:
+        return (
+            None,
+            f"no landscape slices: the study's data cannot be read again ({exc}); pass --data",
+        )
+
+
+# ----------------------------------------------------------------------------- kb
+@kb_app.command("list")
+@exits_cleanly("kb list")
+def kb_list(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
+    """Datasets and studies in the knowledge base, with their best scores."""
+    from llp.cli._kb import list_knowledge
+    from llp.cli._render import dumps, print_kb_list
+    from llp.cli._storage import open_knowledge_base
+
+    with open_knowledge_base(storage, must_exist=True) as kb:
+        listing = list_knowledge(kb)
+    if as_json:
+        typer.echo(dumps(listing))
+    else:
+        out, _ = _consoles(False, False)
+        print_kb_list(out, listing)
+
+
+@kb_app.command("show")
+@exits_cleanly("kb show")
+def kb_show(
+    name: Annotated[
+        str,
+        typer.Argument(help="A study name, or a dataset name or fingerprint.", show_default=False),
+    ],
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One study (settings, rungs, best configurations) or one dataset (meta-features)."""
+    from llp.cli._kb import show
+    from llp.cli._render import dumps, print_kb_show
+    from llp.cli._storage import open_knowledge_base
+
+    with open_knowledge_base(storage, must_exist=True) as kb:
+        shown = show(kb, name)
+    if as_json:
+        typer.echo(dumps(shown))
+    else:
+        out, _ = _consoles(False, False)
+        print_kb_show(out, shown)
+
+
+@kb_app.command("export")
+@exits_cleanly("kb export")
+def kb_export(
+    path: Annotated[
+        Path, typer.Argument(help="File to write: .json or .parquet.", show_default=False)
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="json or parquet (default: from the suffix).", show_default=False
+        ),
+    ] = None,
+    studies: Annotated[
+        list[str] | None,
+        typer.Option("--study", help="Export only this study (repeatable).", show_default=False),
+    ] = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the knowledge base (or some studies) to a JSON or Parquet file to share."""
+    from llp.cli._exchange import export_knowledge
+    from llp.cli._render import dumps
+    from llp.cli._storage import open_knowledge_base
+
+    with open_knowledge_base(storage, must_exist=True) as kb:
+        summary = export_knowledge(kb, path, fmt=fmt, studies=studies)
+    if as_json:
+        typer.echo(dumps(summary.to_json()))
+    else:
+        typer.echo(
+            f"exported {summary.datasets} datasets, {summary.studies} studies, "
+            f"{summary.evaluations} evaluations to {summary.path} ({summary.format})"
+        )
+
+
+@kb_app.command("import")
+@exits_cleanly("kb import")
+def kb_import(
+    path: Annotated[
+        Path, typer.Argument(help="A file written by 'llp kb export'.", show_default=False)
+    ],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Validate the file against the knowledge base; write nothing."
+        ),
+    ] = False,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate every record of an export file, then add it to the knowledge base
+    (evaluations already stored identically are skipped)."""
+    from llp.cli._exchange import import_knowledge
+    from llp.cli._render import dumps
+    from llp.cli._storage import open_knowledge_base
+
+    with open_knowledge_base(storage) as kb:
+        summary = import_knowledge(kb, path, dry_run=dry_run)
+    if as_json:
+        typer.echo(dumps(summary.to_json()))
+    elif dry_run:
+        typer.echo(
+            f"{summary.path} is valid: {summary.datasets} datasets, {summary.studies} studies "
+            f"({summary.studies_new} new), {summary.evaluations} evaluations; nothing written"
+        )
+    else:
+        typer.echo(
+            f"imported {summary.path}: {summary.studies_new} new studies of {summary.studies}, "
+            f"{summary.evaluations_new} new evaluations of {summary.evaluations} "
+            "(the others were already stored)"
+        )
+
+
+def main() -> None:
+    """Entry point of the ``llp`` console script and ``python -m llp``."""
+    try:
+        app(prog_name="llp")
+    except KeyboardInterrupt:  # outside a command's own handling (e.g. during imports)
+        typer.echo("llp: interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+__all__ = ["EXIT_USER_ERROR", "app", "kb_app", "main"]

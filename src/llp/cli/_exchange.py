@@ -1,0 +1,848 @@
+"""Sharing knowledge: ``llp kb export`` and ``llp kb import``, as JSON or Parquet.
+
+JSON format (``format_version`` 1)
+----------------------------------
+One strict JSON object (no ``NaN`` tokens: a non-finite float inside curves, landscape
+features or meta-features is written as the string ``"NaN"``, ``"Infinity"`` or
+``"-Infinity"``)::
+
+    {"format": "llp-knowledge-export", "format_version": 1, "llp_version": "0.1.0",
+     "exported_at": "2026-...", "source": "llp-runs/knowledge.db",
+     "datasets": [{"fingerprint", "name", "group", "n_samples", "meta_features",
+                   "created_at"}],
+     "studies": [{"name", "dataset" (a fingerprint or null), "scheduler", "settings",
+                  "space", "seed", "objective", "model_family", "created_at",
+                  "llp_version",
+                  "evaluations": [{"trial", "config", "fraction", "epochs", "status",
+                                   "score", "objective", "cost", "seconds",
+                                   "train_seconds", "n_train", "seed", "curve",
+                                   "landscape", "probe_cost", "failure_reason",
+                                   "traceback", "bracket", "rung", "reason",
+                                   "llp_version", "created_at"}]}]}
+
+A curve is column-wise, as in the knowledge base: ``{"epoch": [...], "train_loss":
+[...], "val_loss": [...], "val_accuracy": [...], "seconds": [...]}``.
+
+Parquet format
+--------------
+One file, one row per evaluation (the fields above, plus ``study``; ``config``,
+``curve`` and ``landscape`` as JSON text), so ``pandas.read_parquet`` gives a table to
+analyse directly. The datasets and studies (without their evaluations) travel in the
+file's key-value metadata under ``llp.export``, as the JSON document above.
+
+Importing
+---------
+The file is parsed as data only (JSON, or Parquet through pyarrow: nothing in it is
+executed) and every record is checked, field by field, before anything is written: types,
+ranges, references between records, configurations legal in their study's space, one
+configuration per trial, and agreement with what the knowledge base already holds. The
+first problem raises a :class:`~llp.cli._errors.CliError` naming the file and the record.
+Evaluations already stored identically are skipped, so importing twice changes nothing.
+Timestamps and llp versions of the importing knowledge base are its own (the store sets
+them); the file's are kept in the file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from llp import __version__
+from llp.cli._errors import CliError, one_line
+
+if TYPE_CHECKING:
+    from llp.store import KnowledgeBase, StoredEvaluation
+    from llp.training import EvaluationResult
+
+FORMAT_NAME = "llp-knowledge-export"
+FORMAT_VERSION = 1
+PARQUET_METADATA_KEY = b"llp.export"
+
+_TOP_KEYS = {
+    "format",
+    "format_version",
+    "llp_version",
+    "exported_at",
+    "source",
+    "datasets",
+    "studies",
+}
+_DATASET_KEYS = {"fingerprint", "name", "group", "n_samples", "meta_features", "created_at"}
+_STUDY_KEYS = {
+    "name", "dataset", "scheduler", "settings", "space", "seed", "objective",
+    "model_family", "created_at", "llp_version", "evaluations",
+}  # fmt: skip
+_EVALUATION_KEYS = (
+    "trial", "config", "fraction", "epochs", "status", "score", "objective", "cost",
+    "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
+    "failure_reason", "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
+)  # fmt: skip
+_CURVE_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+_OBJECTIVES = ("val_accuracy", "val_loss")
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+Format = Literal["json", "parquet"]
+
+
+# --------------------------------------------------------------------------- encoding
+def _float_out(value: float) -> float | str:
+    """A float for strict JSON: non-finite values become their name."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _time(value: datetime.datetime) -> str:
+    return value.isoformat()
+
+
+def evaluation_to_json(e: StoredEvaluation) -> dict[str, Any]:
+    """One stored evaluation as an export record."""
+    r = e.result
+    return {
+        "trial": e.trial_number,
+        "config": dict(r.config),
+        "fraction": r.fidelity.fraction,
+        "epochs": r.fidelity.epochs,
+        "status": r.status.value,
+        "score": r.score,
+        "objective": r.objective,
+        "cost": r.cost,
+        "seconds": r.seconds,
+        "train_seconds": r.train_seconds,
+        "n_train": r.n_train,
+        "seed": r.seed,
+        "curve": {
+            "epoch": [p.epoch for p in r.curve],
+            "train_loss": [_float_out(p.train_loss) for p in r.curve],
+            "val_loss": [_float_out(p.val_loss) for p in r.curve],
+            "val_accuracy": [
+                None if p.val_accuracy is None else _float_out(p.val_accuracy) for p in r.curve
+            ],
+            "seconds": [_float_out(p.seconds) for p in r.curve],
+        },
+        "landscape": {k: _float_out(float(v)) for k, v in r.landscape.items()},
+        "probe_cost": r.probe_cost,
+        "failure_reason": r.failure_reason,
+        "traceback": r.traceback,
+        "bracket": e.bracket,
+        "rung": e.rung,
+        "reason": e.reason,
+        "llp_version": e.llp_version,
+        "created_at": _time(e.created_at),
+    }
+
+
+def export_document(kb: KnowledgeBase, studies: Sequence[str] | None = None) -> dict[str, Any]:
+    """The knowledge base (or the named studies and their datasets) as an export
+    document; raises :class:`CliError` for an unknown study name."""
+    all_studies = kb.list_studies()
+    if studies:
+        known = {s.name for s in all_studies}
+        unknown = [n for n in studies if n not in known]
+        if unknown:
+            raise CliError(
+                f"The '--study' option names {', '.join(map(repr, unknown))}, not in the "
+                f"knowledge base {kb.storage!r} ('llp kb list' shows its studies)."
+            )
+        chosen = [s for s in all_studies if s.name in set(studies)]
+    else:
+        chosen = all_studies
+    datasets = kb.list_datasets()
+    by_id = {d.id: d for d in datasets}
+    used = {s.dataset_id for s in chosen}
+    if studies:
+        datasets = [d for d in datasets if d.id in used]
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "llp_version": __version__,
+        "exported_at": _time(datetime.datetime.now(datetime.timezone.utc)),
+        "source": kb.storage,
+        "datasets": [
+            {
+                "fingerprint": d.fingerprint,
+                "name": d.name,
+                "group": d.group,
+                "n_samples": d.n_samples,
+                "meta_features": {k: _float_out(float(v)) for k, v in d.meta_features.items()},
+                "created_at": _time(d.created_at),
+            }
+            for d in datasets
+        ],
+        "studies": [
+            {
+                "name": s.name,
+                "dataset": by_id[s.dataset_id].fingerprint if s.dataset_id in by_id else None,
+                "scheduler": s.scheduler,
+                "settings": dict(s.settings),
+                "space": None if s.space is None else dict(s.space),
+                "seed": s.seed,
+                "objective": s.objective,
+                "model_family": s.model_family,
+                "created_at": _time(s.created_at),
+                "llp_version": s.llp_version,
+                "evaluations": [evaluation_to_json(e) for e in kb.evaluations(study=s.name)],
+            }
+            for s in chosen
+        ],
+    }
+
+
+def infer_format(path: Path, fmt: str | None) -> Format:
+    """``--format`` if given, else from the suffix (``.json``, ``.parquet``/``.pq``)."""
+    if fmt is not None:
+        if fmt not in ("json", "parquet"):
+            raise CliError(
+                f"The '--format' option must be 'json' or 'parquet'. Got {fmt!r} instead."
+            )
+        return "json" if fmt == "json" else "parquet"
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise CliError(
+        f"Cannot tell the format of {str(path)!r} from its suffix {suffix!r}; name it "
+        ".json or .parquet, or give --format json|parquet."
+    )
+
+
+def _pyarrow(path: Path) -> Any:
+    try:
+        pyarrow = importlib.import_module("pyarrow")
+        importlib.import_module("pyarrow.parquet")
+    except ImportError as exc:
+        raise CliError(
+            f"Parquet files ({str(path)!r}) need pyarrow. Install it with: "
+            'pip install "llp[parquet]", or use JSON.'
+        ) from exc
+    return pyarrow
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    format: Format
+    datasets: int
+    studies: int
+    evaluations: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "datasets": self.datasets,
+            "studies": self.studies,
+            "evaluations": self.evaluations,
+        }
+
+
+def export_knowledge(
+    kb: KnowledgeBase,
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    studies: Sequence[str] | None = None,
+) -> ExportSummary:
+    """Write the knowledge base (or some studies) to a JSON or Parquet file."""
+    target = Path(path).expanduser()
+    chosen = infer_format(target, fmt)
+    doc = export_document(kb, studies)
+    n_eval = sum(len(s["evaluations"]) for s in doc["studies"])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if chosen == "json":
+            target.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        else:
+            _write_parquet(doc, target)
+    except OSError as exc:
+        raise CliError(f"Cannot write {str(target)!r}: {one_line(str(exc))}") from exc
+    return ExportSummary(target, chosen, len(doc["datasets"]), len(doc["studies"]), n_eval)
+
+
+_JSON_COLUMNS = ("config", "curve", "landscape")
+
+
+def _write_parquet(doc: Mapping[str, Any], path: Path) -> None:
+    pa = _pyarrow(path)
+    pq = importlib.import_module("pyarrow.parquet")
+
+    rows = []
+    for study in doc["studies"]:
+        for e in study["evaluations"]:
+            row = {"study": study["name"]}
+            for key in _EVALUATION_KEYS:
+                value = e[key]
+                row[key] = json.dumps(value, allow_nan=False) if key in _JSON_COLUMNS else value
+            rows.append(row)
+    schema = pa.schema(
+        [
+            ("study", pa.string()), ("trial", pa.int64()), ("config", pa.string()),
+            ("fraction", pa.float64()), ("epochs", pa.int64()), ("status", pa.string()),
+            ("score", pa.float64()), ("objective", pa.string()), ("cost", pa.float64()),
+            ("seconds", pa.float64()), ("train_seconds", pa.float64()), ("n_train", pa.int64()),
+            ("seed", pa.int64()), ("curve", pa.string()), ("landscape", pa.string()),
+            ("probe_cost", pa.float64()), ("failure_reason", pa.string()),
+            ("traceback", pa.string()), ("bracket", pa.int64()), ("rung", pa.int64()),
+            ("reason", pa.string()), ("llp_version", pa.string()), ("created_at", pa.string()),
+        ]
+    )  # fmt: skip
+    header = {k: v for k, v in doc.items() if k != "studies"}
+    header["studies"] = [{k: v for k, v in s.items() if k != "evaluations"} for s in doc["studies"]]
+    table = pa.Table.from_pylist(rows, schema=schema).replace_schema_metadata(
+        {PARQUET_METADATA_KEY: json.dumps(header, allow_nan=False).encode()}
+    )
+    pq.write_table(table, path)
+
+
+# --------------------------------------------------------------------------- reading
+class _Invalid(Exception):
+    """A record that breaks the format; the message says where and why."""
+
+
+def _reject_constant(token: str) -> Any:
+    raise _Invalid(f'the JSON holds the non-standard token {token} (write "{token}" instead)')
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"{where} must be a JSON object. Got {type(value).__name__}.")
+    return value
+
+
+def _keys(record: Mapping[str, Any], keys: Iterable[str], where: str) -> None:
+    expected = set(keys)
+    missing, extra = expected - set(record), set(record) - expected
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"misses {sorted(missing)}")
+        if extra:
+            parts.append(f"has unknown keys {sorted(extra)}")
+        raise _Invalid(f"{where} {' and '.join(parts)}.")
+
+
+def _text(value: Any, where: str, *, optional: bool = False, empty: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or (not empty and not value.strip()) or "\x00" in value:
+        rule = "a non-empty string" if not empty else "a string"
+        raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
+    return value
+
+
+def _name(value: Any, where: str) -> str:
+    """A required non-empty string."""
+    text = _text(value, where)
+    return "" if text is None else text
+
+
+def _int(value: Any, where: str, *, low: int | None = 0, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        rule = f"an integer >= {low}" if low is not None else "an integer"
+        raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
+    return value
+
+
+def _number(
+    value: Any,
+    where: str,
+    *,
+    low: float | None = None,
+    nonfinite: bool = False,
+    optional: bool = False,
+) -> float | None:
+    if value is None and optional:
+        return None
+    if nonfinite and isinstance(value, str) and value in _NONFINITE:
+        return _NONFINITE[value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        rule = "a number" + (' or "NaN"/"Infinity"/"-Infinity"' if nonfinite else "")
+        raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number) and not nonfinite:
+        raise _Invalid(f"{where} must be finite. Got {value!r}.")
+    if low is not None and number < low:
+        raise _Invalid(f"{where} must be >= {low}. Got {value!r}.")
+    return number
+
+
+def _float_mapping(value: Any, where: str, *, nonfinite: bool) -> dict[str, float]:
+    mapping = _mapping(value, where)
+    out = {}
+    for key, v in mapping.items():
+        number = _number(v, f"{where}[{key!r}]", nonfinite=nonfinite)
+        out[_name(key, f"a key of {where}")] = float(number if number is not None else 0.0)
+    return out
+
+
+def _json_value(value: Any, where: str) -> None:
+    """Configurations hold JSON scalars only."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float) and math.isfinite(value):
+        return
+    raise _Invalid(f"{where} must be a string, number, boolean or null. Got {value!r}.")
+
+
+@dataclass
+class _ImportPlan:
+    """A validated export, ready to write."""
+
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    studies: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"Cannot read {str(path)!r}: {one_line(str(exc))}") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{str(path)!r} is not valid JSON: {one_line(str(exc))}") from exc
+    except _Invalid as exc:
+        raise CliError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
+
+
+def _read_parquet(path: Path) -> Any:
+    _pyarrow(path)
+    pq = importlib.import_module("pyarrow.parquet")
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises its own types for every kind of bad file
+        raise CliError(
+            f"{str(path)!r} is not a readable Parquet file: {one_line(str(exc))}"
+        ) from exc
+    metadata = table.schema.metadata or {}
+    if PARQUET_METADATA_KEY not in metadata:
+        raise CliError(
+            f"{str(path)!r} is a Parquet file but not an llp export (no "
+            f"{PARQUET_METADATA_KEY.decode()!r} metadata)."
+        )
+    try:
+        doc = json.loads(
+            metadata[PARQUET_METADATA_KEY].decode("utf-8"), parse_constant=_reject_constant
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, _Invalid) as exc:
+        raise CliError(
+            f"The llp metadata of {str(path)!r} is not valid JSON: {one_line(str(exc))}"
+        ) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("studies"), list):
+        raise CliError(f"The llp metadata of {str(path)!r} has no 'studies' list.")
+    expected = {"study", *_EVALUATION_KEYS}
+    if set(table.column_names) != expected:
+        raise CliError(
+            f"{str(path)!r} must have the columns {sorted(expected)}. "
+            f"Got {sorted(table.column_names)}."
+        )
+    studies = {}
+    for i, s in enumerate(doc["studies"]):
+        if not isinstance(s, dict) or not isinstance(s.get("name"), str):
+            raise CliError(f"{str(path)!r}: studies[{i}] in the metadata has no name.")
+        if "evaluations" in s:
+            raise CliError(
+                f"{str(path)!r}: studies[{i}] in the metadata must not hold evaluations."
+            )
+        s["evaluations"] = []
+        studies[s["name"]] = s
+    for number, row in enumerate(table.to_pylist()):
+        name = row.pop("study")
+        if name not in studies:
+            raise CliError(f"{str(path)!r}: row {number} belongs to the unknown study {name!r}.")
+        for key in _JSON_COLUMNS:
+            try:
+                row[key] = json.loads(row[key], parse_constant=_reject_constant)
+            except (TypeError, json.JSONDecodeError, _Invalid) as exc:
+                raise CliError(
+                    f"{str(path)!r}: row {number} column {key!r} is not valid JSON: "
+                    f"{one_line(str(exc))}"
+                ) from exc
+        studies[name]["evaluations"].append(row)
+    return doc
+
+
+def read_export(path: str | Path) -> _ImportPlan:
+    """Read and validate an export file completely (nothing is written)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise CliError(f"The file {str(path)!r} does not exist.")
+    fmt = infer_format(file, None) if file.suffix.lower() in (".json", ".parquet", ".pq") else None
+    if fmt is None:
+        with file.open("rb") as fh:
+            fmt = "parquet" if fh.read(4) == b"PAR1" else "json"
+    doc = _read_json(file) if fmt == "json" else _read_parquet(file)
+    try:
+        return _validate(doc)
+    except _Invalid as exc:
+        raise CliError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
+
+
+def _validate(doc: Any) -> _ImportPlan:
+    from llp.space import SearchSpace
+
+    top = _mapping(doc, "the document")
+    _keys(top, _TOP_KEYS, "the document")
+    if top["format"] != FORMAT_NAME:
+        raise _Invalid(f"'format' must be {FORMAT_NAME!r}. Got {top['format']!r}.")
+    version = _int(top["format_version"], "'format_version'", low=1)
+    if version is not None and version > FORMAT_VERSION:
+        raise _Invalid(
+            f"'format_version' is {version}, newer than the {FORMAT_VERSION} this llp "
+            f"{__version__} reads; upgrade llp to import it."
+        )
+    if not isinstance(top["datasets"], list) or not isinstance(top["studies"], list):
+        raise _Invalid("'datasets' and 'studies' must be lists.")
+    plan = _ImportPlan()
+    fingerprints: set[str] = set()
+    for i, d in enumerate(top["datasets"]):
+        where = f"datasets[{i}]"
+        record = _mapping(d, where)
+        _keys(record, _DATASET_KEYS, where)
+        fp = _name(record["fingerprint"], f"{where}.fingerprint")
+        if fp in fingerprints:
+            raise _Invalid(f"{where}.fingerprint {fp!r} appears twice.")
+        fingerprints.add(fp)
+        _text(record["created_at"], f"{where}.created_at", optional=True)
+        plan.datasets.append(
+            {
+                "fingerprint": fp,
+                "name": _text(record["name"], f"{where}.name", optional=True),
+                "group": _text(record["group"], f"{where}.group", optional=True),
+                "n_samples": _int(record["n_samples"], f"{where}.n_samples", optional=True),
+                "meta_features": _float_mapping(
+                    record["meta_features"], f"{where}.meta_features", nonfinite=False
+                ),
+            }
+        )
+    names: set[str] = set()
+    for i, s in enumerate(top["studies"]):
+        where = f"studies[{i}]"
+        record = _mapping(s, where)
+        _keys(record, _STUDY_KEYS, where)
+        name = _name(record["name"], f"{where}.name")
+        where = f"study {name!r}"
+        if name in names:
+            raise _Invalid(f"{where} appears twice.")
+        names.add(name)
+        dataset = _text(record["dataset"], f"{where}.dataset", optional=True)
+        if dataset is not None and dataset not in fingerprints:
+            raise _Invalid(f"{where}.dataset {dataset!r} is not one of the file's datasets.")
+        settings = dict(_mapping(record["settings"], f"{where}.settings"))
+        space_dict = None
+        space = None
+        if record["space"] is not None:
+            space_dict = dict(_mapping(record["space"], f"{where}.space"))
+            try:
+                space = SearchSpace.from_dict(space_dict)
+            except (TypeError, ValueError) as exc:
+                raise _Invalid(f"{where}.space is not a valid search space: {exc}") from None
+        objective = record["objective"]
+        if objective not in _OBJECTIVES:
+            raise _Invalid(
+                f"{where}.objective must be one of {list(_OBJECTIVES)}. Got {objective!r}."
+            )
+        _text(record["created_at"], f"{where}.created_at", optional=True)
+        _text(record["llp_version"], f"{where}.llp_version", optional=True)
+        if not isinstance(record["evaluations"], list):
+            raise _Invalid(f"{where}.evaluations must be a list.")
+        evaluations = []
+        trial_configs: dict[int, str] = {}
+        keys_seen: set[tuple[int, float, int]] = set()
+        for j, e in enumerate(record["evaluations"]):
+            item = _evaluation(e, f"{where}.evaluations[{j}]", space)
+            canonical = json.dumps(item["config"], sort_keys=True)
+            known = trial_configs.setdefault(item["trial"], canonical)
+            if known != canonical:
+                raise _Invalid(
+                    f"{where}.evaluations[{j}] gives trial {item['trial']} another configuration "
+                    "than an earlier record; a trial number names one configuration."
+                )
+            key = (item["trial"], item["result"].fidelity.fraction, item["result"].fidelity.epochs)
+            if key in keys_seen:
+                raise _Invalid(
+                    f"{where}.evaluations[{j}] repeats trial {key[0]} at fraction {key[1]}, "
+                    f"epochs {key[2]}."
+                )
+            keys_seen.add(key)
+            evaluations.append(item)
+        plan.studies.append(
+            {
+                "name": name,
+                "dataset": dataset,
+                "scheduler": _text(record["scheduler"], f"{where}.scheduler"),
+                "settings": settings,
+                "space": space_dict,
+                "seed": _int(record["seed"], f"{where}.seed", low=None),
+                "objective": objective,
+                "model_family": _text(
+                    record["model_family"], f"{where}.model_family", optional=True
+                ),
+                "evaluations": evaluations,
+            }
+        )
+    return plan
+
+
+def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
+    from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
+
+    record = _mapping(value, where)
+    _keys(record, _EVALUATION_KEYS, where)
+    config = dict(_mapping(record["config"], f"{where}.config"))
+    for key, v in config.items():
+        _name(key, f"a key of {where}.config")
+        _json_value(v, f"{where}.config[{key!r}]")
+    if space is not None:
+        try:
+            space.validate(config)
+        except (TypeError, ValueError) as exc:
+            raise _Invalid(f"{where}.config is not legal in the study's space: {exc}") from None
+    status = record["status"]
+    if status not in ("complete", "failed"):
+        raise _Invalid(f"{where}.status must be 'complete' or 'failed'. Got {status!r}.")
+    objective = record["objective"]
+    if objective not in _OBJECTIVES:
+        raise _Invalid(f"{where}.objective must be one of {list(_OBJECTIVES)}. Got {objective!r}.")
+    curve_map = _mapping(record["curve"], f"{where}.curve")
+    _keys(curve_map, _CURVE_KEYS, f"{where}.curve")
+    columns = {k: curve_map[k] for k in _CURVE_KEYS}
+    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        raise _Invalid(f"{where}.curve must hold lists of one length for {list(_CURVE_KEYS)}.")
+    curve = []
+    for k in range(lengths.pop()):
+        at = f"{where}.curve[{k}]"
+        accuracy = columns["val_accuracy"][k]
+        curve.append(
+            EpochRecord(
+                epoch=_int(columns["epoch"][k], f"{at}.epoch", low=1) or 1,
+                train_loss=_number(columns["train_loss"][k], f"{at}.train_loss", nonfinite=True)
+                or 0.0,
+                val_loss=_number(columns["val_loss"][k], f"{at}.val_loss", nonfinite=True) or 0.0,
+                val_accuracy=_number(accuracy, f"{at}.val_accuracy", nonfinite=True, optional=True),
+                seconds=_number(columns["seconds"][k], f"{at}.seconds", nonfinite=True) or 0.0,
+            )
+        )
+    try:
+        fidelity = Fidelity(
+            _number(record["fraction"], f"{where}.fraction") or 0.0,
+            _int(record["epochs"], f"{where}.epochs", low=1) or 1,
+        )
+        result = EvaluationResult(
+            config=config,
+            fidelity=fidelity,
+            status=EvaluationStatus(status),
+            curve=tuple(curve),
+            score=_number(record["score"], f"{where}.score", optional=True),
+            objective=objective,
+            cost=_number(record["cost"], f"{where}.cost", low=0.0) or 0.0,
+            seconds=_number(record["seconds"], f"{where}.seconds", low=0.0) or 0.0,
+            train_seconds=_number(record["train_seconds"], f"{where}.train_seconds", low=0.0)
+            or 0.0,
+            n_train=_int(record["n_train"], f"{where}.n_train") or 0,
+            seed=_int(record["seed"], f"{where}.seed", low=None) or 0,
+            failure_reason=_text(
+                record["failure_reason"], f"{where}.failure_reason", optional=True, empty=True
+            ),
+            traceback=_text(record["traceback"], f"{where}.traceback", optional=True, empty=True),
+            landscape=_float_mapping(record["landscape"], f"{where}.landscape", nonfinite=True),
+            probe_cost=_number(record["probe_cost"], f"{where}.probe_cost", low=0.0) or 0.0,
+        )
+    except (TypeError, ValueError) as exc:
+        raise _Invalid(f"{where}: {exc}") from None
+    _text(record["llp_version"], f"{where}.llp_version", optional=True)
+    _text(record["created_at"], f"{where}.created_at", optional=True)
+    return {
+        "trial": _int(record["trial"], f"{where}.trial"),
+        "config": config,
+        "result": result,
+        "bracket": _int(record["bracket"], f"{where}.bracket"),
+        "rung": _int(record["rung"], f"{where}.rung"),
+        "reason": _text(record["reason"], f"{where}.reason", empty=True),
+    }
+
+
+# --------------------------------------------------------------------------- writing
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import added (``*_new``) and found already there."""
+
+    path: Path
+    dry_run: bool
+    datasets: int
+    studies: int
+    evaluations: int
+    studies_new: int
+    evaluations_new: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "dry_run": self.dry_run,
+            "datasets": self.datasets,
+            "studies": self.studies,
+            "evaluations": self.evaluations,
+            "studies_new": self.studies_new,
+            "evaluations_new": self.evaluations_new,
+        }
+
+
+def _same(result: EvaluationResult, stored: StoredEvaluation, item: Mapping[str, Any]) -> bool:
+    """Whether an imported evaluation equals the stored one (bookkeeping aside)."""
+    ours = evaluation_to_json(stored)
+    theirs = evaluation_to_json(_StoredLike(item, result))  # type: ignore[arg-type]
+    for record in (ours, theirs):
+        del record["llp_version"], record["created_at"]
+    return json.dumps(ours, sort_keys=True) == json.dumps(theirs, sort_keys=True)
+
+
+class _StoredLike:
+    """Just enough of a StoredEvaluation for :func:`evaluation_to_json`."""
+
+    def __init__(self, item: Mapping[str, Any], result: EvaluationResult) -> None:
+        self.trial_number = item["trial"]
+        self.result = result
+        self.bracket = item["bracket"]
+        self.rung = item["rung"]
+        self.reason = item["reason"]
+        self.llp_version = ""
+        self.created_at = datetime.datetime.now(datetime.timezone.utc)
+
+
+def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
+    """Refuse, before writing anything, what the knowledge base would refuse halfway."""
+    datasets = {d.id: d.fingerprint for d in kb.list_datasets()}
+    for s in plan.studies:
+        stored = kb.get_study(s["name"])
+        if stored is None:
+            continue
+        where = f"The study {s['name']!r}"
+        differs = [
+            key
+            for key, ours in (
+                ("scheduler", stored.scheduler),
+                ("settings", dict(stored.settings)),
+                ("space", None if stored.space is None else dict(stored.space)),
+                ("seed", stored.seed),
+                ("objective", stored.objective),
+                ("model_family", stored.model_family),
+                ("dataset", datasets.get(stored.dataset_id) if stored.dataset_id else None),
+            )
+            if json.dumps(ours, sort_keys=True, default=str)
+            != json.dumps(s[key], sort_keys=True, default=str)
+        ]
+        if differs:
+            raise CliError(
+                f"{where} already exists in {kb.storage!r} with other {', '.join(differs)}; "
+                "nothing was imported. Import into another knowledge base, or rename the "
+                "study in the file."
+            )
+        present = {
+            (e.trial_number, e.fidelity.fraction, e.fidelity.epochs): e
+            for e in kb.evaluations(study=s["name"])
+        }
+        trial_configs = {
+            e.trial_number: json.dumps(dict(e.config), sort_keys=True) for e in present.values()
+        }
+        for item in s["evaluations"]:
+            result = item["result"]
+            known = trial_configs.get(item["trial"])
+            if known is not None and known != json.dumps(item["config"], sort_keys=True):
+                raise CliError(
+                    f"{where}: trial {item['trial']} has another configuration in "
+                    f"{kb.storage!r}; nothing was imported."
+                )
+            stored_eval = present.get(
+                (item["trial"], result.fidelity.fraction, result.fidelity.epochs)
+            )
+            if stored_eval is not None and not _same(result, stored_eval, item):
+                raise CliError(
+                    f"{where}: trial {item['trial']} at fraction {result.fidelity.fraction}, "
+                    f"epochs {result.fidelity.epochs} is stored in {kb.storage!r} with other "
+                    "results; a finished evaluation is never overwritten. Nothing was imported."
+                )
+
+
+def import_knowledge(
+    kb: KnowledgeBase, path: str | Path, *, dry_run: bool = False
+) -> ImportSummary:
+    """Validate an export file completely, check it against the knowledge base, then
+    write it (unless ``dry_run``)."""
+    from llp.store import NewEvaluation
+
+    plan = read_export(path)
+    _check_against(kb, plan)
+    n_eval = sum(len(s["evaluations"]) for s in plan.studies)
+    if dry_run:
+        new_studies = sum(1 for s in plan.studies if kb.get_study(s["name"]) is None)
+        return ImportSummary(
+            Path(path), True, len(plan.datasets), len(plan.studies), n_eval, new_studies, 0
+        )
+    before = kb.counts()
+    ids: dict[str, int] = {}
+    for d in plan.datasets:
+        ids[d["fingerprint"]] = kb.upsert_dataset(
+            d["fingerprint"],
+            name=d["name"],
+            group=d["group"],
+            n_samples=d["n_samples"],
+            meta_features=d["meta_features"],
+        )
+    for s in plan.studies:
+        study = kb.get_or_create_study(
+            s["name"],
+            scheduler=s["scheduler"],
+            settings=s["settings"],
+            space=s["space"],
+            seed=s["seed"],
+            objective=s["objective"],
+            dataset_id=ids.get(s["dataset"]) if s["dataset"] else None,
+            model_family=s["model_family"],
+        )
+        kb.record_evaluations(
+            study.id,
+            [
+                NewEvaluation(
+                    e["trial"], e["config"], e["result"], e["bracket"], e["rung"], e["reason"]
+                )
+                for e in s["evaluations"]
+            ],
+        )
+    after = kb.counts()
+    return ImportSummary(
+        Path(path),
+        False,
+        len(plan.datasets),
+        len(plan.studies),
+        n_eval,
+        after["studies"] - before["studies"],
+        after["evaluations"] - before["evaluations"],
+    )
+
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ExportSummary",
+    "ImportSummary",
+    "evaluation_to_json",
+    "export_document",
+    "export_knowledge",
+    "import_knowledge",
+    "infer_format",
+    "read_export",
+]

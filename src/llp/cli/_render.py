@@ -1,0 +1,247 @@
+"""Human-readable output of the ``llp`` commands (``--json`` prints the dicts instead)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from llp.search._base import format_share
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llp.cli._tune import TuneOutcome
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON values: non-finite floats become null, numpy scalars Python ones."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, allow_nan=False)
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def config_lines(config: Mapping[str, Any], indent: int = 2) -> list[str]:
+    width = max((len(k) for k in config), default=0)
+    return [f"{' ' * indent}{k:>{width}} = {fmt(v)}" for k, v in config.items()]
+
+
+def objective_words(objective: str) -> str:
+    return "validation accuracy" if objective == "val_accuracy" else "- validation loss"
+
+
+def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
+    study = outcome.result.study
+    if quiet:
+        for key, value in study.best_config.items():
+            console.print(f"{key}={fmt(value)}")
+        return
+    best = study.best_evaluation
+    prior = outcome.result.prior
+    console.print()
+    console.print(f"[bold]best configuration[/bold] (study {outcome.study}):")
+    for line in config_lines(study.best_config):
+        console.print(line)
+    rows = [
+        (
+            objective_words(study.objective),
+            f"{study.best_score:.4f} on {format_share(best.resource)} of the training data "
+            f"(trial {best.trial_id})",
+        ),
+        (
+            "evaluations",
+            f"{len(study.evaluations)} ({study.n_failed} failed, {study.n_reused} reused from "
+            "the knowledge base)",
+        ),
+        (
+            "budget spent",
+            f"{study.total_cost - study.probe_cost:.1f} full-data epochs of training "
+            f"(planned {outcome.plan.cost:.1f}) + {study.probe_cost:.1f} of landscape probes",
+        ),
+        ("wall time", f"{study.wall_seconds:.1f} s"),
+        (
+            "meta-model prior",
+            f"{prior.n_evaluations} evaluations of {prior.n_datasets} datasets "
+            f"({', '.join(prior.sources) or 'none'})",
+        ),
+    ]
+    if outcome.result.zero_shot_config is not None:
+        shown = ", ".join(f"{k}={fmt(v)}" for k, v in outcome.result.zero_shot_config.items())
+        rows.append(("zero-shot prediction", shown))
+    rows.append(("knowledge base", outcome.storage))
+    if outcome.report is not None:
+        rows.append(("report", str(outcome.report)))
+    elif outcome.report_error is not None:
+        rows.append(("report", f"not written: {outcome.report_error}"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        console.print(f"{key:<{width}}  {value}", highlight=False)
+
+
+def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -> None:
+    recs = result["recommendations"]
+    if quiet:
+        for key, value in recs[0]["config"].items():
+            console.print(f"{key}={fmt(value)}")
+        return
+    console.print(
+        f"[bold]zero-shot recommendation[/bold] for {result['data']['name']} "
+        f"({result['family']}), from {result['n_evaluations']} evaluations of "
+        f"{result['n_datasets']} datasets ({', '.join(result['sources'])}):"
+    )
+    for i, rec in enumerate(recs):
+        title = "recommended" if i == 0 else f"alternative {i}"
+        expected = (
+            f"expected validation accuracy {rec['expected_score']:.3f} ± "
+            f"{rec['expected_score_std']:.3f}"
+            if rec["expected_score"] is not None
+            else "no comparable scores on similar datasets"
+        )
+        console.print(
+            f"\n[bold]{title}[/bold] ({rec['source']}): {expected}; predicted final rank "
+            f"{rec['predicted_rank']:.2f} ± {rec['rank_uncertainty']:.2f}"
+        )
+        for line in config_lines(rec["config"]):
+            console.print(line)
+    from rich.table import Table
+
+    table = Table(title="most similar past datasets", title_justify="left", show_edge=False)
+    for column in ("dataset", "source", "examples", "distance", "best accuracy"):
+        table.add_column(column, justify="right" if column != "dataset" else "left")
+    for d in result["similar_datasets"]:
+        table.add_row(
+            d["name"],
+            d["source"],
+            fmt(d["n_samples"]),
+            f"{d['distance']:.2f}",
+            fmt(d["best_score"]),
+        )
+    console.print()
+    console.print(table)
+    console.print(f"\n[dim]{result['explanation']}[/dim]")
+
+
+def print_kb_list(console: Console, listing: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    counts = listing["counts"]
+    console.print(
+        f"[bold]{listing['storage']}[/bold]: {counts['datasets']} datasets, "
+        f"{counts['studies']} studies, {counts['evaluations']} evaluations"
+    )
+    shipped = listing.get("shipped_knowledge")
+    if shipped:
+        console.print(
+            f"shipped knowledge (the default prior): {shipped['datasets']} datasets, "
+            f"{shipped['evaluations']} evaluations"
+        )
+    if listing["datasets"]:
+        table = Table(title="datasets", title_justify="left", show_edge=False)
+        for column in ("name", "fingerprint", "group", "examples", "studies"):
+            table.add_column(column, no_wrap=column in ("name", "fingerprint"))
+        for d in listing["datasets"]:
+            table.add_row(
+                fmt(d["name"]),
+                d["fingerprint"][:16],
+                fmt(d["group"]),
+                fmt(d["n_samples"]),
+                str(d["n_studies"]),
+            )
+        console.print()
+        console.print(table)
+    if listing["studies"]:
+        table = Table(title="studies", title_justify="left", show_edge=False)
+        table.add_column("name", no_wrap=True)
+        for column in ("dataset", "family", "evaluations", "best"):
+            table.add_column(column, justify="left" if column == "dataset" else "right")
+        for s in listing["studies"]:
+            best = "-"
+            if s["best_score"] is not None:
+                best = f"{s['best_score']:.4f} on {format_share(s['best_fraction'])}"
+            table.add_row(
+                s["name"],
+                fmt(s["dataset"]),
+                fmt(s["model_family"]),
+                f"{s['n_evaluations']} ({s['n_failed']} failed)",
+                best,
+            )
+        console.print()
+        console.print(table)
+
+
+def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    if shown["kind"] == "dataset":
+        console.print(f"[bold]dataset {fmt(shown['name'])}[/bold]  {shown['fingerprint']}")
+        console.print(f"group {fmt(shown['group'])} · {fmt(shown['n_samples'])} examples")
+        console.print(f"studies: {', '.join(shown['studies']) or 'none'}")
+        table = Table(title="meta-features", title_justify="left", show_edge=False)
+        table.add_column("name")
+        table.add_column("value", justify="right")
+        for key, value in shown["meta_features"].items():
+            table.add_row(key, fmt(value))
+        console.print(table)
+        return
+    console.print(f"[bold]study {shown['name']}[/bold]")
+    console.print(
+        f"dataset {fmt(shown['dataset'])} · {shown['scheduler']} · family "
+        f"{fmt(shown['model_family'])} · seed {shown['seed']} · created {shown['created_at']}"
+    )
+    console.print(
+        f"{shown['n_evaluations']} evaluations ({shown['n_failed']} failed), "
+        f"{shown['total_cost']:.1f} full-data epochs"
+    )
+    if shown["best_config"] is not None:
+        console.print(
+            f"best {objective_words(shown['objective'])}: {fmt(shown['best_score'])} on "
+            f"{format_share(shown['best_fraction'])} of the data (trial {shown['best_trial']})"
+        )
+        for line in config_lines(shown["best_config"]):
+            console.print(line)
+    table = Table(title="rungs", title_justify="left", show_edge=False)
+    for column in ("data share", "evaluations", "failed", "best"):
+        table.add_column(column, justify="right")
+    for r in shown["rungs"]:
+        table.add_row(
+            format_share(r["fraction"]),
+            str(r["n_evaluations"]),
+            str(r["n_failed"]),
+            fmt(r["best_score"]),
+        )
+    console.print(table)
+    for reason in shown["failure_reasons"]:
+        console.print(f"[dim]failure: {reason}[/dim]", highlight=False)
+
+
+__all__ = [
+    "config_lines",
+    "dumps",
+    "fmt",
+    "json_safe",
+    "print_kb_list",
+    "print_kb_show",
+    "print_predict",
+    "print_tune",
+]

@@ -1,0 +1,168 @@
+"""Where the ``llp`` command keeps its knowledge base.
+
+``--storage`` takes what :meth:`llp.store.KnowledgeBase.open` takes: a SQLite path, a
+``sqlite:///`` URL or a ``postgresql://`` URL. Without it the environment variable
+``LLP_STORAGE`` is used, and without that the SQLite file ``./llp-runs/knowledge.db``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from llp.cli._defaults import DEFAULT_STORAGE, RUNS_DIR, STORAGE_ENV
+from llp.cli._errors import CliError, one_line
+from llp.store import KnowledgeBase, KnowledgeBaseError, StoredEvaluation, StudyRecord
+
+
+def resolve_storage(storage: str | None) -> str:
+    """``--storage``, else ``$LLP_STORAGE``, else :data:`DEFAULT_STORAGE`."""
+    if storage is not None and storage.strip():
+        return storage
+    return os.environ.get(STORAGE_ENV, "").strip() or DEFAULT_STORAGE
+
+
+def _is_sqlite_file(storage: str) -> bool:
+    return "://" not in storage or storage.lower().startswith("sqlite:")
+
+
+def _sqlite_path(storage: str) -> Path:
+    return Path(storage.split(":///", 1)[1] if "://" in storage else storage).expanduser()
+
+
+_K = TypeVar("_K", bound=KnowledgeBase)
+
+
+def open_knowledge_base(storage: str | None, *, must_exist: bool = False) -> KnowledgeBase:
+    """Open the knowledge base, turning every way it can fail into a :class:`CliError`.
+
+    Parameters
+    ----------
+    storage : str or None
+        ``--storage`` as given (resolved with :func:`resolve_storage`).
+    must_exist : bool, default=False
+        Refuse a SQLite path that does not exist yet instead of creating it (for the
+        commands that only read).
+    """
+    where = resolve_storage(storage)
+    if must_exist and _is_sqlite_file(where) and where != ":memory:":
+        path = _sqlite_path(where)
+        if not path.is_file():
+            raise CliError(
+                f"The knowledge base {where!r} does not exist (the '--storage' option, "
+                f"${STORAGE_ENV} or the default {DEFAULT_STORAGE}); run 'llp tune' first or "
+                "point --storage at an existing one."
+            )
+    return _opened(where, lambda: KnowledgeBase(where))
+
+
+def open_study_knowledge_base(
+    storage: str | None, *, recipe: Mapping[str, Any]
+) -> StudyKnowledgeBase:
+    """:func:`open_knowledge_base` for ``llp tune`` (see :class:`StudyKnowledgeBase`)."""
+    where = resolve_storage(storage)
+    return _opened(where, lambda: StudyKnowledgeBase(where, recipe=recipe))
+
+
+def _opened(where: str, open_it: Callable[[], _K]) -> _K:
+    try:
+        return open_it()
+    except KnowledgeBaseError:
+        raise
+    except ImportError as exc:
+        raise CliError(one_line(str(exc))) from exc
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"The '--storage' option is not usable: {one_line(str(exc))}") from exc
+    except OSError as exc:
+        raise CliError(
+            f"The knowledge base {where!r} cannot be opened: {one_line(str(exc))}"
+        ) from exc
+
+
+def require_study(kb: KnowledgeBase, name: str) -> StudyRecord:
+    """The study called ``name``, or a :class:`CliError` listing the stored ones."""
+    study = kb.get_study(name)
+    if study is None:
+        names = [s.name for s in kb.list_studies()]
+        shown = ", ".join(names[-10:]) if names else "none yet"
+        raise CliError(
+            f"There is no study {name!r} in the knowledge base {kb.storage!r} "
+            f"(stored studies: {shown}; 'llp kb list' shows them all)."
+        )
+    return study
+
+
+class StudyKnowledgeBase(KnowledgeBase):
+    """The knowledge base as one ``llp tune`` study sees it.
+
+    :class:`~llp.meta_probing.MetaProbing` creates its study and reads its prior through
+    the knowledge base it is given; this subclass decorates those two calls:
+
+    - :meth:`get_or_create_study` adds the command line's data recipe to the study's
+      settings under ``"cli"``, so ``llp report`` can read the same data again in a later
+      process. The recipe is part of the settings: resuming a study with other data or
+      preprocessing is refused like any other change of settings.
+    - :meth:`evaluations` without a ``study`` (the meta-model's prior) returns only what
+      was recorded up to ``prior_cutoff``: the moment the study was first created. A
+      resumed study then sees the prior it started with, and asks for the same
+      configurations again, even if other studies were added to the knowledge base in
+      between (otherwise its stored trials would no longer match).
+    """
+
+    def __init__(self, storage: Any, *, recipe: Mapping[str, Any]) -> None:
+        super().__init__(storage)
+        self.recipe = dict(recipe)
+        self.prior_cutoff: datetime.datetime | None = None
+
+    def get_or_create_study(
+        self,
+        name: str,
+        *,
+        scheduler: str,
+        settings: Mapping[str, Any],
+        space: Mapping[str, Any] | None,
+        seed: int,
+        objective: Literal["val_accuracy", "val_loss"],
+        dataset_id: int | None = None,
+        model_family: str | None = None,
+    ) -> StudyRecord:
+        return super().get_or_create_study(
+            name,
+            scheduler=scheduler,
+            settings={**settings, "cli": self.recipe},
+            space=space,
+            seed=seed,
+            objective=objective,
+            dataset_id=dataset_id,
+            model_family=model_family,
+        )
+
+    def evaluations(
+        self,
+        *,
+        study: str | None = None,
+        dataset_fingerprint: str | None = None,
+        status: Any = None,
+    ) -> list[StoredEvaluation]:
+        stored = super().evaluations(
+            study=study, dataset_fingerprint=dataset_fingerprint, status=status
+        )
+        if study is not None or self.prior_cutoff is None:
+            return stored
+        cutoff = self.prior_cutoff
+        return [e for e in stored if e.created_at <= cutoff]
+
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "RUNS_DIR",
+    "STORAGE_ENV",
+    "StudyKnowledgeBase",
+    "open_knowledge_base",
+    "open_study_knowledge_base",
+    "require_study",
+    "resolve_storage",
+]

@@ -1,0 +1,468 @@
+"""``llp tune``: meta-guided multi-fidelity search on a dataset, stored in a knowledge base."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import json
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from llp.cli._data import LoadedData, load_data
+from llp.cli._defaults import TUNE_DEFAULTS
+from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, one_line
+from llp.cli._plan import Plan, plan_schedule, probe_cost_per_evaluation
+from llp.cli._spaces import default_space, read_space_file, starting_configs
+from llp.cli._storage import RUNS_DIR, open_study_knowledge_base
+
+if TYPE_CHECKING:
+    from llp.data import FidelityData
+    from llp.meta_probing import MetaProbingResult
+    from llp.space import SearchSpace
+    from llp.store import KnowledgeBase
+
+DEFAULTS = TUNE_DEFAULTS
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """The options of ``llp tune`` (see ``llp tune --help``)."""
+
+    data: str
+    target: str | None = None
+    family: str = DEFAULTS["family"]
+    space: str | None = None
+    budget: float = DEFAULTS["budget"]
+    epochs: int = DEFAULTS["epochs"]
+    iterations: int = DEFAULTS["iterations"]
+    reduction_factor: int = DEFAULTS["reduction_factor"]
+    storage: str | None = None
+    study: str | None = None
+    resume: bool = False
+    seed: int = DEFAULTS["seed"]
+    workers: int = DEFAULTS["workers"]
+    prior: str = DEFAULTS["prior"]
+    flatness: bool = DEFAULTS["flatness"]
+    report: bool = True
+    report_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    """What ``llp tune`` found; :meth:`to_json` is the ``--json`` output."""
+
+    study: str
+    storage: str
+    resumed: bool
+    data: LoadedData
+    fingerprint: str
+    plan: Plan
+    result: MetaProbingResult
+    prior_used: str
+    report: Path | None
+    report_error: str | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        study = self.result.study
+        best = study.best_evaluation
+        prior = self.result.prior
+        return {
+            "study": self.study,
+            "storage": self.storage,
+            "resumed": self.resumed,
+            "data": {
+                "name": self.data.name,
+                "description": self.data.description,
+                "fingerprint": self.fingerprint,
+                "recipe": self.data.recipe.to_dict(),
+            },
+            "family": self.data.recipe.family,
+            "objective": study.objective,
+            "best_config": dict(study.best_config),
+            "best_score": study.best_score,
+            "best_resource": best.resource,
+            "best_trial": best.trial_id,
+            "n_evaluations": len(study.evaluations),
+            "n_failed": study.n_failed,
+            "n_reused": study.n_reused,
+            "total_cost": study.total_cost,
+            "wall_seconds": study.wall_seconds,
+            "plan": {
+                "num_initial_configs": self.plan.num_initial_configs,
+                "rungs": list(self.plan.rungs),
+                "epochs": self.plan.epochs,
+                "reduction_factor": self.plan.reduction_factor,
+                "n_evaluations": self.plan.n_jobs,
+                "cost": self.plan.cost,
+            },
+            "prior": {
+                "requested": self.prior_used,
+                "sources": list(prior.sources),
+                "n_evaluations": prior.n_evaluations,
+                "n_datasets": prior.n_datasets,
+                "predictor_fitted": prior.predictor_fitted,
+                "surrogate_fitted": prior.surrogate_fitted,
+            },
+            "zero_shot_config": self.result.zero_shot_config,
+            "report": None if self.report is None else str(self.report),
+            "report_error": self.report_error,
+            "notes": list(self.notes),
+        }
+
+
+class TuneInterrupted(Exception):
+    """Ctrl-C stopped ``llp tune``; what is stored and how to go on.
+
+    ``next_step`` is the advice, e.g. ``"resume with: llp tune ... --resume"``.
+    """
+
+    def __init__(self, study: str, n_stored: int, storage: str, next_step: str) -> None:
+        super().__init__(study)
+        self.study = study
+        self.n_stored = n_stored
+        self.storage = storage
+        self.next_step = next_step
+
+    def message(self) -> str:
+        return (
+            f"interrupted: {self.n_stored} evaluation{'s' if self.n_stored != 1 else ''} of "
+            f"study {self.study!r} {'are' if self.n_stored != 1 else 'is'} stored in "
+            f"{self.storage}; {self.next_step}"
+        )
+
+
+def settings_digest(
+    loaded: LoadedData, space: SearchSpace, plan: Plan, options: TuneOptions, prior: str
+) -> str:
+    """Eight hex digits that change whenever the search would change (``prior`` is the
+    one actually used, after a fall-back)."""
+    key = {
+        "recipe": loaded.recipe.to_dict(),
+        "space": space.to_dict(),
+        "plan": [plan.num_initial_configs, list(plan.rungs), plan.epochs, plan.reduction_factor],
+        "seed": options.seed,
+        "prior": prior,
+        "flatness": options.flatness,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def choose_study_name(
+    kb: KnowledgeBase, base: str, options: TuneOptions, note: Callable[[str], None]
+) -> tuple[str, bool]:
+    """``(name, resumed)``.
+
+    Without ``--study`` the name is ``base`` (data, family, digest of the settings); a
+    later run with the same settings gets ``base-2``, ``base-3``... and ``--resume``
+    continues the latest of them. With ``--study`` that name is used; an existing study
+    is continued only with ``--resume``.
+    """
+    if options.study is not None:
+        name = options.study.strip()
+        if not name:
+            raise CliError("The '--study' option must be a non-empty name. Got '' instead.")
+        stored = kb.get_study(name)
+        if stored is not None and not options.resume:
+            n = len(kb.evaluations(study=name))
+            raise CliError(
+                f"The study {name!r} already exists in {kb.storage} ({n} evaluations); add "
+                "--resume to continue it, or give another --study name."
+            )
+        if stored is None and options.resume:
+            note(f"there is no study {name!r} to resume yet; starting it")
+        return name, stored is not None
+    chain = [base] + [f"{base}-{k}" for k in range(2, 1000)]
+    existing = [n for n in chain if kb.get_study(n) is not None]
+    if options.resume:
+        if existing:
+            return existing[-1], True
+        note(f"there is no earlier run of these settings ({base}) to resume; starting it")
+        return base, False
+    free = next(n for n in chain if n not in existing)
+    return free, False
+
+
+def resume_command(options: TuneOptions, study: str) -> str:
+    """The command line that continues ``study`` with the same settings."""
+    parts = ["llp", "tune", options.data]
+    flags = {
+        "target": "--target",
+        "family": "--family",
+        "space": "--space",
+        "budget": "--budget",
+        "epochs": "--epochs",
+        "iterations": "--iterations",
+        "reduction_factor": "--reduction-factor",
+        "seed": "--seed",
+        "workers": "--workers",
+        "prior": "--prior",
+        "storage": "--storage",
+    }
+    for attr, flag in flags.items():
+        value = getattr(options, attr)
+        if value is None or value == DEFAULTS.get(attr):
+            continue
+        parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if not options.flatness:
+        parts.append("--no-flatness")
+    parts += ["--study", study, "--resume"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _shipped_knowledge_problem() -> str | None:
+    """Why the shipped knowledge cannot be used, or ``None`` when it can."""
+    try:
+        from llp.knowledge import load_shipped_experiences
+
+        load_shipped_experiences()
+    except (ImportError, FileNotFoundError):
+        return "the shipped knowledge is not installed with this llp"
+    except ValueError as exc:
+        return f"the shipped knowledge cannot be read ({one_line(str(exc))})"
+    return None
+
+
+Prior = Literal["default", "shipped", "store", "none"]
+_PRIORS: tuple[Prior, ...] = ("default", "shipped", "store", "none")
+
+
+def resolve_prior(prior: str, note: Callable[[str], None]) -> Prior:
+    """The prior MetaProbing can use: ``default`` falls back to the knowledge base alone
+    when the shipped knowledge is missing; asking for ``shipped`` then is an error."""
+    chosen = next((p for p in _PRIORS if p == prior), None)
+    if chosen is None:
+        raise CliError(
+            "The '--prior' option must be one of 'default', 'shipped', 'store', 'none'. "
+            f"Got {prior!r} instead."
+        )
+    if chosen in ("default", "shipped"):
+        problem = _shipped_knowledge_problem()
+        if problem is not None:
+            if chosen == "shipped":
+                raise CliError(f"The '--prior' option 'shipped' cannot be used: {problem}.")
+            note(f"{problem}; the meta-model starts from the knowledge base alone")
+            return "store"
+    return chosen
+
+
+def model_builder(family: str, data: FidelityData) -> Callable[[Any], Any]:
+    """``model_fn(config)`` of the family for this data (picklable, for worker processes)."""
+    from llp.knowledge import make_cnn, make_mlp
+
+    n_classes = data.n_classes or 1
+    if family == "cnn":
+        return functools.partial(make_cnn, input_shape=data.input_shape, n_classes=n_classes)
+    return functools.partial(make_mlp, n_features=int(data.input_shape[0]), n_classes=n_classes)
+
+
+def run_tune(
+    options: TuneOptions,
+    *,
+    note: Callable[[str], None],
+    progress_factory: Callable[[int | None], Any],
+) -> TuneOutcome:
+    """Run ``llp tune``.
+
+    Parameters
+    ----------
+    options : TuneOptions
+    note : callable
+        Receives one-line remarks for the person at the terminal.
+    progress_factory : callable
+        ``progress_factory(n_planned)`` returns a context manager that is also the
+        progress callback (:class:`llp.cli._progress.TuneProgress`).
+
+    Raises
+    ------
+    CliError
+        For user mistakes (exit 2) and for a study in which every evaluation failed
+        (exit 1).
+    TuneInterrupted
+        On Ctrl-C, after everything finished before it is stored.
+    """
+    import torch
+    from torch import nn
+
+    from llp.knowledge import make_optimizer
+    from llp.meta_probing import MetaProbing
+    from llp.runner import StudyFailedError
+
+    # The families' models are small: one thread is much faster than several competing
+    # for the cores, and --workers runs evaluations side by side instead.
+    torch.set_num_threads(1)
+    # Remarks wait until every input is checked, so that a mistake prints one line only.
+    pending: list[str] = []
+    remarks: list[str] = []  # every remark, also kept for --json
+    emit = note
+
+    def say(text: str) -> None:
+        remarks.append(text)
+        emit(text)
+
+    note = pending.append
+    loaded = load_data(options.data, target=options.target, family=options.family)
+    data = loaded.fidelity_data(seed=options.seed)
+    note(loaded.description)
+    space = read_space_file(options.space) if options.space else default_space()
+    prior = resolve_prior(options.prior, note)
+    plan = plan_schedule(
+        options.budget,
+        epochs=options.epochs,
+        iterations=options.iterations,
+        reduction_factor=options.reduction_factor,
+        probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
+    )
+    note(f"plan: {plan.describe()}")
+    family = loaded.recipe.family
+    kb = open_study_knowledge_base(options.storage, recipe=loaded.recipe.to_dict())
+    executor = None
+    try:
+        base = f"{loaded.name}-{family}-{settings_digest(loaded, space, plan, options, prior)}"
+        name, resumed = choose_study_name(kb, base, options, note)
+        stored_study = kb.get_study(name)
+        kb.prior_cutoff = (
+            stored_study.created_at
+            if stored_study is not None
+            else datetime.datetime.now(datetime.timezone.utc)
+        )
+        note = say
+        for remark in pending:
+            note(remark)
+        note(
+            f"study {name!r} in {kb.storage}"
+            + (
+                f" (resumed: {len(kb.evaluations(study=name))} evaluations stored)"
+                if resumed
+                else ""
+            )
+        )
+        if options.workers > 1:
+            from llp.executors import make_executor
+
+            # Workers ignore Ctrl-C and train with one torch thread each.
+            executor = make_executor("process", n_workers=options.workers)
+        try:
+            mp = MetaProbing(
+                starting_configs(space),
+                model_builder(family, data),
+                data,
+                nn.CrossEntropyLoss(),
+                make_optimizer,
+                storage=kb,
+                study_name=name,
+                seed=options.seed,
+                max_epochs=options.epochs,
+                space=space,
+                model_family=family,
+                prior=prior,
+                n_workers=options.workers,
+                executor=executor,
+                show_progress=False,
+                dataset_name=loaded.name,
+            )
+        except (TypeError, ValueError) as exc:
+            raise CliError(one_line(str(exc))) from exc
+        started = time.perf_counter()
+        try:
+            with progress_factory(plan.n_jobs) as progress:
+                mp.run_meta_optimization(
+                    min_resource=plan.min_resource,
+                    max_resource=plan.max_resource,
+                    reduction_factor=plan.reduction_factor,
+                    measure_flatness=options.flatness,
+                    num_initial_configs=plan.num_initial_configs,
+                    num_iterations=len(plan.rungs),
+                    progress_callback=progress,
+                )
+        except KeyboardInterrupt:
+            if executor is not None:
+                # Running evaluations would be thrown away: end the workers now.
+                terminate = getattr(executor, "terminate", None)
+                if callable(terminate):
+                    terminate()
+                else:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                executor = None
+            stored = len(kb.evaluations(study=name)) if kb.get_study(name) else 0
+            raise TuneInterrupted(
+                name, stored, kb.storage, f"resume with: {resume_command(options, name)}"
+            ) from None
+        except StudyFailedError as exc:
+            raise CliError(
+                f"no configuration of study {name!r} trained successfully: {one_line(str(exc))}",
+                exit_code=EXIT_NOTHING_USABLE,
+            ) from exc
+        except ValueError as exc:
+            # llp's messages for what the user asked: e.g. a stored study of this name
+            # with other settings (LLP_DEBUG=1 shows the traceback).
+            raise CliError(one_line(str(exc))) from exc
+        result = mp.result_
+        if result is None:  # pragma: no cover - run_meta_optimization always sets it
+            raise RuntimeError("MetaProbing finished without a result")
+        note(f"search finished in {time.perf_counter() - started:.1f} s")
+        report_path, report_error = None, None
+        if options.report:
+            out_dir = (
+                Path(options.report_dir) if options.report_dir else RUNS_DIR / "reports" / name
+            )
+            try:
+                report_path, report_error = _write_report(kb, name, out_dir, data, note)
+            except KeyboardInterrupt:
+                raise TuneInterrupted(
+                    name,
+                    len(kb.evaluations(study=name)),
+                    kb.storage,
+                    "the search had finished; write its report with: llp report "
+                    + shlex.quote(name)
+                    + (f" --storage {shlex.quote(options.storage)}" if options.storage else ""),
+                ) from None
+        return TuneOutcome(
+            study=name,
+            storage=kb.storage,
+            resumed=resumed,
+            data=loaded,
+            fingerprint=data.fingerprint,
+            plan=plan,
+            result=result,
+            prior_used=prior,
+            report=report_path,
+            report_error=report_error,
+            notes=tuple(remarks),
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        kb.close()
+
+
+def _write_report(
+    kb: KnowledgeBase, study: str, out_dir: Path, data: FidelityData, note: Callable[[str], None]
+) -> tuple[Path | None, str | None]:
+    """The report of the finished study; a failure is reported, not raised: the search
+    itself is stored and ``llp report`` can try again."""
+    from llp.report import build_report
+
+    note("writing the report (retraining the best configurations for landscape slices)")
+    try:
+        report = build_report(kb, study, out_dir, data=data)
+    except Exception as exc:  # the search result must survive a plotting problem
+        return None, f"{type(exc).__name__}: {one_line(str(exc))}"
+    return report.index, None
+
+
+__all__ = [
+    "DEFAULTS",
+    "TuneInterrupted",
+    "TuneOptions",
+    "TuneOutcome",
+    "choose_study_name",
+    "resume_command",
+    "run_tune",
+    "settings_digest",
+]

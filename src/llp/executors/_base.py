@@ -1,0 +1,164 @@
+"""What every executor of :mod:`llp.executors` promises the runner."""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures as cf
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from llp.runner import WorkerLostError
+
+
+class Executor(cf.Executor, abc.ABC):
+    """Base class of the executors that run a study's evaluations somewhere else.
+
+    It is a :class:`concurrent.futures.Executor`, so the :class:`~llp.runner.Runner`
+    (and any code written for the standard library) drives it with ``submit``, futures
+    and ``shutdown``; the in-process default, :class:`~llp.runner.InProcessExecutor`,
+    keeps the same contract.
+
+    Contract
+    --------
+    - **Where results go.** ``submit(fn, *args)`` returns a future holding what ``fn``
+      returned, or the exception ``fn`` raised, as any executor does. Workers only
+      compute: the runner, in the driver process, is the only writer to the knowledge
+      base, so nothing a worker does can corrupt it.
+    - **Lost workers.** When the worker running a call is lost (killed by a signal or
+      the out-of-memory killer, a crash in native code, a Dask worker gone), the future
+      fails with :class:`~llp.runner.WorkerLostError`, never with the backend's own
+      exception, and the executor replaces what it lost: later ``submit`` calls work.
+      The runner decides whether to run the call again.
+    - **Size.** :attr:`n_workers` is how many calls it runs at once; the runner keeps
+      that many in flight unless told otherwise.
+    - **Ownership.** ``shutdown`` (or leaving a ``with`` block) releases what the
+      executor created (processes, a Dask client, a local cluster) and nothing it was
+      given (a cluster reached by address keeps running). ``submit`` after ``shutdown``
+      raises ``RuntimeError``.
+    - **Stopping.** :meth:`terminate` stops at once, without waiting for running
+      calls; leaving a ``with`` block because of an exception (Ctrl-C included) calls
+      it. What the runner recorded before stays recorded; a resumed study reruns only
+      the evaluations that were cut short.
+    - **Threads.** ``submit`` is called from one thread, the runner's; callbacks of the
+      returned futures may run in a background thread.
+    - **Determinism.** An executor never changes what a call computes: the same job
+      gives the same result in-process, in a worker process or on a Dask worker (each
+      worker limits PyTorch to ``torch_threads`` threads).
+    """
+
+    @property
+    @abc.abstractmethod
+    def n_workers(self) -> int:
+        """Calls run at once."""
+
+    @abc.abstractmethod
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; see the class contract."""
+
+    @abc.abstractmethod
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Release what this executor created; see the class contract."""
+
+    def terminate(self) -> None:
+        """Stop now: cancel the calls not yet started, stop the running ones where the
+        backend can, and release what this executor created."""
+        self.shutdown(wait=False, cancel_futures=True)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        # An exception (Ctrl-C, a bug) ends the study: waiting for evaluations whose
+        # results nobody will read would only delay it.
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:
+            self.terminate()
+
+
+def relay(
+    inner: cf.Future[Any],
+    outer: cf.Future[Any],
+    lost_reason: Callable[[BaseException], str | None],
+    on_lost: Callable[[], None] | None = None,
+) -> None:
+    """Complete ``outer`` with the outcome of ``inner``, turning the exceptions for which
+    ``lost_reason`` gives a reason into :class:`WorkerLostError`.
+
+    ``inner`` cancelled by the backend (not through ``outer``) is shown to
+    ``lost_reason`` as a ``CancelledError``. ``on_lost`` runs first when a worker was
+    lost (to mark what must be replaced). Cancelling ``outer`` cancels ``inner``.
+    """
+
+    def transfer(done: cf.Future[Any]) -> None:
+        # InvalidStateError: outer was cancelled meanwhile (the runner is stopping).
+        with contextlib.suppress(cf.InvalidStateError):
+            settle(done)
+
+    def settle(done: cf.Future[Any]) -> None:
+        if outer.done():
+            return
+        exc: BaseException
+        if done.cancelled():
+            exc = cf.CancelledError("the backend cancelled the call")
+        else:
+            raised = done.exception()
+            if raised is None:
+                outer.set_result(done.result())
+                return
+            exc = raised
+        reason = lost_reason(exc)
+        if reason is None:
+            if done.cancelled():
+                outer.cancel()
+                # cancel() alone does not wake concurrent.futures.wait().
+                outer.set_running_or_notify_cancel()
+            else:
+                outer.set_exception(exc)
+            return
+        if on_lost is not None:
+            on_lost()
+        lost = WorkerLostError(reason)
+        lost.__cause__ = exc
+        outer.set_exception(lost)
+
+    def cancel_inner(done: cf.Future[Any]) -> None:
+        if done.cancelled():
+            inner.cancel()
+
+    outer.add_done_callback(cancel_inner)
+    inner.add_done_callback(transfer)
+
+
+def limit_torch_threads(n_threads: int) -> None:
+    """Keep the numerical libraries of this worker process to ``n_threads`` threads, so
+    that ``n`` workers on ``n`` cores do not oversubscribe them.
+
+    The environment variables reach libraries imported later; PyTorch, when already
+    imported (a ``forkserver`` preload), is told directly.
+    """
+    import os
+    import sys
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(n_threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n_threads)
+
+
+def prepare_worker_process(n_threads: int) -> None:
+    """Initializer of llp's worker processes: :func:`limit_torch_threads`, and Ctrl-C
+    left to the driver (a terminal sends SIGINT to every process of the group; the
+    driver decides what stops, and its executor ends the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_torch_threads(n_threads)
+
+
+def call_with_torch_threads(n_threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` after :func:`limit_torch_threads`, for workers llp did not start
+    itself with an initializer (Dask's). The arguments were unpickled before the call,
+    so PyTorch is imported by now if they hold a trainer; setting the limit is cheap
+    enough to do on every call."""
+    limit_torch_threads(n_threads)
+    return fn(*args)

@@ -1,0 +1,133 @@
+"""Knowledge that ships with llp, so a fresh install already predicts good hyperparameters.
+
+``corpus.jsonl.gz`` (next to this module) holds a fixed random design of configurations
+of :data:`DEFAULT_SPACE`, each trained at data fractions 1/8, 1/4, 1/2 and 1 of real
+datasets (KEEL, scikit-learn, MNIST-1D) with two model families (:func:`make_mlp` for
+tables, :func:`make_cnn` for signals and images), with learning curves and cheap-tier
+loss-landscape features. :func:`load_shipped_experiences` turns it into the
+:class:`llp.meta.Experience` records :class:`llp.meta.MetaModelTrainer` learns from.
+
+>>> from llp.knowledge import DEFAULT_SPACE, load_shipped_experiences
+>>> from llp.meta import MetaModelTrainer
+>>> prior = load_shipped_experiences(exclude_groups=["sklearn-digits"])
+>>> trainer = MetaModelTrainer(DEFAULT_SPACE).add(prior).fit()  # doctest: +SKIP
+
+The file format (gzip JSON Lines, no pickles, every record checked on reading) is
+described in :mod:`llp.knowledge._corpus`.
+
+Rebuilding the shipped corpus
+-----------------------------
+From the repository root, with the development install (``make setup``)::
+
+    .venv/bin/python benchmarks/build_corpus.py
+
+It evaluates the same 24 configurations x 4 fractions x 10 epochs on each of 87 datasets
+(62 groups; 80 tabular with the MLP, 7 signal/image with the CNN) in two worker
+processes, writes every evaluation into the knowledge base
+``benchmarks/results/corpus.db`` (resumable: finished studies are skipped) and distils it
+into ``src/llp/knowledge/corpus.jsonl.gz`` (1.5 MB, 8352 evaluations). ``--quick`` runs a
+two-dataset smoke build into ``benchmarks/results/corpus-quick.*``; ``--distill-only``
+rewrites the file from the knowledge base (byte-identical records; the header keeps the
+build's record).
+
+Measured build (the header's ``build`` record): 1831 s wall on the 2-core development
+machine while other jobs kept its load average near 4, so each worker got about 40 % of a
+core; the workers used 1367 s of CPU in all, which puts an otherwise idle 2-core machine
+at roughly 12-15 minutes (an estimate from the CPU time, not a measurement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llp.knowledge._corpus import (
+    DESIGN_SCHEDULER,
+    FORMAT_VERSION,
+    Corpus,
+    ShippedDataset,
+    distill,
+    read_corpus,
+    select_experiences,
+)
+from llp.knowledge._families import (
+    DEFAULT_SPACE,
+    SGD_MOMENTUM,
+    make_cnn,
+    make_mlp,
+    make_optimizer,
+)
+
+if TYPE_CHECKING:
+    from llp.meta import Experience
+
+#: The knowledge file installed with llp.
+SHIPPED_CORPUS_PATH = Path(__file__).resolve().with_name("corpus.jsonl.gz")
+
+
+def load_shipped_experiences(
+    *,
+    exclude_groups: Iterable[str] = (),
+    exclude_datasets: Iterable[str] = (),
+) -> list[Experience]:
+    """The evaluations of the shipped corpus as meta-model training records.
+
+    The file is read and checked once per process (later calls reuse it).
+
+    Parameters
+    ----------
+    exclude_groups : iterable of str, default=()
+        Dataset groups to leave out, e.g. the group of the dataset being searched, so
+        the meta-model never sees its test dataset in disguise.
+    exclude_datasets : iterable of str, default=()
+        Datasets to leave out, by fingerprint or by name.
+
+    Returns
+    -------
+    list of Experience
+        One per evaluation (failed ones included); ``dataset`` is the fingerprint.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the corpus was not installed with llp.
+    ValueError
+        If the file is malformed (the message names it and the bad record).
+
+    Examples
+    --------
+    >>> experiences = load_shipped_experiences(exclude_groups=["mnist1d"])
+    >>> {e.model_family for e in experiences} >= {"mlp", "cnn"}
+    True
+    """
+    return select_experiences(
+        read_corpus(SHIPPED_CORPUS_PATH),
+        exclude_groups=exclude_groups,
+        exclude_datasets=exclude_datasets,
+    )
+
+
+def shipped_datasets() -> list[dict[str, Any]]:
+    """The datasets of the shipped corpus: ``fingerprint``, ``name``, ``group``,
+    ``n_samples``, ``source`` and ``meta_features``, as plain dicts (copies)."""
+    return [d.as_dict() for d in read_corpus(SHIPPED_CORPUS_PATH).datasets]
+
+
+__all__ = [
+    "DEFAULT_SPACE",
+    "DESIGN_SCHEDULER",
+    "FORMAT_VERSION",
+    "SGD_MOMENTUM",
+    "SHIPPED_CORPUS_PATH",
+    "Corpus",
+    "ShippedDataset",
+    "distill",
+    "load_shipped_experiences",
+    "make_cnn",
+    "make_mlp",
+    "make_optimizer",
+    "read_corpus",
+    "select_experiences",
+    "shipped_datasets",
+]

@@ -1,0 +1,867 @@
+"""The shipped-knowledge file: writing it from a knowledge base, reading it back safely.
+
+Format (``FORMAT_VERSION`` 1): gzip-compressed JSON Lines, one JSON object per line,
+strict JSON (no ``NaN``/``Infinity`` tokens: a non-finite float is written as ``null``
+and read back as NaN). The ``kind`` of each record says what it is:
+
+1. ``header`` (first line, exactly one): ``format``, ``format_version``, ``llp_version``,
+   ``created``, ``space`` (:meth:`llp.space.SearchSpace.to_dict`), ``design`` (seed,
+   number of configurations, fractions, epochs, data and subsample seeds...),
+   ``families``, ``meta_features`` (how they were computed), ``preprocessing``,
+   ``command``, ``build`` (wall time and machine) and ``counts``.
+2. ``dataset``: ``fingerprint``, ``name``, ``group``, ``n_samples``, ``source``,
+   ``meta_features`` (every name of :data:`llp.features.DATASET_FEATURES`).
+3. ``study``: ``name``, ``dataset`` (a fingerprint above), ``model_family``,
+   ``objective``.
+4. ``evaluation``: ``study``, ``trial``, ``config``, ``fraction``, ``epochs``,
+   ``status``, ``score``, ``objective``, ``cost``, ``seconds``, ``train_seconds``,
+   ``probe_cost``, ``n_train``, ``seed``, ``curve`` (column-wise: ``epoch``,
+   ``train_loss``, ``val_loss``, ``val_accuracy``, ``seconds``), ``landscape`` and
+   ``failure_reason`` (tracebacks stay in the knowledge base).
+
+Reading never executes anything from the file: it is parsed as JSON and every record is
+checked field by field (types, ranges, references, configurations legal in the header's
+space, record counts) before any object is built; the first problem raises a
+``ValueError`` that names the file and the record number.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import gc
+import gzip
+import json
+import math
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from llp import __version__
+from llp.space import SearchSpace
+from llp.space._space import canonical_config_json
+from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
+
+if TYPE_CHECKING:
+    from llp.meta import Experience
+
+#: Name written in every header; a file without it is not shipped knowledge.
+FORMAT_NAME = "llp-shipped-knowledge"
+#: Version of the record layout; a reader refuses files of a newer version.
+FORMAT_VERSION = 1
+#: ``scheduler`` of the knowledge-base studies :func:`distill` reads.
+DESIGN_SCHEDULER = "FixedDesign"
+#: Significant digits kept for floats (seconds get fewer: they are machine noise).
+SIGNIFICANT_DIGITS = 6
+SECONDS_DIGITS = 4
+# A line longer than this is refused before it is parsed (the real ones are ~1 kB).
+_MAX_LINE_CHARS = 1 << 20
+
+_HEADER_KEYS = frozenset(
+    {
+        "kind",
+        "format",
+        "format_version",
+        "llp_version",
+        "created",
+        "space",
+        "design",
+        "families",
+        "meta_features",
+        "preprocessing",
+        "command",
+        "build",
+        "counts",
+    }
+)
+_DATASET_KEYS = frozenset(
+    {"kind", "fingerprint", "name", "group", "n_samples", "source", "meta_features"}
+)
+_STUDY_KEYS = frozenset({"kind", "name", "dataset", "model_family", "objective"})
+_EVALUATION_KEYS = frozenset(
+    {
+        "kind",
+        "study",
+        "trial",
+        "config",
+        "fraction",
+        "epochs",
+        "status",
+        "score",
+        "objective",
+        "cost",
+        "seconds",
+        "train_seconds",
+        "probe_cost",
+        "n_train",
+        "seed",
+        "curve",
+        "landscape",
+        "failure_reason",
+    }
+)
+_CURVE_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+_CURVE_KEY_SET = frozenset(_CURVE_KEYS)
+# Exact types (``type(v) in ...``): JSON gives int, float or None, and a bool is refused.
+_NUMBER_TYPES = frozenset({int, float})
+_SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
+_NULLABLE_NUMBER_TYPES = frozenset({int, float, type(None)})
+_COUNT_KEYS = frozenset({"datasets", "studies", "evaluations"})
+_OBJECTIVES = ("val_accuracy", "val_loss")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class ShippedDataset:
+    """One dataset of a corpus: what identifies it and what the meta-model reads of it.
+
+    Attributes
+    ----------
+    fingerprint : str
+        :func:`llp.features.dataset_fingerprint` of the prepared data.
+    name : str
+        E.g. ``"keel-abalone19"`` or ``"sklearn-digits"``.
+    group : str
+        Family of related datasets (one base dataset); hold out whole groups.
+    n_samples : int
+        Rows used (after subsampling and dropping rows with missing values).
+    source : str
+        Where the data came from, e.g. ``"keel-imbalanced"``.
+    meta_features : Mapping of str to float
+        :class:`llp.features.DatasetFeatureExtractor` features (read-only view).
+    """
+
+    fingerprint: str
+    name: str
+    group: str
+    n_samples: int
+    source: str
+    meta_features: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "meta_features", MappingProxyType(dict(self.meta_features)))
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain copy: ``fingerprint``, ``name``, ``group``, ``n_samples``, ``source``
+        and ``meta_features`` (a new dict)."""
+        return {
+            "fingerprint": self.fingerprint,
+            "name": self.name,
+            "group": self.group,
+            "n_samples": self.n_samples,
+            "source": self.source,
+            "meta_features": dict(self.meta_features),
+        }
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus file read back: its header, datasets and evaluations.
+
+    Attributes
+    ----------
+    path : Path
+    header : Mapping
+        The header record (read-only at the top level).
+    space : SearchSpace
+        The space the design was sampled from (rebuilt from the header).
+    datasets : tuple of ShippedDataset
+    experiences : tuple of Experience
+        Every evaluation, complete or failed, as :class:`llp.meta.MetaModelTrainer`
+        takes them; ``Experience.dataset`` is the dataset's fingerprint.
+    """
+
+    path: Path
+    header: Mapping[str, Any]
+    space: SearchSpace
+    datasets: tuple[ShippedDataset, ...]
+    experiences: tuple[Experience, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", MappingProxyType(dict(self.header)))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The dataset groups, sorted."""
+        return tuple(sorted({d.group for d in self.datasets}))
+
+    @property
+    def model_families(self) -> tuple[str, ...]:
+        """The model families of the studies, sorted."""
+        return tuple(sorted({e.model_family or "" for e in self.experiences}))
+
+
+# --------------------------------------------------------------------------- writing
+def _rounded(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | None:
+    """``value`` to ``digits`` significant digits; ``None`` (JSON null) if not finite."""
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}") + 0.0
+
+
+def _rounded_optional(value: float | None, digits: int = SIGNIFICANT_DIGITS) -> float | None:
+    return None if value is None else _rounded(value, digits)
+
+
+def _curve_columns(result: EvaluationResult) -> dict[str, list[Any]]:
+    return {
+        "epoch": [int(p.epoch) for p in result.curve],
+        "train_loss": [_rounded(p.train_loss) for p in result.curve],
+        "val_loss": [_rounded(p.val_loss) for p in result.curve],
+        "val_accuracy": [_rounded_optional(p.val_accuracy) for p in result.curve],
+        "seconds": [_rounded(p.seconds, SECONDS_DIGITS) for p in result.curve],
+    }
+
+
+def _evaluation_record(study: str, trial: int, result: EvaluationResult) -> dict[str, Any]:
+    return {
+        "kind": "evaluation",
+        "study": study,
+        "trial": int(trial),
+        "config": json.loads(canonical_config_json(result.config)),
+        "fraction": float(result.fidelity.fraction),
+        "epochs": int(result.fidelity.epochs),
+        "status": result.status.value,
+        "score": _rounded_optional(result.score),
+        "objective": result.objective,
+        "cost": _rounded(result.cost),
+        "seconds": _rounded(result.seconds, SECONDS_DIGITS),
+        "train_seconds": _rounded(result.train_seconds, SECONDS_DIGITS),
+        "probe_cost": _rounded(result.probe_cost),
+        "n_train": int(result.n_train),
+        "seed": int(result.seed),
+        "curve": _curve_columns(result),
+        "landscape": {k: _rounded(v) for k, v in sorted(result.landscape.items())},
+        "failure_reason": result.failure_reason,
+    }
+
+
+def distill(
+    knowledge_base: Any,
+    path: str | os.PathLike[str],
+    *,
+    command: str = "",
+    build: Mapping[str, Any] | None = None,
+    families: Mapping[str, str] | None = None,
+    preprocessing: str = "",
+) -> Corpus:
+    """Write the fixed-design studies of a knowledge base as a shipped-knowledge file.
+
+    Every study whose scheduler is :data:`DESIGN_SCHEDULER` is written, with its dataset
+    and all of its evaluations (failed ones included, without tracebacks); floats keep
+    :data:`SIGNIFICANT_DIGITS` significant digits. The studies must share one design and
+    one space (``settings["design"]`` and ``space``), so that every dataset of a family
+    saw the same configurations. The file is written to a temporary name and moved into
+    place, then read back with :func:`read_corpus` as a check.
+
+    Parameters
+    ----------
+    knowledge_base : llp.store.KnowledgeBase
+    path : path-like
+        Where to write, e.g. ``src/llp/knowledge/corpus.jsonl.gz``.
+    command : str, default=""
+        The command that built the knowledge base (for the header).
+    build : mapping, optional
+        How the build went (wall time, machine...), copied into the header.
+    families : mapping of str to str, optional
+        A description of each model family.
+    preprocessing : str, default=""
+        How the datasets were prepared.
+
+    Returns
+    -------
+    Corpus
+        The file as read back.
+
+    Raises
+    ------
+    ValueError
+        If the knowledge base holds no fixed-design study, or studies of different
+        designs or spaces, or a study without a dataset.
+    """
+    studies = [s for s in knowledge_base.list_studies() if s.scheduler == DESIGN_SCHEDULER]
+    if not studies:
+        raise ValueError(
+            f"The knowledge base {knowledge_base.storage!r} holds no study with scheduler "
+            f"{DESIGN_SCHEDULER!r}; build one with benchmarks/build_corpus.py first."
+        )
+    design_texts = {json.dumps(s.settings.get("design"), sort_keys=True) for s in studies}
+    space_texts = {json.dumps(s.space, sort_keys=True, default=dict) for s in studies}
+    if len(design_texts) != 1 or len(space_texts) != 1:
+        raise ValueError(
+            f"The studies of {knowledge_base.storage!r} use {len(design_texts)} designs and "
+            f"{len(space_texts)} spaces; a corpus needs exactly one of each (build it into "
+            "a fresh knowledge base)."
+        )
+    datasets = {d.id: d for d in knowledge_base.list_datasets()}
+    by_study: dict[str, list[Any]] = {s.name: [] for s in studies}
+    for stored in knowledge_base.evaluations():
+        if stored.study in by_study:
+            by_study[stored.study].append(stored)
+    used: dict[str, Any] = {}
+    study_records = []
+    for s in sorted(studies, key=lambda s: s.name):
+        dataset = datasets.get(s.dataset_id) if s.dataset_id is not None else None
+        if dataset is None:
+            raise ValueError(f"The study {s.name!r} has no dataset; cannot ship it.")
+        used[dataset.fingerprint] = (dataset, dict(s.settings.get("dataset", {})))
+        study_records.append(
+            {
+                "kind": "study",
+                "name": s.name,
+                "dataset": dataset.fingerprint,
+                "model_family": s.model_family,
+                "objective": s.objective,
+            }
+        )
+    dataset_records = [
+        {
+            "kind": "dataset",
+            "fingerprint": fingerprint,
+            "name": record.name or fingerprint[:12],
+            "group": record.group or record.name or fingerprint[:12],
+            "n_samples": int(record.n_samples or 0),
+            "source": str(provenance.get("source", "")),
+            "meta_features": {k: _rounded(v) for k, v in sorted(record.meta_features.items())},
+        }
+        for fingerprint, (record, provenance) in sorted(
+            used.items(), key=lambda item: (item[1][0].group or "", item[1][0].name or "")
+        )
+    ]
+    evaluation_records = [
+        _evaluation_record(name, e.trial_number, e.result)
+        for name in sorted(by_study)
+        for e in sorted(
+            by_study[name],
+            key=lambda e: (e.trial_number, e.result.fidelity.fraction, e.result.fidelity.epochs),
+        )
+    ]
+    header = {
+        "kind": "header",
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "llp_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "space": json.loads(next(iter(space_texts))),
+        "design": json.loads(next(iter(design_texts))),
+        "families": dict(families or {}),
+        "meta_features": dict(studies[0].settings.get("meta_features", {})),
+        "preprocessing": preprocessing,
+        "command": command,
+        "build": dict(build or {}),
+        "counts": {
+            "datasets": len(dataset_records),
+            "studies": len(study_records),
+            "evaluations": len(evaluation_records),
+        },
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
+    try:
+        with (
+            os.fdopen(handle, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as zipped,
+        ):
+            for record in (header, *dataset_records, *study_records, *evaluation_records):
+                line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+                zipped.write(line.encode("utf-8") + b"\n")
+        os.chmod(temporary, 0o644)  # mkstemp makes the file private; a shipped one is not
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return read_corpus(target, cache=False)
+
+
+# --------------------------------------------------------------------------- reading
+class _Invalid(Exception):
+    """A record breaks the format; the reader adds the file and the record number."""
+
+
+def _reject_constant(token: str) -> Any:
+    raise _Invalid(f"the non-JSON number {token!r} (non-finite floats are written as null)")
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"{what} must be a JSON object. Got {type(value).__name__}")
+    return value
+
+
+def _exact_keys(record: Mapping[str, Any], keys: frozenset[str], what: str) -> None:
+    missing, extra = sorted(keys - set(record)), sorted(set(record) - keys)
+    if missing or extra:
+        raise _Invalid(
+            f"{what} must have exactly the keys {sorted(keys)}; missing {missing}, "
+            f"unexpected {extra}"
+        )
+
+
+def _string(value: Any, what: str, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or (not empty and not value):
+        rule = "a string" if empty else "a non-empty string"
+        raise _Invalid(f"{what} must be {rule}. Got {value!r}")
+    return value
+
+
+def _integer(value: Any, what: str, *, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _Invalid(f"{what} must be an int >= {low}. Got {value!r}")
+    return value
+
+
+def _number(
+    value: Any,
+    what: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    nullable: bool = False,
+) -> float:
+    """A finite JSON number in ``[low, high]``; with ``nullable``, null reads as NaN."""
+    if value is None and nullable:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Invalid(
+            f"{what} must be a finite number{' or null' if nullable else ''}. Got {value!r}"
+        )
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise _Invalid(f"{what} must lie in [{low}, {high}]. Got {value!r}")
+    return float(value)
+
+
+def _strings(value: Any, what: str) -> frozenset[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"The '{what}' parameter must be a list of str (a bare str would be read "
+            f"letter by letter). Got {value!r} instead."
+        )
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"The '{what}' parameter must be a list of str. Got {item!r} in it.")
+    return frozenset(items)
+
+
+class _Reader:
+    """Reads and checks one corpus file, record by record."""
+
+    def __init__(self, path: Path) -> None:
+        from llp.meta import Experience
+
+        self._experience = Experience
+        self.path = path
+        self.header: dict[str, Any] | None = None
+        self.space: SearchSpace | None = None
+        self.datasets: dict[str, ShippedDataset] = {}
+        self.studies: dict[str, tuple[ShippedDataset, str | None, Objective]] = {}
+        self.valid_configs: dict[Any, dict[str, Any]] = {}
+        self.trial_configs: dict[tuple[str, int], tuple[Any, Mapping[str, Any]]] = {}
+        self.seen_keys: set[tuple[str, int, float, int]] = set()
+        self.fidelities: dict[tuple[float, int], Fidelity] = {}
+        self.experiences: list[Experience] = []
+
+    def read(self) -> Corpus:
+        # The cyclic garbage collector would rescan the growing list of records again
+        # and again (a third of the reading time); nothing read here forms a cycle.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._read()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _read(self) -> Corpus:
+        number = 0
+        try:
+            for number, line in enumerate(self._lines(), start=1):
+                try:
+                    self._record(number, line)
+                except _Invalid as exc:
+                    raise ValueError(
+                        f"The knowledge file {str(self.path)!r} is malformed: record "
+                        f"{number} {exc}."
+                    ) from None
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"The knowledge file {str(self.path)!r} cannot be read after record "
+                f"{number}: it is not a complete gzip file of UTF-8 text ({type(exc).__name__}: "
+                f"{exc}). Was it truncated or corrupted? Rebuild it with "
+                "benchmarks/build_corpus.py."
+            ) from None
+        if self.header is None or self.space is None:
+            raise ValueError(f"The knowledge file {str(self.path)!r} is empty: it has no header.")
+        counts = self.header["counts"]
+        found = {
+            "datasets": len(self.datasets),
+            "studies": len(self.studies),
+            "evaluations": len(self.experiences),
+        }
+        if found != dict(counts):
+            raise ValueError(
+                f"The knowledge file {str(self.path)!r} is incomplete: its header announces "
+                f"{dict(counts)} records but it holds {found}. Was it truncated?"
+            )
+        return Corpus(
+            path=self.path,
+            header=self.header,
+            space=self.space,
+            datasets=tuple(self.datasets.values()),
+            experiences=tuple(self.experiences),
+        )
+
+    def _lines(self) -> Iterator[str]:
+        with gzip.open(self.path, "rt", encoding="utf-8", newline="\n") as handle:
+            while True:
+                # Bounded reads: a hostile file cannot make one line fill the memory.
+                line = handle.readline(_MAX_LINE_CHARS + 1)
+                if not line:
+                    return
+                yield line
+
+    # ------------------------------------------------------------------ records
+    def _record(self, number: int, line: str) -> None:
+        if len(line) > _MAX_LINE_CHARS:
+            raise _Invalid(f"is longer than {_MAX_LINE_CHARS} characters")
+        try:
+            record = json.loads(line, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise _Invalid(f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise _Invalid("is nested too deeply to be a knowledge record") from None
+        if not isinstance(record, dict):
+            raise _Invalid(f"must be a JSON object. Got {type(record).__name__}")
+        kind = record.get("kind")
+        if number == 1:
+            if kind != "header":
+                raise _Invalid(f"must be the header (kind 'header'). Got kind {kind!r}")
+            self._header(record)
+        elif kind == "dataset":
+            self._dataset(record)
+        elif kind == "study":
+            self._study(record)
+        elif kind == "evaluation":
+            self._evaluation(record)
+        else:
+            raise _Invalid(
+                f"has kind {kind!r}; after the header only 'dataset', 'study' and "
+                "'evaluation' records may follow"
+            )
+
+    def _header(self, record: dict[str, Any]) -> None:
+        if record.get("format") != FORMAT_NAME:
+            raise _Invalid(
+                f"(header) must have format {FORMAT_NAME!r}. Got {record.get('format')!r}"
+            )
+        version = _integer(record.get("format_version"), "(header) 'format_version'", low=1)
+        if version > FORMAT_VERSION:
+            raise _Invalid(
+                f"(header) has format_version {version}, newer than the version "
+                f"{FORMAT_VERSION} this llp {__version__} reads; upgrade llp"
+            )
+        _exact_keys(record, _HEADER_KEYS, "(header)")
+        for key in ("llp_version", "created", "command", "preprocessing"):
+            _string(record[key], f"(header) {key!r}", empty=True)
+        for key in ("design", "families", "meta_features", "build"):
+            _mapping(record[key], f"(header) {key!r}")
+        counts = _mapping(record["counts"], "(header) 'counts'")
+        _exact_keys(counts, _COUNT_KEYS, "(header) 'counts'")
+        for key in _COUNT_KEYS:
+            _integer(counts[key], f"(header) counts[{key!r}]")
+        space = _mapping(record["space"], "(header) 'space'")
+        try:
+            self.space = SearchSpace.from_dict(space)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise _Invalid(f"(header) 'space' is not a valid search space: {exc}") from None
+        self.header = record
+
+    def _dataset(self, record: dict[str, Any]) -> None:
+        from llp.features import DATASET_FEATURES
+
+        _exact_keys(record, _DATASET_KEYS, "(dataset)")
+        fingerprint = _string(record["fingerprint"], "(dataset) 'fingerprint'")
+        if not _FINGERPRINT.fullmatch(fingerprint):
+            raise _Invalid(f"(dataset) 'fingerprint' must be 64 hex digits. Got {fingerprint!r}")
+        if fingerprint in self.datasets:
+            raise _Invalid(f"(dataset) repeats the fingerprint {fingerprint!r}")
+        features = _mapping(record["meta_features"], "(dataset) 'meta_features'")
+        missing = [n for n in DATASET_FEATURES if n not in features]
+        if missing:
+            raise _Invalid(f"(dataset) 'meta_features' lacks {missing}")
+        values = {
+            _string(k, "(dataset) a meta-feature name"): _number(
+                v, f"(dataset) meta_features[{k!r}]"
+            )
+            for k, v in features.items()
+        }
+        self.datasets[fingerprint] = ShippedDataset(
+            fingerprint=fingerprint,
+            name=_string(record["name"], "(dataset) 'name'"),
+            group=_string(record["group"], "(dataset) 'group'"),
+            n_samples=_integer(record["n_samples"], "(dataset) 'n_samples'"),
+            source=_string(record["source"], "(dataset) 'source'", empty=True),
+            meta_features=values,
+        )
+
+    def _study(self, record: dict[str, Any]) -> None:
+        _exact_keys(record, _STUDY_KEYS, "(study)")
+        name = _string(record["name"], "(study) 'name'")
+        if name in self.studies:
+            raise _Invalid(f"(study) repeats the study name {name!r}")
+        fingerprint = _string(record["dataset"], "(study) 'dataset'")
+        dataset = self.datasets.get(fingerprint)
+        if dataset is None:
+            raise _Invalid(f"(study) refers to the dataset {fingerprint!r}, not listed before it")
+        family = record["model_family"]
+        if family is not None:
+            _string(family, "(study) 'model_family'")
+        objective = record["objective"]
+        if objective not in _OBJECTIVES:
+            raise _Invalid(f"(study) 'objective' must be one of {_OBJECTIVES}. Got {objective!r}")
+        self.studies[name] = (dataset, family, objective)
+
+    def _evaluation(self, record: dict[str, Any]) -> None:
+        _exact_keys(record, _EVALUATION_KEYS, "(evaluation)")
+        study = _string(record["study"], "(evaluation) 'study'")
+        if study not in self.studies:
+            raise _Invalid(f"(evaluation) refers to the study {study!r}, not listed before it")
+        dataset, family, objective = self.studies[study]
+        trial = _integer(record["trial"], "(evaluation) 'trial'")
+        config = self._config(record["config"], study, trial)
+        fraction = _number(record["fraction"], "(evaluation) 'fraction'", low=0.0, high=1.0)
+        if fraction == 0.0:
+            raise _Invalid("(evaluation) 'fraction' must be > 0. Got 0")
+        epochs = _integer(record["epochs"], "(evaluation) 'epochs'", low=1)
+        key = (study, trial, fraction, epochs)
+        if key in self.seen_keys:
+            raise _Invalid(
+                f"(evaluation) repeats trial {trial} of study {study!r} at fraction "
+                f"{fraction}, epochs {epochs}"
+            )
+        self.seen_keys.add(key)
+        if record["objective"] != objective:
+            raise _Invalid(
+                f"(evaluation) 'objective' must be its study's, {objective!r}. "
+                f"Got {record['objective']!r}"
+            )
+        status_text = record["status"]
+        if status_text not in ("complete", "failed"):
+            raise _Invalid(
+                f"(evaluation) 'status' must be 'complete' or 'failed'. Got {status_text!r}"
+            )
+        status = EvaluationStatus(status_text)
+        reason = record["failure_reason"]
+        if status is EvaluationStatus.COMPLETE:
+            bounds = (0.0, 1.0) if objective == "val_accuracy" else (None, None)
+            score: float | None = _number(
+                record["score"], "(evaluation) 'score'", low=bounds[0], high=bounds[1]
+            )
+            if reason is not None:
+                raise _Invalid("(evaluation) a complete evaluation has 'failure_reason' null")
+        else:
+            if record["score"] is not None:
+                raise _Invalid("(evaluation) a failed evaluation has 'score' null")
+            score = None
+            reason = _string(reason, "(evaluation) 'failure_reason'")
+        # JSON object keys are always strings; the values are checked in bulk.
+        landscape_record = _mapping(record["landscape"], "(evaluation) 'landscape'")
+        landscape = dict(
+            zip(
+                landscape_record,
+                _column(list(landscape_record.values()), "landscape", nullable=True),
+            )
+        )
+        try:
+            result = EvaluationResult(
+                config=config,
+                fidelity=self._fidelity(fraction, epochs),
+                status=status,
+                curve=self._curve(record["curve"], epochs),
+                score=score,
+                objective=objective,
+                cost=_number(record["cost"], "(evaluation) 'cost'", low=0.0),
+                seconds=_number(record["seconds"], "(evaluation) 'seconds'", low=0.0),
+                train_seconds=_number(
+                    record["train_seconds"], "(evaluation) 'train_seconds'", low=0.0
+                ),
+                n_train=_integer(record["n_train"], "(evaluation) 'n_train'"),
+                seed=_integer(record["seed"], "(evaluation) 'seed'"),
+                failure_reason=reason,
+                landscape=landscape,
+                probe_cost=_number(record["probe_cost"], "(evaluation) 'probe_cost'", low=0.0),
+            )
+        except (TypeError, ValueError) as exc:
+            raise _Invalid(f"(evaluation) does not make a valid result: {exc}") from None
+        self.experiences.append(
+            self._experience(
+                dataset=dataset.fingerprint,
+                group=dataset.group,
+                meta_features=dataset.meta_features,
+                model_family=family,
+                study=study,
+                trial=trial,
+                result=result,
+            )
+        )
+
+    def _fidelity(self, fraction: float, epochs: int) -> Fidelity:
+        # A corpus has a handful of fidelities; building each once skips thousands of
+        # numbers.Real checks (abstract-class isinstance calls are slow).
+        fidelity = self.fidelities.get((fraction, epochs))
+        if fidelity is None:
+            fidelity = self.fidelities[(fraction, epochs)] = Fidelity(fraction, epochs)
+        return fidelity
+
+    def _config(self, value: Any, study: str, trial: int) -> dict[str, Any]:
+        assert self.space is not None  # the header came first (checked in _record)
+        config = _mapping(value, "(evaluation) 'config'")
+        # A hashable key first: serialising every configuration costs more than the rest
+        # of its checks. Values that are not scalars get the canonical text instead.
+        if set(map(type, config.values())) <= _SCALAR_TYPES:
+            text: Any = tuple(sorted((k, type(v).__name__, v) for k, v in config.items()))
+        else:
+            try:
+                text = canonical_config_json(config)
+            except (TypeError, ValueError) as exc:
+                raise _Invalid(
+                    f"(evaluation) 'config' is not a plain configuration: {exc}"
+                ) from None
+        known, first = self.trial_configs.setdefault((study, trial), (text, config))
+        if known != text:
+            raise _Invalid(
+                f"(evaluation) gives trial {trial} of study {study!r} the config {config}, but "
+                f"an earlier record gave it {first}"
+            )
+        valid = self.valid_configs.get(text)
+        if valid is None:
+            try:
+                valid = self.space.validate(config)
+            except (TypeError, ValueError) as exc:
+                raise _Invalid(
+                    f"(evaluation) 'config' is not legal in the header's space: {exc}"
+                ) from None
+            self.valid_configs[text] = valid
+        return valid
+
+    @staticmethod
+    def _curve(value: Any, epochs: int) -> tuple[EpochRecord, ...]:
+        columns = _mapping(value, "(evaluation) 'curve'")
+        _exact_keys(columns, _CURVE_KEY_SET, "(evaluation) 'curve'")
+        for key in _CURVE_KEYS:
+            if not isinstance(columns[key], list):
+                raise _Invalid(f"(evaluation) curve[{key!r}] must be a list. Got {columns[key]!r}")
+        lengths = [len(columns[key]) for key in _CURVE_KEYS]
+        if len(set(lengths)) != 1 or lengths[0] > epochs:
+            raise _Invalid(
+                f"(evaluation) the curve's columns must have one equal length <= epochs "
+                f"({epochs}). Got lengths {lengths}"
+            )
+        epoch = columns["epoch"]
+        if epoch != list(range(1, len(epoch) + 1)) or not set(map(type, epoch)) <= {int}:
+            raise _Invalid(f"(evaluation) curve['epoch'] must be 1, 2, ... Got {epoch!r}")
+        train = _column(columns["train_loss"], "train_loss", nullable=True)
+        val = _column(columns["val_loss"], "val_loss", nullable=True)
+        accuracy = columns["val_accuracy"]
+        if any(a is not None for a in accuracy):
+            _column([a for a in accuracy if a is not None], "val_accuracy", low=0.0, high=1.0)
+        seconds = _column(columns["seconds"], "seconds", low=0.0)
+        return tuple(map(EpochRecord, epoch, train, val, accuracy, seconds))
+
+
+def _where(key: str) -> str:
+    return "'landscape'" if key == "landscape" else f"curve[{key!r}]"
+
+
+def _column(
+    values: list[Any],
+    key: str,
+    *,
+    nullable: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+) -> list[Any]:
+    """Check a curve column in bulk (the per-value checks dominate the reading time);
+    with ``nullable``, nulls become NaN."""
+    allowed = _NULLABLE_NUMBER_TYPES if nullable else _NUMBER_TYPES
+    if not set(map(type, values)) <= allowed:
+        bad = next(v for v in values if type(v) not in allowed)
+        rule = "finite numbers or null" if nullable else "finite numbers"
+        raise _Invalid(f"(evaluation) {_where(key)} must hold {rule}. Got {bad!r}")
+    numbers = [v for v in values if v is not None] if nullable else values
+    if not all(map(math.isfinite, numbers)):
+        raise _Invalid(f"(evaluation) {_where(key)} must hold finite numbers. Got {values!r}")
+    if (low is not None and numbers and min(numbers) < low) or (
+        high is not None and numbers and max(numbers) > high
+    ):
+        raise _Invalid(f"(evaluation) {_where(key)} must lie in [{low}, {high}]. Got {values!r}")
+    return [math.nan if v is None else v for v in values] if nullable else values
+
+
+@functools.lru_cache(maxsize=4)
+def _read_cached(path: str, mtime_ns: int, size: int) -> Corpus:
+    # The key holds the modification time and size: a rewritten file is read again.
+    return _Reader(Path(path)).read()
+
+
+def read_corpus(path: str | os.PathLike[str], *, cache: bool = True) -> Corpus:
+    """Read and check a knowledge file written by :func:`distill`.
+
+    Parameters
+    ----------
+    path : path-like
+    cache : bool, default=True
+        Keep the parsed corpus in memory, keyed by the path, modification time and size
+        of the file (a rewritten file is read again).
+
+    Returns
+    -------
+    Corpus
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not a complete, well-formed knowledge file; the message names
+        the file and the first bad record.
+    """
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise FileNotFoundError(
+            f"No knowledge file at {str(resolved)!r}. The shipped one is installed with llp "
+            "(package data of llp.knowledge); build your own with benchmarks/build_corpus.py."
+        )
+    if not cache:
+        return _Reader(resolved).read()
+    stat = resolved.stat()
+    return _read_cached(str(resolved), stat.st_mtime_ns, stat.st_size)
+
+
+def select_experiences(
+    corpus: Corpus,
+    *,
+    exclude_groups: Iterable[str] = (),
+    exclude_datasets: Iterable[str] = (),
+) -> list[Experience]:
+    """The corpus's experiences outside the excluded groups and datasets.
+
+    ``exclude_datasets`` holds fingerprints or dataset names.
+    """
+    groups = _strings(exclude_groups, "exclude_groups")
+    names = _strings(exclude_datasets, "exclude_datasets")
+    skip = {
+        d.fingerprint
+        for d in corpus.datasets
+        if d.group in groups or d.name in names or d.fingerprint in names
+    }
+    return [e for e in corpus.experiences if e.dataset not in skip]

@@ -1,0 +1,205 @@
+"""``llp kb list | show | export | import``: what the knowledge base holds, and sharing it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from llp.cli._exchange import export_document
+from llp.store import KnowledgeBase
+from tests.cli.conftest import invoke, invoke_json
+
+#: Bookkeeping the importing knowledge base writes itself (time of writing, its llp).
+BOOKKEEPING = ("created_at", "llp_version", "exported_at", "source")
+
+
+def content(doc: Any) -> Any:
+    """An export document without its bookkeeping fields."""
+    if isinstance(doc, dict):
+        return {k: content(v) for k, v in doc.items() if k not in BOOKKEEPING}
+    if isinstance(doc, list):
+        return [content(v) for v in doc]
+    return doc
+
+
+def frame_content(kb: KnowledgeBase) -> pd.DataFrame:
+    frame = kb.evaluations_frame().drop(columns=["evaluation_id", "llp_version"])
+    frame["curve"] = frame["curve"].map(lambda c: json.dumps([r.as_dict() for r in c]))
+    return frame.sort_values(["study", "trial_number", "fraction"]).reset_index(drop=True)
+
+
+def test_list_shows_the_datasets_and_studies_with_their_best_scores(
+    tuned: dict[str, Any],
+) -> None:
+    listing = invoke_json(["kb", "list", "--storage", tuned["storage_path"]])
+    assert listing["counts"]["studies"] == 1
+    assert listing["counts"]["evaluations"] == tuned["n_evaluations"]
+    (dataset,) = listing["datasets"]
+    assert dataset["name"] == "digits" and dataset["n_studies"] == 1
+    assert dataset["fingerprint"] == tuned["data"]["fingerprint"]
+    (study,) = listing["studies"]
+    assert study["name"] == tuned["study"]
+    assert study["best_score"] == pytest.approx(tuned["best_score"])
+    assert study["n_evaluations"] == tuned["n_evaluations"]
+
+
+def test_list_as_a_table(tuned: dict[str, Any]) -> None:
+    result = invoke(["kb", "list", "--storage", tuned["storage_path"]])
+    assert result.exit_code == 0, result.output
+    assert tuned["study"] in result.stdout and "datasets" in result.stdout
+
+
+def test_show_a_study_and_a_dataset(tuned: dict[str, Any]) -> None:
+    study = invoke_json(["kb", "show", tuned["study"], "--storage", tuned["storage_path"]])
+    assert study["kind"] == "study"
+    assert study["best_config"] == tuned["best_config"]
+    assert [r["fraction"] for r in study["rungs"]] == [0.25, 0.5, 1.0]
+    assert sum(r["n_evaluations"] for r in study["rungs"]) == tuned["n_evaluations"]
+    dataset = invoke_json(
+        ["kb", "show", tuned["data"]["fingerprint"][:10], "--storage", tuned["storage_path"]]
+    )
+    assert dataset["kind"] == "dataset" and dataset["studies"] == [tuned["study"]]
+    assert dataset["meta_features"]["num_classes"] == 10
+    plain = invoke(["kb", "show", "digits", "--storage", tuned["storage_path"]])
+    assert plain.exit_code == 0 and "meta-features" in plain.stdout
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_export_then_import_reproduces_the_knowledge_base(
+    tuned: dict[str, Any], tmp_path: Path, suffix: str
+) -> None:
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    exported = tmp_path / f"kb{suffix}"
+    summary = invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    assert summary["evaluations"] == tuned["n_evaluations"] and exported.stat().st_size > 0
+
+    copy = tmp_path / "copy.db"
+    imported = invoke_json(["kb", "import", exported, "--storage", copy])
+    assert imported["studies_new"] == 1
+    assert imported["evaluations_new"] == tuned["n_evaluations"]
+
+    with KnowledgeBase.open(tuned["storage_path"]) as a, KnowledgeBase.open(copy) as b:
+        assert a.counts() == b.counts()
+        assert content(export_document(a)) == content(export_document(b))
+        pd.testing.assert_frame_equal(frame_content(a), frame_content(b))
+
+
+def test_importing_twice_changes_nothing(tuned: dict[str, Any], tmp_path: Path) -> None:
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    copy = tmp_path / "copy.db"
+    invoke_json(["kb", "import", exported, "--storage", copy])
+    again = invoke_json(["kb", "import", exported, "--storage", copy])
+    assert again["studies_new"] == 0 and again["evaluations_new"] == 0
+
+
+def test_dry_run_validates_without_writing(tuned: dict[str, Any], tmp_path: Path) -> None:
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    copy = tmp_path / "copy.db"
+    checked = invoke_json(["kb", "import", exported, "--dry-run", "--storage", copy])
+    assert checked["dry_run"] is True and checked["studies_new"] == 1
+    with KnowledgeBase.open(copy) as kb:
+        assert kb.counts()["evaluations"] == 0
+
+
+def test_export_of_one_study(tuned: dict[str, Any], tmp_path: Path) -> None:
+    exported = tmp_path / "one.json"
+    invoke_json(
+        ["kb", "export", exported, "--study", tuned["study"], "--storage", tuned["storage_path"]]
+    )
+    doc = json.loads(exported.read_text())
+    assert [s["name"] for s in doc["studies"]] == [tuned["study"]]
+    assert len(doc["datasets"]) == 1
+
+
+def _tamper(path: Path, change: Any) -> Path:
+    doc = json.loads(path.read_text())
+    change(doc)
+    out = path.with_name("tampered.json")
+    out.write_text(json.dumps(doc))
+    return out
+
+
+def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["studies"][0]["evaluations"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(format="something-else"), r"'format' must be 'llp-knowledge-export'"),
+        (lambda d: d.update(format_version=99), r"'format_version' is 99, newer than the 1"),
+        (
+            lambda d: _first_evaluation(d).update(score="high"),
+            r"study '.*'\.evaluations\[0\]\.score must be a number or null\. Got 'high'",
+        ),
+        (
+            lambda d: _first_evaluation(d).update(fraction=1.5),
+            r"evaluations\[0\]: The 'fraction' parameter of Fidelity must be a finite float "
+            r"in \(0\.0, 1\.0\]",
+        ),
+        (
+            lambda d: _first_evaluation(d)["config"].update(lr=50.0),
+            r"evaluations\[0\]\.config is not legal in the study's space",
+        ),
+        (
+            lambda d: _first_evaluation(d).update(extra=1),
+            r"evaluations\[0\] has unknown keys \['extra'\]",
+        ),
+        (
+            lambda d: d["studies"][0].update(dataset="0" * 64),
+            r"\.dataset '0{64}' is not one of the file's datasets",
+        ),
+        (
+            lambda d: _first_evaluation(d)["curve"]["train_loss"].pop(),
+            r"\.curve must hold lists of one length",
+        ),
+        (
+            lambda d: d["datasets"][0]["meta_features"].update(num_classes="ten"),
+            r"datasets\[0\]\.meta_features\['num_classes'\] must be a number\. Got 'ten'",
+        ),
+    ],
+)
+def test_import_validates_every_record_and_writes_nothing_when_one_is_wrong(
+    tuned: dict[str, Any], tmp_path: Path, change: Any, message: str
+) -> None:
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    bad = _tamper(exported, change)
+    copy = tmp_path / "copy.db"
+    result = invoke(["kb", "import", bad, "--storage", copy])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    import re
+
+    assert re.search(message, result.stderr), result.stderr
+    with KnowledgeBase.open(copy) as kb:
+        assert kb.counts() == {"datasets": 0, "studies": 0, "trials": 0, "evaluations": 0}
+
+
+def test_import_refuses_a_study_stored_with_other_settings(
+    tuned: dict[str, Any], tmp_path: Path
+) -> None:
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    bad = _tamper(exported, lambda d: d["studies"][0].update(seed=12345))
+    result = invoke(["kb", "import", bad, "--storage", tuned["storage_path"]])
+    assert result.exit_code == 2
+    assert "already exists in" in result.stderr and "with other seed" in result.stderr
+
+
+def test_import_refuses_non_standard_json_tokens(tuned: dict[str, Any], tmp_path: Path) -> None:
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    text = exported.read_text().replace('"cost": ', '"cost": NaN, "x": ', 1)
+    bad = tmp_path / "nan.json"
+    bad.write_text(text)
+    result = invoke(["kb", "import", bad, "--storage", tmp_path / "copy.db"])
+    assert result.exit_code == 2
+    assert "non-standard token NaN" in result.stderr

@@ -1,0 +1,106 @@
+"""``llp predict``: zero-shot recommendations from what the knowledge base learned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llp.cli._predict import expected_score, nearest_datasets
+from llp.features import DATASET_FEATURES
+from llp.knowledge import DEFAULT_SPACE
+from llp.store import KnowledgeBase
+from tests.cli.conftest import invoke, invoke_json
+
+
+@pytest.fixture(scope="module")
+def three_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A knowledge base holding one small study each of iris, wine and breast_cancer."""
+    storage = tmp_path_factory.mktemp("predict") / "knowledge.db"
+    for data in ("iris", "wine", "breast_cancer"):
+        invoke_json(
+            ["tune", data, "--storage", storage, "--budget", "12", "--epochs", "3",
+             "--no-flatness", "--prior", "none", "--no-report"]
+        )  # fmt: skip
+    return storage
+
+
+def test_predict_recommends_configurations_with_an_expected_score_and_neighbours(
+    three_datasets: Path,
+) -> None:
+    out = invoke_json(
+        ["predict", "digits", "--storage", three_datasets, "--prior", "store", "-n", "2"]
+    )
+    assert out["n_datasets"] == 3 and out["sources"] == [f"knowledge base {three_datasets}"]
+    assert len(out["recommendations"]) == 2
+    first = out["recommendations"][0]
+    assert DEFAULT_SPACE.validate(first["config"]) == first["config"]
+    assert first["source"] in ("portfolio", "predictor", "predictor variation", "space sample")
+    assert 0.0 <= first["expected_score"] <= 1.0 and first["expected_score_std"] >= 0.0
+    names = [d["name"] for d in out["similar_datasets"]]
+    assert sorted(names) == ["breast_cancer", "iris", "wine"]
+    assert all(d["best_score"] is not None for d in out["similar_datasets"])
+
+
+def test_predict_prints_a_readable_recommendation(three_datasets: Path) -> None:
+    result = invoke(["predict", "digits", "--storage", three_datasets, "--prior", "store"])
+    assert result.exit_code == 0, result.output
+    for text in ("recommended", "expected validation accuracy", "most similar past datasets"):
+        assert text in result.stdout
+
+
+def test_predict_leaves_the_dataset_itself_out_of_its_knowledge(three_datasets: Path) -> None:
+    out = invoke_json(["predict", "iris", "--storage", three_datasets, "--prior", "store"])
+    assert sorted(d["name"] for d in out["similar_datasets"]) == ["breast_cancer", "wine"]
+    assert out["n_datasets"] == 2
+
+
+def test_predict_says_clearly_when_there_is_no_knowledge(tmp_path: Path) -> None:
+    storage = tmp_path / "empty.db"
+    KnowledgeBase.open(storage).close()
+    result = invoke(["predict", "iris", "--storage", storage, "--prior", "store"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "There is no knowledge to recommend from" in result.stderr
+    assert "Run 'llp tune' on a few datasets first" in result.stderr
+
+
+def test_predict_needs_studies_of_two_datasets(tmp_path: Path) -> None:
+    storage = tmp_path / "one.db"
+    invoke_json(
+        ["tune", "iris", "--storage", storage, "--budget", "8", "--epochs", "2",
+         "--no-flatness", "--prior", "none", "--no-report"]
+    )  # fmt: skip
+    result = invoke(["predict", "wine", "--storage", storage, "--prior", "store"])
+    assert result.exit_code == 1
+    assert "needs studies of at least 2 datasets" in result.stderr
+
+
+def test_predict_with_a_knowledge_base_that_does_not_exist(tmp_path: Path) -> None:
+    result = invoke(["predict", "iris", "--storage", tmp_path / "absent.db", "--prior", "store"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_nearest_datasets_are_ranked_by_standardised_meta_feature_distance() -> None:
+    def features(**values: float) -> dict[str, float]:
+        return {name: values.get(name, 0.0) for name in DATASET_FEATURES}
+
+    pool = {
+        "near": features(num_samples=100.0, num_classes=3.0),
+        "far": features(num_samples=10000.0, num_classes=50.0),
+    }
+    ranked = nearest_datasets(features(num_samples=120.0, num_classes=3.0), pool, k=2)
+    assert [name for name, _ in ranked] == ["near", "far"]
+    assert ranked[0][1] < ranked[1][1]
+
+
+def test_expected_score_reads_the_score_at_the_predicted_rank() -> None:
+    scores = list(np.linspace(0.5, 0.9, 5))  # 0.5 0.6 0.7 0.8 0.9
+    mean, std = expected_score(1.0, 0.0, [(scores, 1.0)]) or (0.0, 0.0)
+    assert mean == pytest.approx(0.9) and std == pytest.approx(0.0)
+    mean, std = expected_score(0.5, 0.25, [(scores, 1.0), ([0.9] * 5, 1.0)]) or (0.0, 0.0)
+    assert mean == pytest.approx((0.7 + 0.9) / 2)
+    assert std > 0.1  # the datasets disagree, and the rank is uncertain
+    assert expected_score(0.5, 0.1, [([], 1.0)]) is None

@@ -1,0 +1,308 @@
+"""``llp tune``: end to end on small real data, storage on a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llp.cli._plan import plan_schedule, simulate
+from llp.cli._progress import TuneProgress
+from llp.store import KnowledgeBase
+from tests.cli.conftest import FAST, invoke, invoke_json
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tune_stores_every_evaluation_and_prints_the_best_configuration(
+    tuned: dict[str, Any],
+) -> None:
+    with KnowledgeBase.open(tuned["storage_path"]) as kb:
+        stored = kb.evaluations(study=tuned["study"])
+        study = kb.get_study(tuned["study"])
+    assert study is not None and study.scheduler == "MetaProbing"
+    assert study.model_family == "mlp"
+    assert len(stored) == tuned["n_evaluations"] > 10
+    best = max(
+        (e for e in stored if e.fidelity.fraction == 1.0 and e.result.ok),
+        key=lambda e: (e.result.score, -e.trial_number),
+    )
+    assert tuned["best_score"] == pytest.approx(best.result.score)
+    assert tuned["best_config"] == dict(best.config)
+    assert tuned["best_resource"] == 1.0
+    assert tuned["total_cost"] == pytest.approx(
+        sum(e.result.cost + e.result.probe_cost for e in stored)
+    )
+    assert Path(tuned["report"]).is_file()
+
+
+def test_tune_records_how_the_data_was_read_so_a_later_report_can_read_it_again(
+    tuned: dict[str, Any], digits_csv: Path
+) -> None:
+    with KnowledgeBase.open(tuned["storage_path"]) as kb:
+        study = kb.get_study(tuned["study"])
+    assert study is not None
+    assert study.settings["cli"]["data"] == str(digits_csv.resolve())
+    assert study.settings["cli"]["target"] == "label"
+    assert study.settings["cli"]["family"] == "mlp"
+
+
+def test_plain_output_names_the_best_configuration_study_and_report(
+    digits_csv: Path, storage: Path, tmp_path: Path
+) -> None:
+    result = invoke(
+        ["tune", digits_csv, "--storage", storage, "--budget", "12", "--epochs", "2",
+         "--no-flatness", "--prior", "store", "--report-dir", tmp_path / "r"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "best configuration (study digits-mlp-" in out
+    for name in ("lr =", "width =", "optimizer =", "validation accuracy", "budget spent"):
+        assert name in out
+    assert f"report {tmp_path / 'r' / 'index.html'}" in " ".join(out.split())
+    assert "plan:" in result.stderr and "study 'digits-mlp-" in result.stderr
+
+
+def test_quiet_prints_only_the_best_configuration(digits_csv: Path, storage: Path) -> None:
+    result = invoke(
+        ["tune", digits_csv, "--storage", storage, "--budget", "12", "--epochs", "2",
+         "--no-flatness", "--quiet", *FAST]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert {line.split("=")[0] for line in lines} == {
+        "lr", "weight_decay", "width", "dropout", "optimizer"
+    }  # fmt: skip
+    assert result.stderr == ""
+
+
+def test_running_the_same_command_again_starts_a_new_study_and_resume_continues_it(
+    digits_csv: Path, storage: Path
+) -> None:
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "12", "--no-flatness", *FAST]
+    first = invoke_json(args)
+    second = invoke_json(args)
+    assert second["study"] == first["study"] + "-2"
+    assert second["best_config"] == first["best_config"]  # same seed, same search
+    resumed = invoke_json([*args, "--resume"])
+    assert resumed["study"] == second["study"] and resumed["resumed"] is True
+    assert resumed["n_reused"] == resumed["n_evaluations"] == second["n_evaluations"]
+    with KnowledgeBase.open(storage) as kb:
+        assert len(kb.evaluations(study=second["study"])) == second["n_evaluations"]
+
+
+def test_an_existing_study_name_is_continued_only_with_resume(
+    digits_csv: Path, storage: Path
+) -> None:
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "8", "--no-flatness",
+            "--study", "mine", *FAST]  # fmt: skip
+    invoke_json(args)
+    again = invoke(args)
+    assert again.exit_code == 2
+    assert "The study 'mine' already exists" in again.stderr and "--resume" in again.stderr
+
+
+def test_ctrl_c_exits_130_keeps_finished_evaluations_and_says_how_to_resume(
+    digits_csv: Path, storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = TuneProgress.__call__
+
+    def interrupt_after_three(self: TuneProgress, event: Any) -> None:
+        original(self, event)
+        if self.n_finished == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TuneProgress, "__call__", interrupt_after_three)
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "12", "--no-flatness", *FAST]
+    result = invoke(args)
+    assert result.exit_code == 130
+    assert "Traceback" not in result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("llp tune: interrupted: 3 evaluations of study 'digits-mlp-")
+    assert "--resume" in message and "--study digits-mlp-" in message
+    with KnowledgeBase.open(storage) as kb:
+        (study,) = kb.list_studies()
+        assert len(kb.evaluations(study=study.name)) == 3
+
+    monkeypatch.setattr(TuneProgress, "__call__", original)
+    resumed = invoke_json([*args, "--resume"])
+    assert resumed["study"] == study.name
+    assert resumed["n_reused"] == 3 and resumed["n_evaluations"] > 3
+
+
+def test_resume_sees_the_prior_its_study_started_with(
+    digits_csv: Path, storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Studies of other datasets stored after an interruption change the knowledge
+    base, not the interrupted study's prior: its resume asks for the same trials."""
+    original = TuneProgress.__call__
+
+    def interrupt_after_four(self: TuneProgress, event: Any) -> None:
+        original(self, event)
+        if self.n_finished == 4:
+            raise KeyboardInterrupt
+
+    fast = ["--storage", storage, "--budget", "12", "--no-flatness", "--epochs", "3",
+            "--no-report"]  # fmt: skip
+    monkeypatch.setattr(TuneProgress, "__call__", interrupt_after_four)
+    assert (
+        invoke(["tune", digits_csv, "--study", "digits", "--prior", "store", *fast]).exit_code
+        == 130
+    )
+    monkeypatch.setattr(TuneProgress, "__call__", original)
+    for other in ("iris", "wine"):  # enough for the meta-model to fit a predictor
+        invoke_json(["tune", other, "--study", other, *fast, "--prior", "none"])
+    resumed = invoke_json(
+        ["tune", digits_csv, "--study", "digits", "--resume", "--prior", "store", *fast]
+    )
+    assert resumed["n_reused"] == 4
+    assert resumed["prior"]["n_datasets"] == 0  # iris and wine came later
+
+
+def test_a_cnn_on_image_arrays_from_an_npz_file(tmp_path: Path, storage: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    path = tmp_path / "images.npz"
+    import numpy as np
+
+    np.savez(path, X=digits.images[:400], y=digits.target[:400])
+    out = invoke_json(
+        ["tune", path, "--storage", storage, "--budget", "8", "--epochs", "2",
+         "--no-flatness", "--prior", "none", "--no-report"]
+    )  # fmt: skip
+    assert out["family"] == "cnn"
+    assert out["data"]["recipe"]["target"] == "y"
+    assert 0.0 < out["best_score"] <= 1.0
+
+
+def test_a_parquet_table_with_a_named_target(
+    make_table: Callable[..., Path], storage: Path
+) -> None:
+    pytest.importorskip("pyarrow")
+    path = make_table("flowers", "iris", ".parquet", target="species")
+    out = invoke_json(
+        ["tune", path, "--target", "species", "--storage", storage, "--budget", "8",
+         "--no-flatness", *FAST]
+    )  # fmt: skip
+    assert out["data"]["name"] == "flowers" and out["data"]["recipe"]["target"] == "species"
+    assert out["best_score"] > 0.5
+
+
+def test_a_space_file_restricts_the_search(tmp_path: Path, digits_csv: Path, storage: Path) -> None:
+    space = tmp_path / "space.toml"
+    space.write_text(
+        "[[hyperparameters]]\nname = 'lr'\ntype = 'float'\nlow = 0.01\nhigh = 0.1\nlog = true\n"
+        "[[hyperparameters]]\nname = 'width'\ntype = 'int'\nlow = 16\nhigh = 32\n"
+        "[[hyperparameters]]\nname = 'optimizer'\ntype = 'categorical'\nchoices = ['adam']\n"
+    )
+    out = invoke_json(
+        ["tune", digits_csv, "--storage", storage, "--space", space, "--budget", "8",
+         "--no-flatness", *FAST]
+    )  # fmt: skip
+    with KnowledgeBase.open(storage) as kb:
+        configs = [dict(e.config) for e in kb.evaluations(study=out["study"])]
+    assert configs and all(set(c) == {"lr", "width", "optimizer"} for c in configs)
+    assert all(0.01 <= c["lr"] <= 0.1 and 16 <= c["width"] <= 32 for c in configs)
+
+
+def test_the_budget_buys_the_largest_schedule_that_fits() -> None:
+    plan = plan_schedule(40.0, epochs=5, iterations=3, reduction_factor=2, probe_cost=1.5)
+    assert plan.rungs == (0.25, 0.5, 1.0)
+    assert plan.cost <= 40.0  # training only: probes come on top
+    _, more = simulate(plan.num_initial_configs + 1, plan.rungs, 2, 5)
+    assert more > 40.0
+
+
+def test_the_simulated_schedule_matches_what_the_meta_guided_search_runs(
+    tuned: dict[str, Any],
+) -> None:
+    plan = tuned["plan"]
+    failed = tuned["n_failed"]
+    # Failures drop out of promotion: never more evaluations than planned.
+    assert tuned["n_evaluations"] <= plan["n_evaluations"]
+    if failed == 0:
+        assert tuned["n_evaluations"] == plan["n_evaluations"]
+
+
+@pytest.mark.slow
+def test_workers_run_evaluations_in_local_processes(digits_csv: Path, storage: Path) -> None:
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "12", "--no-flatness", *FAST]
+    serial = invoke_json(args)
+    parallel = invoke_json([*args, "--workers", "2", "--study", "parallel"])
+    n_initial = serial["plan"]["num_initial_configs"]
+
+    def first_iteration(study: str) -> dict[int, dict[str, Any]]:
+        with KnowledgeBase.open(storage) as kb:
+            stored = kb.evaluations(study=study)
+        return {e.trial_number: dict(e.config) for e in stored if e.trial_number < n_initial}
+
+    # The first iteration is the same whoever runs it; later ones may differ, since the
+    # surrogate is refitted on results in the order they arrived.
+    assert first_iteration("parallel") == first_iteration(serial["study"])
+    with KnowledgeBase.open(storage) as kb:
+        assert len(kb.evaluations(study="parallel")) == parallel["n_evaluations"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigint_in_a_real_process_exits_130_without_a_traceback(
+    digits_csv: Path, storage: Path, workers: str
+) -> None:
+    # A search far longer than the test: it must be the signal that ends it.
+    args = [sys.executable, "-m", "llp", "tune", digits_csv, "--storage", storage,
+            "--budget", "5000", "--epochs", "30", "--prior", "none", "--no-report",
+            "--workers", workers]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [str(a) for a in args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+        # Python installs its Ctrl-C handler only if SIGINT is not ignored at start.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        stored = 0
+        while time.monotonic() < deadline and stored < 2 and process.poll() is None:
+            time.sleep(0.3)
+            if storage.exists():
+                with KnowledgeBase.open(storage) as kb:
+                    stored = kb.counts()["evaluations"]
+        assert stored >= 2, "the search never stored two evaluations"
+        assert process.poll() is None, "the search ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted:" in err and "--resume" in err
+    with KnowledgeBase.open(storage) as kb:
+        assert kb.counts()["evaluations"] >= stored
+
+
+def test_python_dash_m_llp_is_the_same_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "llp", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("llp ")
+    listing = subprocess.run(
+        [sys.executable, "-m", "llp", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("tune", "predict", "report", "kb"):
+        assert command in listing
+
+
+def test_json_output_is_strict_json(tuned: dict[str, Any]) -> None:
+    # The fixture parsed it with json.loads; NaN would not survive a strict round trip.
+    json.dumps(tuned, default=str, allow_nan=False)

@@ -1,0 +1,150 @@
+"""benchmarks/build_corpus.py: dataset preparation and a tiny build, end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llp.knowledge import DEFAULT_SPACE, read_corpus, select_experiences
+from llp.store import KnowledgeBase
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "build_corpus.py"
+
+
+@pytest.fixture(scope="module")
+def build_corpus() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_corpus", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_corpus"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("name", "group"),
+    [
+        ("ecoli-0-1_vs_5", "ecoli"),
+        ("ecoli1", "ecoli"),
+        ("abalone9-18", "abalone"),
+        ("abalone-17_vs_7-8-9-10", "abalone"),
+        ("kr-vs-k-zero_vs_eight", "kr-vs-k"),
+        ("new-thyroid2", "new-thyroid"),
+        ("page-blocks0", "page-blocks"),
+        ("winequality-red-4", "winequality"),
+        ("shuttle-c0-vs-c4", "shuttle"),
+        ("vehicle3", "vehicle"),
+        ("iris0", "sklearn-iris"),
+        ("zoo-3", "zoo"),
+    ],
+)
+def test_keel_sets_are_grouped_by_base_dataset(
+    build_corpus: ModuleType, name: str, group: str
+) -> None:
+    assert build_corpus.keel_group(name) == group
+
+
+def test_the_dataset_list_counts_duplicates_once_and_caps_imbalanced_groups(
+    build_corpus: ModuleType,
+) -> None:
+    specs = build_corpus.dataset_specs(log=lambda message: None)
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names))
+    for duplicate in ("keel-iris", "keel-wine", "keel-wdbc"):
+        assert duplicate not in names
+    imbalanced: dict[str, int] = {}
+    for spec in specs:
+        if spec.source == "keel-imbalanced":
+            imbalanced[spec.group] = imbalanced.get(spec.group, 0) + 1
+    assert max(imbalanced.values()) <= build_corpus.MAX_IMBALANCED_PER_GROUP
+    assert {s.family for s in specs} == {"mlp", "cnn"}
+    assert {s.group for s in specs if s.source == "mnist1d"} == {"mnist1d"}
+    digits = {s.name: s.group for s in specs if s.group == "sklearn-digits"}
+    assert set(digits) == {"sklearn-digits", "sklearn-digits-images", "keel-optdigits"}
+
+
+def test_prepare_table_strips_labels_encodes_categories_and_handles_missing(
+    build_corpus: ModuleType,
+) -> None:
+    rows = 40
+    df = pd.DataFrame(
+        {
+            0: [str(float(i)) for i in range(rows - 1)] + ["?"],  # numbers as text, one '?'
+            1: (["red", "blue"] * rows)[:rows],
+            2: np.arange(rows, dtype=float),
+            3: ([" positive", "negative "] * rows)[:rows],
+        }
+    )
+    X, y, info = build_corpus.prepare_table(df)
+    assert set(y) == {"positive", "negative"}
+    assert X.shape == (rows - 1, 4)  # numeric, two one-hot columns, numeric; '?' row dropped
+    assert info == {"categorical_columns": 1, "missing": "dropped 1 rows"}
+    many_missing = df.copy()
+    many_missing[0] = ["?"] * 10 + [str(i) for i in range(rows - 10)]
+    X, _, info = build_corpus.prepare_table(many_missing)
+    assert X.shape[0] == rows and np.isfinite(X).all()
+    assert info["missing"] == "imputed 10 rows"
+
+
+def test_subsample_is_stratified_seeded_and_capped(build_corpus: ModuleType) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 3))
+    y = np.where(np.arange(5000) < 500, "rare", "common")
+    a, ya, info = build_corpus.subsample(X, y, 2000, seed=0)
+    b, yb, _ = build_corpus.subsample(X, y, 2000, seed=0)
+    assert a.shape == (2000, 3) and np.array_equal(a, b) and np.array_equal(ya, yb)
+    assert (ya == "rare").sum() == 200
+    assert info["original_rows"] == 5000 and info["subsample"]["seed"] == 0
+
+
+@pytest.mark.slow
+def test_a_quick_build_round_trips_through_the_loader(
+    build_corpus: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, out = tmp_path / "corpus.db", tmp_path / "corpus.jsonl.gz"
+    argv = ["--quick", "--workers", "1", "--db", str(db), "--out", str(out)]
+    assert build_corpus.main(argv) == 0
+    corpus = read_corpus(out, cache=False)
+    assert corpus.model_families == ("cnn", "mlp")
+    assert {d.name for d in corpus.datasets} == set(build_corpus.QUICK_DATASETS)
+    assert len(corpus.experiences) == 2 * 3 * 2  # datasets x configs x fractions
+    configs = DEFAULT_SPACE.sample(3, seed=build_corpus.DESIGN_SEED)
+    assert all(dict(e.result.config) == configs[e.trial] for e in corpus.experiences)
+    assert len(select_experiences(corpus, exclude_groups=["mnist1d"])) == 6
+    assert corpus.header["build"]["wall_seconds"] > 0
+    with KnowledgeBase.open(db) as kb:
+        assert kb.counts()["evaluations"] == 12
+        stored = sorted((e.study, e.trial_number, e.fidelity.fraction) for e in kb.evaluations())
+    assert stored == sorted(
+        (e.study, e.trial, e.result.fidelity.fraction) for e in corpus.experiences
+    )
+    # Resumable: a second run finds both studies complete and trains nothing.
+    capsys.readouterr()
+    assert build_corpus.main(argv) == 0
+    assert "2 already complete" in capsys.readouterr().out
+    with KnowledgeBase.open(db) as kb:
+        assert kb.counts()["evaluations"] == 12
+
+
+def test_a_knowledge_base_of_another_design_is_refused(
+    build_corpus: ModuleType, tmp_path: Path
+) -> None:
+    db = tmp_path / "corpus.db"
+    with KnowledgeBase.open(db) as kb:
+        kb.get_or_create_study(
+            "corpus/mlp/sklearn-iris",
+            scheduler="FixedDesign",
+            settings={"design": {"n_configs": 99}},
+            space=None,
+            seed=0,
+            objective="val_accuracy",
+        )
+    argv = ["--datasets", "sklearn-iris", "--workers", "1", "--db", str(db), "--no-distill"]
+    with pytest.raises(SystemExit, match="with another design"):
+        build_corpus.main(argv)

@@ -1,0 +1,297 @@
+"""The knowledge file: distil round trip, and every kind of bad file refused clearly."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llp.knowledge import FORMAT_VERSION, read_corpus, select_experiences
+from llp.store import KnowledgeBase
+from llp.training import EvaluationStatus
+
+from .conftest import fill_knowledge_base, read_records, write_records
+
+Records = list[dict[str, Any]]
+
+
+def test_distill_round_trips_every_evaluation(make_corpus_file: Callable[..., Path]) -> None:
+    path = make_corpus_file(datasets=3, configs=3)
+    corpus = read_corpus(path, cache=False)
+    with KnowledgeBase.open(":memory:") as kb:
+        fill_knowledge_base(kb, datasets=3, configs=3)
+        stored = {(e.study, e.trial_number, e.fidelity): e for e in kb.evaluations()}
+    assert len(corpus.experiences) == len(stored) == 3 * 3 * 2
+    assert corpus.header["format_version"] == FORMAT_VERSION
+    for exp in corpus.experiences:
+        original = stored[(exp.study, exp.trial, exp.result.fidelity)].result
+        got = exp.result
+        assert dict(got.config) == dict(original.config)  # configs are never rounded
+        assert got.status is original.status
+        assert got.failure_reason == original.failure_reason
+        assert got.traceback is None  # tracebacks stay in the knowledge base
+        assert len(got.curve) == len(original.curve)
+        for a, b in zip(got.curve, original.curve):
+            assert a.epoch == b.epoch
+            for x, y in ((a.train_loss, b.train_loss), (a.val_loss, b.val_loss)):
+                assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=1e-5)
+        if got.ok:
+            assert got.score == pytest.approx(original.score, rel=1e-5)
+            assert got.landscape["landscape_loss"] == pytest.approx(0.123457)
+            assert math.isnan(got.landscape["landscape_hessian_top_eig"])  # null <-> NaN
+    assert {d.group for d in corpus.datasets} == {"group-0", "group-1"}
+    assert corpus.model_families == ("cnn", "mlp")
+
+
+def test_distill_writes_strict_json_with_rounded_floats(
+    make_corpus_file: Callable[..., Path],
+) -> None:
+    path = make_corpus_file()
+    text = gzip.decompress(path.read_bytes()).decode()
+    assert "NaN" not in text and "Infinity" not in text
+    evaluation = next(r for r in read_records(path) if r["kind"] == "evaluation")
+    assert evaluation["seconds"] == 0.03123  # 4 significant digits for wall times
+    assert evaluation["landscape"]["landscape_loss"] == 0.123457  # 6 for the rest
+
+
+def test_distill_refuses_a_knowledge_base_without_design_studies(tmp_path: Path) -> None:
+    with (
+        KnowledgeBase.open(":memory:") as kb,
+        pytest.raises(ValueError, match="holds no study with scheduler 'FixedDesign'"),
+    ):
+        from llp.knowledge import distill
+
+        distill(kb, tmp_path / "x.jsonl.gz")
+
+
+def test_select_experiences_excludes_groups_and_datasets(
+    make_corpus_file: Callable[..., Path],
+) -> None:
+    corpus = read_corpus(make_corpus_file(datasets=4))
+    everything = select_experiences(corpus)
+    without = select_experiences(corpus, exclude_groups=["group-0"])
+    assert {e.group for e in everything} == {"group-0", "group-1"}
+    assert {e.group for e in without} == {"group-1"}
+    by_name = select_experiences(corpus, exclude_datasets=["toy-1"])
+    fingerprint = next(d.fingerprint for d in corpus.datasets if d.name == "toy-1")
+    by_fingerprint = select_experiences(corpus, exclude_datasets=[fingerprint])
+    assert by_name == by_fingerprint
+    assert fingerprint not in {e.dataset for e in by_name}
+    assert len(by_name) == len(everything) * 3 // 4
+
+
+@pytest.mark.parametrize("parameter", ["exclude_groups", "exclude_datasets"])
+def test_select_experiences_refuses_a_bare_string(
+    make_corpus_file: Callable[..., Path], parameter: str
+) -> None:
+    corpus = read_corpus(make_corpus_file())
+    with pytest.raises(TypeError, match=f"The '{parameter}' parameter must be a list of str"):
+        select_experiences(corpus, **{parameter: "group-0"})
+
+
+def test_read_corpus_caches_until_the_file_changes(make_corpus_file: Callable[..., Path]) -> None:
+    path = make_corpus_file()
+    first = read_corpus(path)
+    assert read_corpus(path) is first
+    make_corpus_file(datasets=3)  # rewrites the same path
+    again = read_corpus(path)
+    assert again is not first and len(again.datasets) == 3
+
+
+def test_read_corpus_names_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="No knowledge file at"):
+        read_corpus(tmp_path / "absent.jsonl.gz")
+
+
+# --------------------------------------------------------------------------- tampering
+def _first(records: Records, kind: str) -> dict[str, Any]:
+    return next(r for r in records if r["kind"] == kind)
+
+
+def _set(kind: str, key: str, value: Any) -> Callable[[Records], None]:
+    def change(records: Records) -> None:
+        _first(records, kind)[key] = value
+
+    return change
+
+
+def _drop(kind: str, key: str) -> Callable[[Records], None]:
+    def change(records: Records) -> None:
+        del _first(records, kind)[key]
+
+    return change
+
+
+def _config(key: str, value: Any) -> Callable[[Records], None]:
+    def change(records: Records) -> None:
+        _first(records, "evaluation")["config"][key] = value
+
+    return change
+
+
+def _curve(key: str, value: Any) -> Callable[[Records], None]:
+    def change(records: Records) -> None:
+        _first(records, "evaluation")["curve"][key] = value
+
+    return change
+
+
+def _duplicate_last(records: Records) -> None:
+    records.append(dict(records[-1]))
+    records[0]["counts"]["evaluations"] += 1
+
+
+def _drop_last(records: Records) -> None:
+    records.pop()
+
+
+def _header_last(records: Records) -> None:
+    records.append(records.pop(0))
+
+
+def _meta_feature(value: Any) -> Callable[[Records], None]:
+    def change(records: Records) -> None:
+        _first(records, "dataset")["meta_features"]["num_samples"] = value
+
+    return change
+
+
+def _drop_meta_feature(records: Records) -> None:
+    del _first(records, "dataset")["meta_features"]["class_entropy"]
+
+
+def _complete_without_score(records: Records) -> None:
+    evaluation = next(r for r in records if r["kind"] == "evaluation" and r["status"] == "complete")
+    evaluation["score"] = None
+
+
+TAMPERING = [
+    # (what is wrong, change, record number named, expected words)
+    ("score is a string", _set("evaluation", "score", "0.9"), None, "'score' must be"),
+    ("score above 1", _set("evaluation", "score", 1.5), None, r"'score' must lie in \[0.0, 1.0\]"),
+    ("complete without score", _complete_without_score, None, "'score' must be a finite number"),
+    ("trial is a float", _set("evaluation", "trial", 1.0), None, "'trial' must be an int"),
+    ("trial is a bool", _set("evaluation", "trial", True), None, "'trial' must be an int"),
+    ("epochs is 0", _set("evaluation", "epochs", 0), None, "'epochs' must be an int >= 1"),
+    ("fraction above 1", _set("evaluation", "fraction", 2.0), None, "'fraction' must lie in"),
+    ("unknown status", _set("evaluation", "status", "running"), None, "'status' must be"),
+    ("missing key", _drop("evaluation", "curve"), None, r"missing \['curve'\]"),
+    ("extra key", _set("evaluation", "__reduce__", "os.system"), None, "unexpected"),
+    ("reduce as kind", _set("evaluation", "kind", "__reduce__"), None, "has kind '__reduce__'"),
+    (
+        "reduce as a config value",
+        _config("optimizer", "__reduce__"),
+        None,
+        "not legal in the header's space",
+    ),
+    ("unknown config key", _config("__reduce__", 1), None, "not legal in the header's space"),
+    ("config out of range", _config("lr", 5.0), None, "not legal in the header's space"),
+    (
+        "config is a list",
+        _set("evaluation", "config", [1, 2]),
+        None,
+        "'config' must be a JSON object",
+    ),
+    ("curve lengths differ", _curve("seconds", []), None, "one equal length"),
+    ("curve epochs skip", _curve("epoch", [1, 3]), None, r"curve\['epoch'\] must be 1, 2"),
+    ("curve loss a string", _curve("train_loss", ["x", 1.0]), None, "train_loss"),
+    ("landscape a string", _set("evaluation", "landscape", "x"), None, "'landscape' must be"),
+    ("unknown study", _set("evaluation", "study", "nope"), None, "refers to the study 'nope'"),
+    ("unknown dataset", _set("study", "dataset", "f" * 64), None, "refers to the dataset"),
+    ("bad fingerprint", _set("dataset", "fingerprint", "../../etc"), None, "64 hex digits"),
+    ("meta-feature a string", _meta_feature("big"), None, "meta_features\\['num_samples'\\]"),
+    ("meta-feature infinite", _meta_feature(1e400), None, "non-JSON number|finite number"),
+    ("meta-feature missing", _drop_meta_feature, None, r"lacks \['class_entropy'\]"),
+    ("duplicate evaluation", _duplicate_last, None, "repeats trial"),
+    ("header not first", _header_last, 1, "must be the header"),
+    ("newer format", _set("header", "format_version", FORMAT_VERSION + 1), 1, "newer than"),
+    ("foreign format", _set("header", "format", "pickle"), 1, "must have format"),
+    ("bad space", _set("header", "space", {"hyperparameters": [{"name": "x"}]}), 1, "space"),
+    ("counts mismatch", _drop_last, "end", "header announces"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [pytest.param(c, w, m, id=i) for i, c, w, m in TAMPERING],
+)
+def test_a_tampered_file_raises_a_clear_value_error(
+    make_records: Callable[[], Records],
+    tmp_path: Path,
+    change: Callable[[Records], None],
+    where: int | str | None,
+    message: str,
+) -> None:
+    records = make_records()
+    change(records)
+    path = write_records(tmp_path / "tampered.jsonl.gz", records)
+    with pytest.raises(ValueError, match=message) as info:
+        read_corpus(path, cache=False)
+    text = str(info.value)
+    assert str(path) in text
+    if where != "end":
+        assert re.search(r"record \d+", text)
+    if isinstance(where, int):
+        assert f"record {where} " in text
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"kind": "evaluation", "score": NaN}', "non-JSON number 'NaN'"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply|not valid JSON|longer than"),
+        ('"just a string"', "must be a JSON object"),
+    ],
+)
+def test_a_line_that_is_not_a_record_is_refused(
+    make_records: Callable[[], Records], tmp_path: Path, line: str, message: str
+) -> None:
+    records: list[Any] = make_records()
+    records.insert(2, line)
+    path = write_records(tmp_path / "bad-line.jsonl.gz", records)
+    with pytest.raises(ValueError, match=message) as info:
+        read_corpus(path, cache=False)
+    assert "record 3 " in str(info.value)
+
+
+def test_a_truncated_gzip_file_is_refused(
+    make_corpus_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = make_corpus_file().read_bytes()
+    path = tmp_path / "truncated.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupted") as info:
+        read_corpus(path, cache=False)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not gzip at all\n", "not a complete gzip file"),
+        (b"", "truncated or corrupted|is empty"),
+        (gzip.compress(b""), "is empty: it has no header"),
+        (gzip.compress(b"\xff\xfe\x00garbage\n"), "UTF-8|not valid JSON"),
+        (b"\x80\x04\x95" + b"cos\nsystem\n", "not a complete gzip file"),  # a pickle
+    ],
+)
+def test_a_file_that_is_not_a_corpus_is_refused(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "other.jsonl.gz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_corpus(path, cache=False)
+
+
+def test_failed_evaluations_keep_their_reason(make_corpus_file: Callable[..., Path]) -> None:
+    corpus = read_corpus(make_corpus_file())
+    failed = [e for e in corpus.experiences if e.result.status is EvaluationStatus.FAILED]
+    assert failed and all(e.result.failure_reason.startswith("diverged") for e in failed)
+    assert all(e.result.score is None for e in failed)

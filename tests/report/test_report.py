@@ -1,0 +1,251 @@
+"""``llp report``: an HTML page whose figures exist and whose numbers come from the store."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_wine
+from torch import nn
+
+from llp.meta_probing import MetaProbing
+from llp.report import (
+    FIGURE_FILES,
+    budget_series,
+    build_report,
+    load_study,
+    parse_prediction,
+    prediction_series,
+    rung_series,
+)
+from llp.report._figures import budget_figure, rung_figure
+from llp.report._landscape import N_POINTS_1D, N_POINTS_2D
+from llp.store import KnowledgeBase
+from tests.report.conftest import run_llp
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_references_images_that_exist_and_are_non_empty_pngs(
+    written_report: dict[str, Any],
+) -> None:
+    index = Path(written_report["index"])
+    html = index.read_text(encoding="utf-8")
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert sorted(sources) == sorted(FIGURE_FILES.values())  # all six figures
+    for source in sources:
+        image = index.parent / source
+        assert image.is_file() and image.stat().st_size > 10_000, source
+        assert image.read_bytes()[:8] == PNG_SIGNATURE
+    assert written_report["notes"] == []
+
+
+def test_the_page_names_the_study_its_best_configuration_and_its_source(
+    written_report: dict[str, Any], stored_study: dict[str, Any]
+) -> None:
+    html = Path(written_report["index"]).read_text(encoding="utf-8")
+    assert f"llp report: {stored_study['study']}" in html
+    assert f"{stored_study['best_score']:.4f}" in html
+    for name in stored_study["best_config"]:
+        assert f"<td>{name}</td>" in html
+    assert str(stored_study["storage_path"]) in html
+
+
+def test_plotted_budget_numbers_are_the_stored_costs_and_scores(
+    written_report: dict[str, Any], stored_study: dict[str, Any]
+) -> None:
+    plotted = json.loads(Path(written_report["data"]).read_text())["budget"]
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        frame = kb.evaluations_frame(study=stored_study["study"]).sort_values("evaluation_id")
+    spent = np.cumsum(frame["cost"].to_numpy() + frame["probe_cost"].to_numpy())
+    assert plotted["cumulative_cost"] == pytest.approx(spent.tolist())
+    scores = [None if s != "complete" else v for s, v in zip(frame["status"], frame["score"])]
+    assert plotted["score"] == pytest.approx(scores)
+    assert plotted["incumbent"][-1] == pytest.approx(stored_study["best_score"])
+    assert plotted["cumulative_cost"][-1] == pytest.approx(stored_study["total_cost"])
+
+
+def test_the_figures_draw_exactly_the_collected_series(stored_study: dict[str, Any]) -> None:
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        data = load_study(kb, stored_study["study"])
+    series = budget_series(data)
+    fig = budget_figure(series, data.objective)
+    (step,) = [line for line in fig.axes[0].get_lines() if line.get_drawstyle() != "default"]
+    xs, ys = step.get_xdata(), step.get_ydata()
+    expected = [(c, b) for c, b in zip(series["cumulative_cost"], series["incumbent"]) if b]
+    assert list(xs) == pytest.approx([c for c, _ in expected])
+    assert list(ys) == pytest.approx([b for _, b in expected])
+
+    rungs = rung_series(data)
+    best_trial = rungs["best_trial"]
+    assert best_trial == stored_study["best_trial"]
+    fig = rung_figure(rungs, data.objective)
+    best_line = next(
+        line for line in fig.axes[0].get_lines() if line.get_label() == f"best: trial {best_trial}"
+    )
+    stored_scores = (
+        data.frame[data.frame["trial_number"] == best_trial]
+        .sort_values("fraction")["score"]
+        .tolist()
+    )
+    assert list(best_line.get_ydata()) == pytest.approx(stored_scores)
+
+
+def test_landscape_slices_come_from_retraining_the_stored_best_configurations(
+    written_report: dict[str, Any], stored_study: dict[str, Any]
+) -> None:
+    slices = json.loads(Path(written_report["data"]).read_text())["landscape"]
+    assert 1 <= len(slices) <= 3
+    best = slices[0]
+    assert best["trial"] == stored_study["best_trial"]
+    assert best["config"] == stored_study["best_config"]
+    assert best["stored_score"] == pytest.approx(stored_study["best_score"])
+    assert best["reproduced"] is True  # same seed, same data, same model
+    assert len(best["alphas"]) == len(best["losses"]) == N_POINTS_1D
+    assert len(best["losses_2d"]) == len(best["grid"]) == N_POINTS_2D
+    centre = best["losses"][N_POINTS_1D // 2]
+    assert all(math.isfinite(v) and v > 0 for v in best["losses"])
+    assert centre == pytest.approx(min(best["losses"]), rel=0.5)
+
+
+def test_importances_are_those_of_a_refitted_surrogate(written_report: dict[str, Any]) -> None:
+    importances = json.loads(Path(written_report["data"]).read_text())["importances"]
+    assert importances["fitted"] is True
+    assert sum(importances["values"]) == pytest.approx(1.0)
+    assert importances["values"] == sorted(importances["values"], reverse=True)
+    assert any(name.startswith("config: ") for name in importances["names"][:10])
+
+
+def test_predictions_in_the_report_are_the_ones_stored_with_the_evaluations(
+    written_report: dict[str, Any], stored_study: dict[str, Any]
+) -> None:
+    plotted = json.loads(Path(written_report["data"]).read_text())["predictions"]
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        stored = kb.evaluations(study=stored_study["study"])
+    decisions = [parse_prediction(e.reason) for e in stored if parse_prediction(e.reason)]
+    assert plotted["predicted"] == [p[0] for p in decisions if p]
+    assert plotted["uncertainty"] == [p[1] for p in decisions if p]
+    assert set(plotted["action"]) <= {"promoted", "proposed"}
+
+
+def test_a_report_in_a_later_process_reads_everything_from_the_store(
+    stored_study: dict[str, Any], tmp_path: Path
+) -> None:
+    out = run_llp(
+        "report", stored_study["study"], "--storage", stored_study["storage_path"],
+        "--out", tmp_path, "--no-landscape", "--no-meta",
+    )  # fmt: skip
+    assert sorted(out["figures"]) == ["budget", "curves", "predictions", "rungs"]
+    for path in out["figures"].values():
+        assert Path(path).stat().st_size > 0
+
+
+def test_parsed_predictions_match_what_the_meta_guided_search_predicted(tmp_path: Path) -> None:
+    from llp.knowledge import DEFAULT_SPACE, make_mlp, make_optimizer
+
+    torch.manual_seed(0)
+    X, y = load_wine(return_X_y=True)
+    storage = tmp_path / "kb.db"
+    mp = MetaProbing.from_arrays(
+        X, y, DEFAULT_SPACE.sample(2, seed=0),
+        lambda c: make_mlp(c, 13, 3), nn.CrossEntropyLoss(), make_optimizer,
+        standardize=True, space=DEFAULT_SPACE, model_family="mlp", prior="none",
+        max_epochs=2, show_progress=False, storage=storage, study_name="wine",
+    )  # fmt: skip
+    mp.run_meta_optimization(
+        min_resource=0.25, max_resource=1.0, reduction_factor=2,
+        measure_flatness=False, num_initial_configs=12, num_iterations=3,
+    )  # fmt: skip
+    result = mp.result_
+    assert result is not None
+    searched = [p for p in result.predictions if p.action in ("promote", "propose")]
+    assert searched, "the surrogate made no decision"
+    with KnowledgeBase.open(storage) as kb:
+        parsed = prediction_series(load_study(kb, "wine"))
+    assert sorted(zip(parsed["trial"], parsed["predicted"], parsed["uncertainty"])) == sorted(
+        (p.trial_id, round(p.predicted, 2), round(p.uncertainty, 2)) for p in searched
+    )
+
+
+def test_budget_series_counts_every_cost_and_judges_the_best_at_the_top_fidelity(
+    make_study: Callable[..., Any],
+) -> None:
+    kb, name = make_study(
+        [
+            (0, 0.25, None, "initial configuration"),
+            (1, 0.25, 0.70, "initial configuration"),
+            (2, 0.25, 0.90, "initial configuration"),
+            (2, 0.5, 0.80, "promoted to 50%: rank 1 by raw score (no surrogate yet)"),
+            (1, 0.5, 0.85, "promoted to 50%: predicted final rank 0.61 ± 0.20 by the surrogate"),
+        ]
+    )
+    series = budget_series(load_study(kb, name))
+    assert series["cumulative_cost"] == pytest.approx([1.5, 3.0, 4.5, 6.0, 7.5])
+    assert series["score"] == [None, 0.70, 0.90, 0.80, 0.85]
+    # None until something completes; steps *down* when a larger share is first reached.
+    assert series["incumbent"] == [None, 0.70, 0.90, 0.80, 0.85]
+    predictions = prediction_series(load_study(kb, name))
+    assert predictions["trial"] == [1] and predictions["predicted"] == [0.61]
+    assert predictions["measured"] == [0.85] and predictions["measured_fraction"] == [0.5]
+
+
+def test_a_study_without_meta_model_decisions_gets_a_note_instead_of_a_figure(
+    make_study: Callable[..., Any], tmp_path: Path
+) -> None:
+    kb, name = make_study([(0, 1.0, 0.5, "initial"), (1, 1.0, 0.6, "initial")])
+    report = build_report(kb, name, tmp_path / "r", meta_model=False)
+    assert "predictions" not in report.figures
+    assert any("No meta-model predictions" in n for n in report.notes)
+    assert any("No loss-landscape slices" in n for n in report.notes)
+    assert set(report.figures) == {"budget", "rungs", "curves"}
+
+
+def test_data_with_another_fingerprint_is_not_used_for_slices(
+    stored_study: dict[str, Any], tmp_path: Path
+) -> None:
+    from llp.data import FidelityData
+
+    X, y = load_wine(return_X_y=True)
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        report = build_report(
+            kb, stored_study["study"], tmp_path, data=FidelityData(X, y), meta_model=False
+        )
+    assert "landscape" not in report.figures
+    assert any("not the study's data" in n for n in report.notes)
+
+
+def test_a_study_whose_data_file_moved_still_gets_its_report_without_slices(
+    tmp_path: Path,
+) -> None:
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    csv = tmp_path / "flowers.csv"
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame["target"] = y
+    frame.to_csv(csv, index=False)
+    storage = tmp_path / "kb.db"
+    tuned = run_llp(
+        "tune", csv, "--storage", storage, "--budget", "8", "--epochs", "2",
+        "--no-flatness", "--prior", "none", "--no-report",
+    )  # fmt: skip
+    csv.rename(tmp_path / "moved.csv")
+    out = run_llp(
+        "report", tuned["study"], "--storage", storage, "--out", tmp_path / "r", "--no-meta"
+    )
+    assert "landscape" not in out["figures"]
+    assert any("without the study's data" in n for n in out["notes"])
+    again = run_llp(
+        "report", tuned["study"], "--storage", storage, "--out", tmp_path / "r2",
+        "--data", tmp_path / "moved.csv", "--no-meta",
+    )  # fmt: skip
+    assert "landscape" in again["figures"]
