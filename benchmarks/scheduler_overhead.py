@@ -30,6 +30,8 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -124,9 +126,9 @@ def rss_bytes() -> int:
 
 
 def memory_run(n: int, with_store: bool) -> dict[str, Any]:
-    """Memory after each checkpoint: allocated by Python (a run under tracemalloc) and
-    the resident set (another run, without tracemalloc, whose own bookkeeping would
-    inflate it)."""
+    """Memory after each checkpoint: allocated by Python, under tracemalloc, and the
+    resident set, measured in a fresh process (here the heap is already as large as
+    the timed runs made it, and tracemalloc's own bookkeeping would inflate it)."""
     points: dict[int, dict[str, Any]] = {}
     snapshots: list[tracemalloc.Snapshot] = []
 
@@ -137,23 +139,20 @@ def memory_run(n: int, with_store: bool) -> dict[str, Any]:
             points[event.n_finished] = {"evaluations": event.n_finished, "traced_bytes": current}
             snapshots.append(tracemalloc.take_snapshot())
 
-    def resident(event: ProgressEvent) -> None:
-        if event.kind == "evaluation" and event.n_finished in CHECKPOINTS:
-            gc.collect()
-            points[event.n_finished]["rss_bytes"] = rss_bytes()
-
-    for callback, traced_run in ((traced, True), (resident, False)):
-        with tempfile.TemporaryDirectory() as tmp:
-            if traced_run:
-                tracemalloc.start()
-            try:
-                runner, kb = make_runner(n, Path(tmp) if with_store else None, callback)
-                runner.run()
-                if kb is not None:
-                    kb.close()
-            finally:
-                if traced_run:
-                    tracemalloc.stop()
+    with tempfile.TemporaryDirectory() as tmp:
+        tracemalloc.start()
+        try:
+            runner, kb = make_runner(n, Path(tmp) if with_store else None, traced)
+            runner.run()
+            if kb is not None:
+                kb.close()
+        finally:
+            tracemalloc.stop()
+    command = [sys.executable, __file__, "--rss-of", "store" if with_store else "none"]
+    command += ["--checkpoints", ",".join(map(str, CHECKPOINTS))]
+    child = subprocess.run(command, capture_output=True, text=True, check=True)
+    for evaluations, rss in json.loads(child.stdout.splitlines()[-1]).items():
+        points[int(evaluations)]["rss_bytes"] = rss
     growth = []
     if len(snapshots) >= 2:
         # By the file that allocated each block. Python reuses freed float objects, so a
@@ -164,6 +163,23 @@ def memory_run(n: int, with_store: bool) -> dict[str, Any]:
             {"file": _short(str(d.traceback[0].filename)), "bytes": d.size_diff} for d in diff[:6]
         ]
     return {"checkpoints": [points[k] for k in sorted(points)], "growth_by_file": growth}
+
+
+def print_rss_of_a_run(store: str, checkpoints: tuple[int, ...]) -> None:
+    """(In a fresh process) the resident set at each checkpoint of one run, as JSON."""
+    rss: dict[int, int] = {}
+
+    def resident(event: ProgressEvent) -> None:
+        if event.kind == "evaluation" and event.n_finished in checkpoints:
+            gc.collect()
+            rss[event.n_finished] = rss_bytes()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runner, kb = make_runner(checkpoints[-1], Path(tmp) if store == "store" else None, resident)
+        runner.run()
+        if kb is not None:
+            kb.close()
+    print(json.dumps(rss))
 
 
 def bytes_per_evaluation(n: int = 5_000) -> float:
@@ -194,7 +210,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="2,000 evaluations, 1 repeat")
+    parser.add_argument("--rss-of", choices=["store", "none"], help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoints", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_of is not None:
+        print_rss_of_a_run(args.rss_of, tuple(int(c) for c in args.checkpoints.split(",")))
+        return
     global CHECKPOINTS
     n = CHECKPOINTS[-1]
     if args.quick:

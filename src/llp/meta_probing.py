@@ -181,7 +181,7 @@ class MetaProbing:
         use_landscape_features: bool = True,
         device: str | torch.device = "auto",
         objective: Literal["auto", "val_accuracy", "val_loss"] = "auto",
-        n_workers: int = 1,
+        n_workers: int | None = None,
         executor: cf.Executor | None = None,
         show_progress: bool = True,
         dataset_name: str | None = None,
@@ -199,7 +199,11 @@ class MetaProbing:
         self.exclude_groups = tuple(exclude_groups)
         self.seed = check_int("seed", seed, owner="MetaProbing")
         self.max_epochs = check_int("max_epochs", max_epochs, min_value=1, owner="MetaProbing")
-        self.n_workers = check_int("n_workers", n_workers, min_value=1, owner="MetaProbing")
+        self.n_workers = (
+            None
+            if n_workers is None
+            else check_int("n_workers", n_workers, min_value=1, owner="MetaProbing")
+        )
         self.storage = storage
         self.study_name = study_name
         self.model_family = model_family

@@ -60,8 +60,9 @@ class TwoTierProbing:
     objective : {"auto", "val_accuracy", "val_loss"}, default="auto"
     space : SearchSpace, optional
         Search space for Hyperband and random search; inferred from ``configs`` if omitted.
-    n_workers : int, default=1
-        Evaluations in flight at once (with ``executor``).
+    n_workers : int, optional
+        Evaluations in flight at once; by default as many as ``executor`` has workers
+        (one in-process).
     executor : concurrent.futures.Executor, optional
         Where evaluations run; in-process by default.
     show_progress : bool, default=True
@@ -98,7 +99,7 @@ class TwoTierProbing:
         seed: int = 0,
         objective: Literal["auto", "val_accuracy", "val_loss"] = "auto",
         space: SearchSpace | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = None,
         executor: cf.Executor | None = None,
         show_progress: bool = True,
         storage: Any = None,
@@ -112,7 +113,11 @@ class TwoTierProbing:
         self.configs = [self.space.validate(c) for c in configs]
         self.max_epochs = check_int("max_epochs", max_epochs, min_value=1, owner="TwoTierProbing")
         self.seed = check_int("seed", seed, owner="TwoTierProbing")
-        self.n_workers = check_int("n_workers", n_workers, min_value=1, owner="TwoTierProbing")
+        self.n_workers = (
+            None
+            if n_workers is None
+            else check_int("n_workers", n_workers, min_value=1, owner="TwoTierProbing")
+        )
         self.executor = executor
         self.show_progress = show_progress
         self.storage = storage

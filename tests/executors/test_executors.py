@@ -236,7 +236,9 @@ def test_leaving_with_because_of_an_exception_ends_the_workers_at_once() -> None
         time.sleep(0.5)
         raise KeyboardInterrupt
     assert time.perf_counter() - started < 30
-    assert all(f.done() for f in running)
+    # The pool's own thread notices the ended workers and fails their futures.
+    _, not_done = cf.wait(running, timeout=30)
+    assert not not_done
     deadline = time.monotonic() + 30
     while pids and time.monotonic() < deadline:
         pids = {pid for pid in pids if _alive(pid)}
@@ -332,3 +334,34 @@ def test_make_executor_defaults_to_the_cores_available() -> None:
 
 def test_worker_lost_error_is_a_runtime_error() -> None:
     assert issubclass(WorkerLostError, RuntimeError)
+
+
+def test_probing_classes_keep_as_many_jobs_in_flight_as_the_executor_has_workers(
+    monkeypatch,
+) -> None:
+    import llp.two_tier_probing as ttp
+    from llp.runner import Runner
+
+    class TwoWorkers(InProcessExecutor):
+        n_workers = 2
+
+    runners: list[Runner] = []
+
+    class SpyRunner(Runner):
+        def run(self):  # type: ignore[override]
+            runners.append(self)
+            raise KeyboardInterrupt  # stop before training anything
+
+    monkeypatch.setattr(ttp, "Runner", SpyRunner)
+    probe = ttp.TwoTierProbing(
+        [{"width": 8}, {"width": 16}],
+        lambda c: nn.Linear(2, 2),
+        lambda f: ([], []),
+        nn.CrossEntropyLoss(),
+        lambda m, c: None,
+        executor=TwoWorkers(),
+        show_progress=False,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        probe.run_random_search(2)
+    assert runners[0].n_workers == 2
