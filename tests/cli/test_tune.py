@@ -306,3 +306,22 @@ def test_python_dash_m_llp_is_the_same_command() -> None:
 def test_json_output_is_strict_json(tuned: dict[str, Any]) -> None:
     # The fixture parsed it with json.loads; NaN would not survive a strict round trip.
     json.dumps(tuned, default=str, allow_nan=False)
+
+
+@pytest.mark.slow
+def test_dask_address_runs_the_evaluations_on_an_existing_cluster(storage: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        out = invoke_json(
+            ["tune", "iris", "--storage", str(storage), "--budget", "6",
+             "--dask-address", cluster.scheduler_address, "--workers", "2",
+             "--no-flatness", *FAST]
+        )  # fmt: skip
+        with distributed.Client(cluster.scheduler_address) as client:
+            # The cluster outlives llp's own client: llp never closes a cluster it was
+            # given by address.
+            assert client.scheduler_info()["workers"]
+    with KnowledgeBase.open(storage) as kb:
+        assert len(kb.evaluations(study=out["study"])) == out["n_evaluations"] > 0

@@ -183,6 +183,15 @@ def tune(
     workers: Annotated[
         int, typer.Option("--workers", help="Evaluations run at once, in local processes.")
     ] = DEFAULTS["workers"],
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            help="Run evaluations on an existing Dask cluster (e.g. tcp://host:8786); "
+            "--workers then sets how many are in flight. Needs llp[dask].",
+            show_default=False,
+        ),
+    ] = None,
     prior: Annotated[
         str,
         typer.Option(
@@ -239,6 +248,7 @@ def tune(
         resume=resume,
         seed=seed,
         workers=workers,
+        dask_address=dask_address,
         prior=prior,
         flatness=flatness,
         report=report,

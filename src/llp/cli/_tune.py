@@ -46,6 +46,7 @@ class TuneOptions:
     resume: bool = False
     seed: int = DEFAULTS["seed"]
     workers: int = DEFAULTS["workers"]
+    dask_address: str | None = None
     prior: str = DEFAULTS["prior"]
     flatness: bool = DEFAULTS["flatness"]
     report: bool = True
@@ -201,6 +202,7 @@ def resume_command(options: TuneOptions, study: str) -> str:
         "reduction_factor": "--reduction-factor",
         "seed": "--seed",
         "workers": "--workers",
+        "dask_address": "--dask-address",
         "prior": "--prior",
         "storage": "--storage",
     }
@@ -342,7 +344,14 @@ def run_tune(
                 else ""
             )
         )
-        if options.workers > 1:
+        if options.dask_address:
+            from llp.executors import make_executor
+
+            # An existing Dask cluster: llp closes its own client, never the cluster.
+            executor = make_executor(
+                "dask", n_workers=options.workers, address=options.dask_address
+            )
+        elif options.workers > 1:
             from llp.executors import make_executor
 
             # Workers ignore Ctrl-C and train with one torch thread each.
