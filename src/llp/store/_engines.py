@@ -217,15 +217,32 @@ def create_store_engine(storage: Storage) -> Engine:
 
 
 def set_wal_mode(engine: Engine) -> None:
-    """Switch a SQLite file to WAL journaling (persistent; a no-op when already set)."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
+    """Switch a SQLite file to WAL journaling (persistent; a no-op when already set).
+
+    Changing the journal mode needs the file to itself, and SQLite answers "database is
+    locked" at once instead of waiting on its busy handler when another process is
+    opening the same new file: retry with short pauses for up to the busy timeout.
+    """
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.01
+    while True:
+        raw = engine.raw_connection()
         try:
-            mode = cursor.execute("PRAGMA journal_mode").fetchone()
-            if mode is None or str(mode[0]).lower() != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor = raw.cursor()
+            try:
+                mode = cursor.execute("PRAGMA journal_mode").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                return
+            finally:
+                cursor.close()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
         finally:
-            cursor.close()
-    finally:
-        raw.close()
+            raw.close()
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
