@@ -9,7 +9,7 @@ landscape features (``measure_flatness=True``). Tabular data is searched with th
 knowledge base (one study per dataset and family, failed runs included), which is then
 distilled into ``src/llp/knowledge/corpus.jsonl.gz`` (``llp.knowledge.distill``).
 
-Datasets (offline only; see /work/shared/DATA.md):
+Datasets (offline only; the packages below ship their data):
 
 - scikit-learn iris, wine, breast_cancer and digits (``mlp``), digits as images (``cnn``);
 - every KEEL "balanced" set except iris, wine and wdbc, which duplicate scikit-learn's;

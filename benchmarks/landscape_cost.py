@@ -251,6 +251,13 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         print()
 
 
+def _relative(path: Path | str) -> str:
+    """The output path relative to the repository when it lies inside it."""
+    resolved = Path(path).resolve()
+    root = Path(__file__).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="probe seeds per checkpoint")
@@ -292,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     payload = {
         "command": " ".join(["python", *sys.argv]),
-        "settings": vars(args) | {"output": str(args.output)},
+        "settings": vars(args) | {"output": _relative(args.output)},
         "environment": {
             "python": platform.python_version(),
             "torch": torch.__version__,

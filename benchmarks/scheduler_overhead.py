@@ -200,6 +200,9 @@ def bytes_per_evaluation(n: int = 5_000) -> float:
 
 
 def _short(path: str) -> str:
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    if path.startswith(root):
+        return path[len(root) :]
     for marker in ("site-packages/", "/src/", "/lib/python"):
         if marker in path:
             return path.split(marker, 1)[1]

@@ -228,3 +228,12 @@ def test_user_dataset_fn_studies_are_keyed_by_their_data(make_digits_data, tmp_p
     second = make_probe(lambda f: data(f), storage=db).run_successive_halving(0.5, 1.0, 2)
     assert first.study_name == second.study_name
     assert second.n_reused == len(first.evaluations) == 12
+
+
+def test_resuming_a_study_with_other_configs_is_refused(make_digits_data, tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    make_probe(make_digits_data(), storage=db, study_name="s").run_successive_halving(0.5, 1.0, 2)
+    with pytest.raises(ValueError, match="configs"):
+        make_probe(
+            make_digits_data(), CONFIGS[:4], storage=db, study_name="s"
+        ).run_successive_halving(0.5, 1.0, 2)

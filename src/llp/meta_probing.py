@@ -9,7 +9,6 @@ learning curves end well, and steers successive halving with it.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from llp.runner import (
     Runner,
     StudyRecorder,
     StudyResult,
+    configs_digest,
     describe_dataset,
 )
 from llp.search import MetaGuidedScheduler
@@ -416,9 +416,7 @@ class MetaProbing:
             "prior": self.prior,
             "exclude_groups": sorted(self.exclude_groups),
             **self.feature_flags,
-            "configs": hashlib.sha256(
-                "\n".join(canonical_config_json(c) for c in self.configs).encode()
-            ).hexdigest()[:16],
+            "configs": configs_digest(self.configs),
         }
         if self.storage is None:
             return None

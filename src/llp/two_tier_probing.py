@@ -8,7 +8,6 @@ compared against.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,10 +19,11 @@ from llp.runner import (
     Runner,
     StudyRecorder,
     StudyResult,
+    configs_digest,
     describe_dataset,
 )
 from llp.search import Hyperband, Job, RandomSearch, Scheduler, SuccessiveHalving
-from llp.space import SearchSpace, canonical_config_json
+from llp.space import SearchSpace
 from llp.training import EvaluationResult, EvaluationStatus, Trainer, trial_seed
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
 
@@ -292,9 +292,7 @@ class TwoTierProbing:
             **settings,
             "epochs": self.max_epochs,
             "measure_flatness": bool(measure_flatness),
-            "configs": hashlib.sha256(
-                "\n".join(canonical_config_json(c) for c in self.configs).encode()
-            ).hexdigest()[:16],
+            "configs": configs_digest(self.configs),
         }
         return StudyRecorder.open(
             self.storage,

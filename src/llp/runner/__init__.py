@@ -5,6 +5,7 @@ from __future__ import annotations
 from llp.runner._recording import (
     DatasetInfo,
     StudyRecorder,
+    configs_digest,
     default_study_name,
     describe_dataset,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "StudyRecorder",
     "StudyResult",
     "WorkerLostError",
+    "configs_digest",
     "default_study_name",
     "describe_dataset",
     "select_best",

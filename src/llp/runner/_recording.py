@@ -81,6 +81,15 @@ def _full_train_loader(dataset_fn: Any) -> Any:
     return out[0]
 
 
+def configs_digest(configs: Any) -> str:
+    """A short digest of a list of configurations (order-sensitive), stored with a study's
+    settings so that resuming it with other configurations is refused."""
+    from llp.space import canonical_config_json
+
+    text = "\n".join(canonical_config_json(c) for c in configs)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def default_study_name(
     kind: str, dataset: DatasetInfo | None, settings: Mapping[str, Any], seed: int
 ) -> str:
