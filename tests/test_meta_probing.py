@@ -198,3 +198,64 @@ def test_fresh_data_is_not_in_its_own_prior(tmp_path) -> None:
     )
     assert again.result_.prior.n_evaluations == 0
     np.testing.assert_equal(again.result_.prior.n_datasets, 0)
+
+
+def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answer(
+    tmp_path,
+) -> None:
+    from llp.runner import noise_margin
+
+    db = tmp_path / "kb.db"
+    for loader in (load_breast_cancer, load_iris):
+        data = make_data(loader)
+        TwoTierProbing(
+            SPACE.sample(6, seed=3),
+            make_model_fn(data.input_shape[0], data.n_classes),
+            data,
+            nn.CrossEntropyLoss(),
+            optimizer_fn,
+            space=SPACE,
+            max_epochs=2,
+            show_progress=False,
+            storage=db,
+            model_family="mlp",
+        ).run_random_search(6, resource=1.0)
+    data = make_data(load_wine)
+    mp = make_meta(data, prior="store", storage=db)
+    mp.run_meta_optimization(
+        0.25, 1.0, 2, measure_flatness=False, num_initial_configs=6, num_iterations=3
+    )
+    result = mp.result_
+    anchor = result.anchor_config
+    assert anchor is not None and anchor == result.zero_shot_config
+    assert result.initial_configs[0] == anchor
+    first = result.evaluations[0]
+    assert first.config == anchor and first.job.reason.startswith("the meta-model's pick")
+    anchor_trial = first.trial_id
+    # Carried to every rung, whatever the surrogate thought of it.
+    rungs = {e.resource for e in result.evaluations if e.trial_id == anchor_trial}
+    assert rungs == {0.25, 0.5, 1.0}
+    # Besides the anchor, challengers reach the top rung too.
+    top = [e for e in result.evaluations if e.resource == 1.0]
+    assert len({e.trial_id for e in top}) >= 2
+    # Anytime answers: one per evaluation, costs rising to the total, ending on the answer.
+    costs = [c for c, _ in result.incumbents]
+    assert len(costs) == len(result.evaluations) and costs == sorted(costs)
+    assert costs[-1] == pytest.approx(result.total_cost)
+    assert result.incumbents[-1][1] == result.study.best_evaluation.trial_id
+    assert result.incumbents[0][1] == anchor_trial
+    # A challenger replaced the anchor only by beating it by more than noise.
+    at_top = {e.trial_id: e.score for e in top if e.status is EvaluationStatus.COMPLETE}
+    chosen = result.study.best_evaluation
+    if chosen.trial_id != anchor_trial:
+        margin = noise_margin(at_top[anchor_trial], data.n_val, "val_accuracy")
+        assert chosen.score > at_top[anchor_trial] + margin
+    else:
+        assert result.best_config == anchor
+    # The report of the stored study names the same answer.
+    from llp.report._collect import best_evaluation, load_study
+    from llp.store import KnowledgeBase
+
+    with KnowledgeBase.open(db) as kb:
+        stored = best_evaluation(load_study(kb, result.study.study_name))
+    assert stored is not None and int(stored["trial_number"]) == chosen.trial_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp._checks import check_int
@@ -25,6 +25,8 @@ from llp.runner import (
     StudyResult,
     configs_digest,
     describe_dataset,
+    noise_margin,
+    select_incumbent,
 )
 from llp.search import MetaGuidedScheduler
 from llp.space import SearchSpace, canonical_config_json
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["MetaProbing", "MetaProbingResult", "PredictionRecord", "PriorSummary"]
 
 Prior = Literal["default", "shipped", "store", "none"]
+#: Standard errors by which a configuration must beat the meta-model's pick, on the same
+#: validation split and the same data, to replace it as the answer.
+NOISE_Z = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,11 @@ class MetaProbingResult:
     meta_features: Mapping[str, float]
     rungs: tuple[float, ...]
     surrogate_used: tuple[bool, ...] = field(default_factory=tuple)
+    #: The configuration trusted in advance (the zero-shot pick), if there was one.
+    anchor_config: dict[str, Any] | None = None
+    #: ``(cumulative cost, trial id)`` of the configuration the study would have returned
+    #: had it stopped after each evaluation (its anytime answer).
+    incumbents: tuple[tuple[float, int], ...] = field(default_factory=tuple)
 
     @property
     def evaluations(self) -> tuple[Any, ...]:
@@ -271,15 +281,23 @@ class MetaProbing:
 
         1. Meta-features of the dataset (cached in the knowledge base by fingerprint).
         2. Prior: the shipped knowledge and the knowledge base's other datasets.
-        3. First iteration at the smallest rung: your configs plus meta-model suggestions,
+        3. The meta-model's pick for this dataset (:meth:`MetaModelTrainer.zero_shot
+           <llp.meta.MetaModelTrainer.zero_shot>`) runs first, so the study has a good
+           answer after one cheap evaluation. The first iteration at the smallest rung
+           trains it, your configs and the prior's next-best configurations,
            ``num_initial_configs`` in all.
         4. Between iterations the meta-model is refitted on prior + this study; the top
-           ``1 / reduction_factor`` by *predicted final* score move up a rung, and
-           newcomers chosen by expected improvement are screened on the smallest rung.
+           ``1 / reduction_factor`` of the other configurations by *predicted final*
+           score move up a rung, the pick is carried up with them, and newcomers chosen
+           by expected improvement are screened on the smallest rung.
         5. The resource grows by ``reduction_factor`` per iteration up to
            ``max_resource``.
-        6. The best configuration judged at the highest fidelity reached is returned;
-           the full history is on :attr:`result_`.
+        6. The answer is judged at the highest fidelity reached: the best configuration
+           there, except that the meta-model's pick stays the answer unless another
+           beats it by more than validation noise (:func:`llp.runner.noise_margin`, one
+           standard error on the validation split). The full history, including the
+           answer the study held after every evaluation (``incumbents``), is on
+           :attr:`result_`.
 
         ``measure_flatness`` attaches the cheap landscape tier to every evaluation and
         lets the meta-model read it. It defaults to ``False`` because in
@@ -327,7 +345,10 @@ class MetaProbing:
         initial, zero_shot = self._initial_configs(trainer, info, num_initial_configs)
         if zero_shot is not None:
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in zero_shot.items())
-            say(f"meta-model predicts for this dataset: {shown}")
+            say(
+                f"meta-model predicts for this dataset: {shown} (runs first, is carried to "
+                "every rung, and stays the answer unless beaten by more than noise)"
+            )
         scheduler = MetaGuidedScheduler(
             self.space,
             initial,
@@ -341,6 +362,7 @@ class MetaProbing:
             epochs=self.max_epochs,
             seed=self.seed,
             dataset=info.fingerprint,
+            anchor=zero_shot,
         )
         runner = Runner(
             scheduler,
@@ -357,11 +379,14 @@ class MetaProbing:
         finally:
             if recorder is not None and recorder.knowledge_base is not self.storage:
                 recorder.knowledge_base.close()
+        study, incumbents = self._judge(study, scheduler.anchor_trial)
         self.result_ = MetaProbingResult(
             best_config=study.best_config,
             best_score=study.best_score,
             study=study,
             zero_shot_config=zero_shot,
+            anchor_config=zero_shot,
+            incumbents=incumbents,
             initial_configs=tuple(initial),
             predictions=_with_measurements(scheduler, study),
             prior=prior,
@@ -377,6 +402,47 @@ class MetaProbing:
         return dict(study.best_config)
 
     # ------------------------------------------------------------------ helpers
+    def _judge(
+        self, study: StudyResult, anchor_trial: int | None
+    ) -> tuple[StudyResult, tuple[tuple[float, int], ...]]:
+        """The final choice and the anytime answers, with the meta-model's pick kept
+        unless something beat it on equal data by more than validation noise."""
+        n_val = int(self._describe().n_val or 0)  # 0: no noise model, the best score wins
+        objective = str(self._trainer.objective)
+        incumbents: list[tuple[float, int]] = []
+        cost = 0.0
+        evaluations = list(study.evaluations)
+        for i, e in enumerate(evaluations):
+            cost += e.result.cost + e.result.probe_cost
+            best = select_incumbent(
+                evaluations[: i + 1],
+                anchor_trial=anchor_trial,
+                n_val=n_val,
+                objective=objective,
+                z=NOISE_Z,
+            )
+            if best is not None:
+                incumbents.append((cost, best.trial_id))
+        final = select_incumbent(
+            evaluations, anchor_trial=anchor_trial, n_val=n_val, objective=objective, z=NOISE_Z
+        )
+        if final is not None and final is not study.best_evaluation:
+            raw = study.best_evaluation
+            self._say(
+                f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): the "
+                f"best measured, trial {raw.trial_id} at {raw.score:.4f}, is within "
+                f"validation noise of it (margin "
+                f"{noise_margin(float(final.score or 0.0), n_val, objective, NOISE_Z):.4f} "
+                f"on {n_val} validation examples)"
+            )
+            study = replace(
+                study,
+                best_config=dict(final.config),
+                best_score=float(final.score or 0.0),
+                best_evaluation=final,
+            )
+        return study, tuple(incumbents)
+
     def _say(self, message: str) -> None:
         if self.show_progress:
             from rich.console import Console
@@ -417,6 +483,9 @@ class MetaProbing:
             "exclude_groups": sorted(self.exclude_groups),
             **self.feature_flags,
             "configs": configs_digest(self.configs),
+            # How the answer is judged, so reports of the stored study agree with it.
+            "answer_noise_z": NOISE_Z,
+            "n_val": info.n_val,
         }
         if self.storage is None:
             return None
@@ -476,8 +545,13 @@ class MetaProbing:
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """The user's configs (best predicted first when there are too many), topped up
         with the meta-model's suggestions; also the zero-shot prediction."""
+        zero_shot = None
+        pick = trainer.zero_shot(info.meta_features, self.model_family)
+        if pick is not None:
+            zero_shot = pick.config
+        room = n - 1 if zero_shot is not None else n
         chosen = list(self.configs)
-        if len(chosen) > n and trainer.surrogate_ is not None:
+        if len(chosen) > room and trainer.surrogate_ is not None:
             import numpy as np
 
             rows = np.vstack(
@@ -485,21 +559,29 @@ class MetaProbing:
             )
             mean, _ = trainer.predict_final(rows)
             chosen = [chosen[i] for i in np.argsort(-mean, kind="stable")]
-        chosen = chosen[:n]
-        zero_shot = None
-        if trainer.predictor_ is not None:
-            zero_shot = trainer.suggest(info.meta_features, self.model_family, 1, seed=self.seed)[
-                0
-            ].config
+        chosen = chosen[: max(room, 0)]
+        if zero_shot is not None:
+            key = canonical_config_json(zero_shot)
+            chosen = [zero_shot] + [c for c in chosen if canonical_config_json(c) != key]
         seen = {canonical_config_json(c) for c in chosen}
-        for suggestion in trainer.suggest(
-            info.meta_features, self.model_family, n + len(chosen), seed=self.seed
-        ):
+        # Then the prior's next-best configurations on average (leave-one-group-out on
+        # the shipped knowledge their mean rank picked better than the surrogate's
+        # per-dataset ranking), then the meta-model's suggestions.
+        portfolio = trainer.portfolio(self.model_family, n, same_family=False)
+        extra = (
+            [
+                s.config
+                for s in trainer.suggest(info.meta_features, self.model_family, n, seed=self.seed)
+            ]
+            if len(portfolio) < n
+            else []
+        )
+        for config in [*portfolio, *extra]:
             if len(chosen) >= n:
                 break
-            key = canonical_config_json(suggestion.config)
+            key = canonical_config_json(config)
             if key not in seen:
-                chosen.append(suggestion.config)
+                chosen.append(config)
                 seen.add(key)
         return chosen, zero_shot
 

@@ -188,11 +188,20 @@ def test_portfolio_holds_the_configurations_best_on_average() -> None:
     assert trainer.portfolio("cnn", 3) == portfolio  # no cnn studies: all studies count
     first = trainer.suggest(make_meta_features(0.4), "mlp", 2, seed=0)
     assert first[0].source == "portfolio"  # no surrogate fitted: the portfolio leads
+    # The zero-shot pick is the best on average over every study, of any family, with
+    # the surrogate's view of it attached once there is one.
+    pick = trainer.zero_shot(make_meta_features(0.4), "cnn")
+    assert pick is not None and pick.config == shared[best] and pick.source == "portfolio"
+    assert math.isnan(pick.predicted_quantile)
+    fitted = trainer.fit().zero_shot(make_meta_features(0.4), "mlp")
+    assert fitted is not None and fitted.config == shared[best]
+    assert 0.0 <= fitted.predicted_quantile <= 1.0 and fitted.uncertainty >= 0.0
 
 
 def test_without_experience_the_models_stay_unfitted_and_suggest_samples() -> None:
     trainer = MetaModelTrainer(SPACE).fit()
     assert trainer.predictor_ is None and trainer.surrogate_ is None
+    assert trainer.zero_shot(make_meta_features(0.3), "mlp") is None
     suggestions = trainer.suggest(make_meta_features(0.3), "mlp", 3, seed=1)
     assert len(suggestions) == 3 and all(s.source == "space sample" for s in suggestions)
     with pytest.raises(ValueError, match="surrogate is not fitted"):

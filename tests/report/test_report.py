@@ -249,3 +249,35 @@ def test_a_study_whose_data_file_moved_still_gets_its_report_without_slices(
         "--data", tmp_path / "moved.csv", "--no-meta",
     )  # fmt: skip
     assert "landscape" in again["figures"]
+
+
+def test_a_meta_probing_answer_is_judged_in_the_report_as_the_study_judged_it() -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from llp.report._collect import ANCHOR_REASON, StudyData, best_evaluation
+    from llp.runner import noise_margin
+
+    def frame(challenger: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "trial_number": [0, 1, 0, 1],
+                "reason": [f"{ANCHOR_REASON} (carried)", "initial", "carried to 100%", "promoted"],
+                "fraction": [0.5, 0.5, 1.0, 1.0],
+                "epochs": [2, 2, 2, 2],
+                "status": ["complete"] * 4,
+                "score": [0.70, 0.72, 0.80, challenger],
+            }
+        )
+
+    margin = noise_margin(0.80, 60, "val_accuracy")
+    for settings, challenger, expected in (
+        ({"answer_noise_z": 1.0, "n_val": 60}, 0.80 + margin / 2, 0),  # within noise
+        ({"answer_noise_z": 1.0, "n_val": 60}, 0.80 + 2 * margin, 1),  # beyond it
+        ({}, 0.80 + margin / 2, 1),  # a study without the rule: the best score
+    ):
+        study = SimpleNamespace(settings=settings, objective="val_accuracy")
+        data = StudyData(study, None, frame(challenger), ())  # type: ignore[arg-type]
+        best = best_evaluation(data)
+        assert best is not None and int(best["trial_number"]) == expected

@@ -214,3 +214,42 @@ def test_hyperband_and_random_search_input_errors() -> None:
         RandomSearch(SPACE, n_trials=0)
     with pytest.raises(ValueError, match="'n_workers' parameter of Runner"):
         Runner(RandomSearch(SPACE, n_trials=1), lambda j: None, n_workers=0)
+
+
+# ---------------------------------------------------------------- anchored search
+def test_noise_margin_and_select_incumbent_keep_the_anchor_within_noise() -> None:
+    from llp.runner import noise_margin, select_incumbent
+    from llp.search import Evaluation, Job
+    from llp.training import Fidelity
+
+    assert noise_margin(0.9, 100, "val_loss") == 0.0
+    assert noise_margin(0.9, 100, "val_accuracy") == pytest.approx((2 * 0.9 * 0.1 / 100) ** 0.5)
+    # A perfect score is not certainty: p is floored at one error in n.
+    assert noise_margin(1.0, 50, "val_accuracy") > 0.0
+    assert noise_margin(0.9, 100, "val_accuracy", z=2.0) == pytest.approx(
+        2 * noise_margin(0.9, 100, "val_accuracy")
+    )
+
+    def ev(trial: int, fraction: float, score: float) -> Evaluation:
+        job = Job(
+            job_id=trial * 10 + int(fraction * 4),
+            trial_id=trial,
+            config={"x": trial / 10},
+            fidelity=Fidelity(fraction, 1),
+            bracket=0,
+            rung=0,
+            reason="test",
+        )
+        return Evaluation(job, fake_result(job, score))
+
+    margin = noise_margin(0.80, 100, "val_accuracy")  # about 0.057
+    close = [ev(0, 1.0, 0.80), ev(1, 1.0, 0.80 + margin / 2)]
+    kwargs = {"n_val": 100, "objective": "val_accuracy"}
+    assert select_incumbent(close, anchor_trial=0, **kwargs).trial_id == 0
+    assert select_incumbent(close, anchor_trial=None, **kwargs).trial_id == 1
+    clear = [ev(0, 1.0, 0.80), ev(1, 1.0, 0.80 + 2 * margin)]
+    assert select_incumbent(clear, anchor_trial=0, **kwargs).trial_id == 1
+    # The anchor is only compared at the highest fidelity reached.
+    higher = [ev(0, 0.5, 0.95), ev(1, 1.0, 0.70)]
+    assert select_incumbent(higher, anchor_trial=0, **kwargs).trial_id == 1
+    assert select_incumbent([], anchor_trial=0, **kwargs) is None

@@ -24,6 +24,7 @@ import numpy as np
 from llp.cli._data import LoadedData
 from llp.cli._errors import EXIT_NOTHING_USABLE, CliError
 from llp.cli._storage import DEFAULT_STORAGE, open_knowledge_base, resolve_storage
+from llp.space import canonical_config_json
 
 if TYPE_CHECKING:
     from llp.meta import MetaModelTrainer
@@ -131,6 +132,8 @@ def expected_score(
 
     ``neighbours`` are ``(final scores of completed configurations, weight)`` pairs.
     """
+    if not (math.isfinite(quantile) and math.isfinite(spread)):
+        return None  # no surrogate: no predicted rank to read off the neighbours
     values, spreads, weights = [], [], []
     for scores, weight in neighbours:
         if len(scores) == 0:
@@ -196,7 +199,17 @@ def recommend(
             "studies of at least 2 datasets. Run 'llp tune' on more datasets first.",
             exit_code=EXIT_NOTHING_USABLE,
         )
-    suggestions = trainer.suggest(info.meta_features, family, n_configs, seed=seed)
+    # The zero-shot pick first (what MetaProbing would start from and defend), then the
+    # meta-model's other suggestions.
+    suggestions = []
+    pick = trainer.zero_shot(info.meta_features, family)
+    if pick is not None:
+        suggestions.append(pick)
+    for s in trainer.suggest(info.meta_features, family, n_configs + 1, seed=seed):
+        if len(suggestions) >= n_configs:
+            break
+        if pick is None or canonical_config_json(s.config) != canonical_config_json(pick.config):
+            suggestions.append(s)
     # What each past dataset looks like and what its configurations finally scored.
     meta: dict[str, Mapping[str, float]] = {}
     finals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -100,16 +100,44 @@ def _top_fidelity(frame: pd.DataFrame) -> tuple[float, int] | None:
     return max(pairs)
 
 
+#: How a MetaProbing study marks the meta-model's pick (the first words of its reason).
+ANCHOR_REASON = "the meta-model's pick"
+
+
 def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
-    """The best evaluation judged at the highest fidelity reached (ties: lower trial),
-    as the runner's ``select_best`` judges it; ``None`` if nothing completed."""
+    """The answer of the study, judged as the study judged it; ``None`` if nothing
+    completed.
+
+    The best evaluation at the highest fidelity reached (ties: lower trial), as the
+    runner's ``select_best`` judges it. A MetaProbing study that recorded its noise rule
+    (settings ``answer_noise_z`` and ``n_val``) keeps the meta-model's pick unless another
+    configuration beat it there by more than :func:`llp.runner.noise_margin`, exactly as
+    :meth:`llp.meta_probing.MetaProbing.run_meta_optimization` chose.
+    """
     top = _top_fidelity(data.frame)
     if top is None:
         return None
     ok = data.complete
     at_top = ok[(ok["fraction"] == top[0]) & (ok["epochs"] == top[1])]
-    row = at_top.sort_values(["score", "trial_number"], ascending=[False, True]).iloc[0]
-    return row.to_dict()
+    ranked = at_top.sort_values(["score", "trial_number"], ascending=[False, True])
+    row = ranked.iloc[0]
+    settings = data.study.settings or {}
+    z, n_val = settings.get("answer_noise_z"), settings.get("n_val")
+    if z is None or n_val is None:
+        return row.to_dict()
+    picks = data.frame[data.frame["reason"].astype(str).str.startswith(ANCHOR_REASON)]
+    if picks.empty:
+        return row.to_dict()
+    anchor = ranked[ranked["trial_number"] == int(picks["trial_number"].iloc[0])]
+    if anchor.empty:
+        return row.to_dict()
+    from llp.runner import noise_margin
+
+    anchor_score = float(anchor["score"].iloc[0])
+    margin = noise_margin(anchor_score, int(n_val), data.objective, float(z))
+    return (
+        row.to_dict() if float(row["score"]) > anchor_score + margin else anchor.iloc[0].to_dict()
+    )
 
 
 def top_trials(data: StudyData, k: int) -> list[Mapping[str, Any]]:
@@ -245,7 +273,12 @@ def prediction_series(data: StudyData) -> dict[str, list[Any]]:
         measured = final.get(trial)
         out["trial"].append(trial)
         out["fraction"].append(float(row.fraction))
-        out["action"].append("promoted" if str(row.reason).startswith("promoted") else "proposed")
+        reason = str(row.reason)
+        out["action"].append(
+            "promoted"
+            if reason.startswith("promoted")
+            else ("carried" if reason.startswith("carried") else "proposed")
+        )
         out["predicted"].append(parsed[0])
         out["uncertainty"].append(parsed[1])
         out["measured"].append(None if measured is None else measured[1])

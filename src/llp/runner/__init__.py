@@ -17,7 +17,9 @@ from llp.runner._runner import (
     StudyFailedError,
     StudyResult,
     WorkerLostError,
+    noise_margin,
     select_best,
+    select_incumbent,
 )
 
 __all__ = [
@@ -33,5 +35,7 @@ __all__ = [
     "configs_digest",
     "default_study_name",
     "describe_dataset",
+    "noise_margin",
     "select_best",
+    "select_incumbent",
 ]

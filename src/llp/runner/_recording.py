@@ -23,6 +23,8 @@ class DatasetInfo:
     group: str | None
     n_samples: int | None
     meta_features: Mapping[str, float]
+    #: Examples in the validation split (how noisy a validation score is), when known.
+    n_val: int | None = None
 
 
 def describe_dataset(
@@ -38,8 +40,10 @@ def describe_dataset(
     extractor = DatasetFeatureExtractor(seed=seed)
     if isinstance(data, FidelityData):
         n = data.n_train + data.n_val
-        return DatasetInfo(data.fingerprint, name, group, n, extractor.extract_from(data))
-    train_loader = _full_train_loader(data)
+        return DatasetInfo(
+            data.fingerprint, name, group, n, extractor.extract_from(data), n_val=data.n_val
+        )
+    train_loader, val_loader = _full_loaders(data)
     xs, ys = [], []
     for batch in train_loader:
         if not (
@@ -60,11 +64,29 @@ def describe_dataset(
     # Loaders may shuffle: order the rows so the same data gets the same fingerprint.
     order = np.lexsort(np.column_stack([X, y.reshape(len(y), -1)]).T[::-1])
     fingerprint = dataset_fingerprint(X[order], y[order])
-    return DatasetInfo(fingerprint, name, group, int(X.shape[0]), extractor.extract_features(X, y))
+    return DatasetInfo(
+        fingerprint,
+        name,
+        group,
+        int(X.shape[0]),
+        extractor.extract_features(X, y),
+        n_val=_count_examples(val_loader),
+    )
 
 
-def _full_train_loader(dataset_fn: Any) -> Any:
-    """The training loader ``dataset_fn(1.0)`` returns, checked like the trainer does."""
+def _count_examples(loader: Any) -> int | None:
+    """Examples a validation loader holds (``len`` of its dataset, else counted)."""
+    dataset = getattr(loader, "dataset", None)
+    if dataset is not None and hasattr(dataset, "__len__"):
+        return len(dataset)
+    try:
+        return int(sum(len(batch[0]) for batch in loader))
+    except Exception:  # an odd loader: the noise rule then falls back to the best score
+        return None
+
+
+def _full_loaders(dataset_fn: Any) -> tuple[Any, Any]:
+    """The loaders ``dataset_fn(1.0)`` returns, checked like the trainer does."""
     out = dataset_fn(1.0)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         shown = f"a {type(out).__name__}"
@@ -78,7 +100,7 @@ def _full_train_loader(dataset_fn: Any) -> Any:
             "dataset_fn(1.0) returned a train_loader that is not iterable "
             f"({type(out[0]).__name__}); it must yield (inputs, targets) batches."
         )
-    return out[0]
+    return out[0], out[1]
 
 
 def configs_digest(configs: Any) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -182,6 +183,54 @@ def select_best(evaluations: Sequence[Evaluation]) -> Evaluation | None:
     top = max((e.fidelity.fraction, e.fidelity.epochs) for e in ok)
     at_top = [e for e in ok if (e.fidelity.fraction, e.fidelity.epochs) == top]
     return min(at_top, key=lambda e: (-float(e.score or 0.0), e.trial_id))
+
+
+def noise_margin(score: float, n_val: int, objective: str, z: float = 1.0) -> float:
+    """How far another configuration's validation score must be above ``score`` before
+    the difference is more than validation noise.
+
+    For ``val_accuracy`` it is ``z`` standard errors of the difference of two accuracies
+    measured on ``n_val`` examples (binomial, ``sqrt(2 p (1 - p) / n_val)``, with ``p``
+    floored at one error in ``n_val`` so a perfect score is not certainty). A loss has no
+    such model: its margin is 0.
+    """
+    if objective != "val_accuracy" or n_val <= 0 or z <= 0:
+        return 0.0
+    p = min(max(float(score), 1.0 / n_val), 1.0 - 1.0 / n_val)
+    return float(z * math.sqrt(2.0 * p * (1.0 - p) / n_val))
+
+
+def select_incumbent(
+    evaluations: Sequence[Evaluation],
+    *,
+    anchor_trial: int | None,
+    n_val: int,
+    objective: str,
+    z: float = 1.0,
+) -> Evaluation | None:
+    """:func:`select_best`, except that an *anchor* (a configuration trusted in advance,
+    such as the meta-model's pick) keeps its place unless beaten by more than noise.
+
+    At the highest fidelity any success reached, the anchor is replaced only by a
+    configuration whose score beats the anchor's by more than :func:`noise_margin`. When
+    the anchor was not measured at that fidelity, this is :func:`select_best`.
+    """
+    best = select_best(evaluations)
+    if best is None or anchor_trial is None or best.trial_id == anchor_trial:
+        return best
+    top = (best.fidelity.fraction, best.fidelity.epochs)
+    anchors = [
+        e
+        for e in evaluations
+        if e.trial_id == anchor_trial
+        and e.status is EvaluationStatus.COMPLETE
+        and (e.fidelity.fraction, e.fidelity.epochs) == top
+    ]
+    if not anchors:
+        return best
+    anchor = anchors[-1]
+    margin = noise_margin(float(anchor.score or 0.0), n_val, objective, z)
+    return best if float(best.score or 0.0) > float(anchor.score or 0.0) + margin else anchor
 
 
 class StudyFailedError(RuntimeError):

@@ -28,7 +28,8 @@ class Prediction:
 
     ``predicted`` and ``uncertainty`` are on the surrogate's scale: the percentile rank
     of the configuration's final score among the study's configurations (1 = best).
-    ``action`` is ``"promote"``, ``"keep out"`` (ranked below the cut) or ``"propose"``.
+    ``action`` is ``"promote"``, ``"keep out"`` (ranked below the cut), ``"carry"`` (the
+    anchor, ranked below the cut but carried up) or ``"propose"``.
     """
 
     trial_id: int
@@ -87,6 +88,12 @@ class MetaGuidedScheduler(Scheduler):
     seed : int
     dataset : str
         Key of the dataset, so this study's rows are grouped correctly.
+    min_promoted : int, default=1
+        Challengers (configurations other than the anchor) promoted at least, per rung.
+    anchor : dict, optional
+        A configuration trusted in advance (MetaProbing passes the meta-model's zero-shot
+        pick). It runs first and is carried to every rung even when ranked below the cut,
+        so the final choice can compare the search's finds with it on equal data.
     """
 
     def __init__(
@@ -106,6 +113,8 @@ class MetaGuidedScheduler(Scheduler):
         seed: int = 0,
         dataset: str = "current",
         n_candidates: int = 256,
+        anchor: Mapping[str, Any] | None = None,
+        min_promoted: int = 1,
     ) -> None:
         r_min, r_max, eta = check_resources(
             min_resource, max_resource, reduction_factor, owner="MetaProbing"
@@ -125,6 +134,9 @@ class MetaGuidedScheduler(Scheduler):
         self.dataset = dataset
         self.n_candidates = n_candidates
         self.n_newcomers = n_newcomers
+        self.min_promoted = check_int(
+            "min_promoted", min_promoted, min_value=1, owner="MetaProbing"
+        )
         all_rungs = rung_resources(r_min, r_max, eta)
         self.rungs = all_rungs[-self.num_iterations :]
         self._jobs = JobCounter()
@@ -139,8 +151,16 @@ class MetaGuidedScheduler(Scheduler):
         self.predictions: list[Prediction] = []
         self.surrogate_used: list[bool] = []
         self._messages: list[str] = []
+        self.anchor_trial: int | None = None
+        if anchor is not None:
+            self.anchor_trial = self._enqueue(
+                dict(anchor),
+                self.rungs[0],
+                "the meta-model's pick for this dataset (carried to every rung)",
+            )
         for config in initial_configs:
-            self._enqueue(dict(config), self.rungs[0], "initial configuration")
+            if canonical_config_json(config) not in self._seen:
+                self._enqueue(dict(config), self.rungs[0], "initial configuration")
 
     # ------------------------------------------------------------------ protocol
     def ask(self) -> Job | None:
@@ -252,13 +272,23 @@ class MetaGuidedScheduler(Scheduler):
         trainer = self._fitted_trainer()
         use_surrogate = trainer.surrogate_ is not None
         self.surrogate_used.append(use_surrogate)
-        # Rank within each fidelity of the batch: promoted configs and newcomers differ.
+        # Rank within each fidelity among everything this study trained on it: a
+        # newcomer screened alone on the smallest rung is ranked against the earlier
+        # configurations there, not crowned the best of a group of one.
         rung_q: dict[int, float] = {}
         by_fidelity: dict[float, list[tuple[Job, EvaluationResult]]] = {}
-        for job, result in batch:
+        for job, result in sorted(self._history, key=lambda jr: jr[0].job_id):
             by_fidelity.setdefault(job.fidelity.fraction, []).append((job, result))
         for group in by_fidelity.values():
-            for (job, _), q in zip(group, _quantiles([r.score for _, r in group])):
+            scores = [
+                r.score
+                if r.status is EvaluationStatus.COMPLETE
+                and r.score is not None
+                and math.isfinite(r.score)
+                else None
+                for _, r in group
+            ]
+            for (job, _), q in zip(group, _quantiles(scores)):
                 rung_q[job.job_id] = float(q)
         if use_surrogate:
             rows = np.vstack(
@@ -287,13 +317,21 @@ class MetaGuidedScheduler(Scheduler):
                 else "no surrogate yet, ranking by measured score"
             )
         )
-        n_promoted_now = sum(1 for j, _ in batch if j.rung == self._iteration)
-        keep = max(1, math.floor(max(n_promoted_now, 1) / self.eta))
+        # The anchor is carried up on top of the 1 / eta that earn promotion, so every
+        # rung compares it with the best challengers on equal data.
+        n_promoted_now = sum(
+            1 for j, _ in batch if j.rung == self._iteration and j.trial_id != self.anchor_trial
+        )
+        keep = max(self.min_promoted, math.floor(max(n_promoted_now, 1) / self.eta))
         self._iteration += 1
         target = self.rungs[self._iteration]
-        for rank, i in enumerate(order):
+        rank = -1
+        for i in order:
             job, result = ok[i]
-            action = "promote" if rank < keep else "keep out"
+            carried = job.trial_id == self.anchor_trial
+            if not carried:
+                rank += 1
+            action = "carry" if carried else ("promote" if rank < keep else "keep out")
             self.predictions.append(
                 Prediction(
                     job.trial_id,
@@ -305,7 +343,7 @@ class MetaGuidedScheduler(Scheduler):
                     job.fidelity.fraction,
                 )
             )
-            if rank < keep:
+            if not carried and rank < keep:
                 self._messages.append(
                     f"  promote trial {job.trial_id}: measured {result.score:.4f} on "
                     f"{format_share(job.fidelity.fraction)}, predicted final rank "
@@ -321,6 +359,24 @@ class MetaGuidedScheduler(Scheduler):
                     target,
                     f"promoted to {format_share(target)}: {basis}; measured "
                     f"{result.score:.4g} on {format_share(job.fidelity.fraction)}",
+                )
+            elif carried:
+                self._messages.append(
+                    f"  carry trial {job.trial_id} (the meta-model's pick): measured "
+                    f"{result.score:.4f} on {format_share(job.fidelity.fraction)}, predicted "
+                    f"final rank {mean[i]:.2f} ± {std[i]:.2f}"
+                )
+                self._enqueue(
+                    dict(job.config),
+                    target,
+                    f"carried to {format_share(target)}: the meta-model's pick is judged at "
+                    "every rung"
+                    + (
+                        f" (predicted final rank {mean[i]:.2f} ± {std[i]:.2f})"
+                        if use_surrogate
+                        else ""
+                    )
+                    + f"; measured {result.score:.4g} on {format_share(job.fidelity.fraction)}",
                 )
         if self._iteration + 1 < len(self.rungs):
             n_new = self.n_newcomers if self.n_newcomers is not None else max(1, keep // 2)

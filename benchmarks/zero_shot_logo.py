@@ -1,0 +1,223 @@
+"""Zero-shot choice rules, leave-one-group-out over the shipped knowledge.
+
+Every dataset of the shipped corpus evaluated the same design of configurations to the
+full training pool, so how well a rule that picks one configuration *without training*
+would have done on a dataset can be read off the corpus itself: hold out the dataset's
+group, let the rule choose from what remains, look up the chosen configuration's
+full-data validation accuracy on the held-out dataset.
+
+Rules
+    best-default (all)      the configuration with the best mean percentile rank over all
+                            remaining studies (llp's zero-shot pick,
+                            ``MetaModelTrainer.zero_shot``)
+    best-default (family)   the same over the studies of the same model family only
+    surrogate               the candidate the surrogate (random forest over dataset
+                            meta-features + configuration) predicts best for this dataset
+    surrogate (no meta-features)
+                            the same surrogate without dataset meta-features
+    k nearest datasets      best mean rank over the k datasets closest in standardised
+                            meta-feature space
+    oracle                  the best design configuration on the held-out dataset
+
+A replay of the search on the same tables: successive halving over the 8 configurations
+best on average (the first carried to every rung, as MetaProbing carries its pick) with
+challengers promoted by raw score or by the surrogate's predicted final rank.
+
+Scores per held-out dataset: the chosen configuration's percentile rank among the
+design (1 = best) and its normalised regret ``(best - acc) / (best - median)`` clipped at
+3, over datasets where best and median differ by more than 0.01 (the others cannot tell
+configurations apart). Writes ``benchmarks/results/zero_shot_logo.json``.
+
+Run: ``python benchmarks/zero_shot_logo.py`` (one surrogate fit per group and variant;
+about 10 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from llp.features import DatasetFeatureExtractor
+from llp.knowledge import DEFAULT_SPACE, load_shipped_experiences
+from llp.meta import MetaModelTrainer
+from llp.meta._trainer import _quantiles
+from llp.space import canonical_config_json
+from llp.training import EvaluationStatus
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trees", type=int, default=100, help="trees per surrogate")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    started = time.perf_counter()
+    exps = load_shipped_experiences()
+    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
+    info: dict[str, tuple[str, str, dict[str, float]]] = {}
+    configs: dict[str, dict] = {}
+    for e in exps:
+        if e.result.fidelity.fraction != 1.0:
+            continue
+        key = canonical_config_json(e.result.config)
+        configs[key] = dict(e.result.config)
+        ok = e.result.status is EvaluationStatus.COMPLETE and e.result.score is not None
+        scores[e.study][key] = float(e.result.score) if ok else None
+        info[e.study] = (str(e.group), str(e.model_family), dict(e.meta_features))
+    studies = sorted(scores)
+    keys = sorted(configs)
+    acc = np.array(
+        [[np.nan if scores[s].get(k) is None else scores[s][k] for k in keys] for s in studies],
+        dtype=float,
+    )
+    rank = np.vstack([_quantiles([scores[s].get(k) for k in keys]) for s in studies])
+    groups = np.array([info[s][0] for s in studies])
+    families = np.array([info[s][1] for s in studies])
+    features = np.vstack([DatasetFeatureExtractor.to_vector(info[s][2]) for s in studies])
+    z = np.nan_to_num((features - features.mean(0)) / (features.std(0) + 1e-9))
+
+    picks: dict[str, list[int]] = defaultdict(list)
+    for i in range(len(studies)):
+        train = groups != groups[i]
+        picks["best-default (all)"].append(int(np.argmax(rank[train].mean(0))))
+        same = train & (families == families[i])
+        pool = same if same.sum() >= 2 else train
+        picks["best-default (family)"].append(int(np.argmax(rank[pool].mean(0))))
+        idx = np.flatnonzero(train)
+        dist = np.sqrt(((z[idx] - z[i]) ** 2).sum(1))
+        for k in (5, 10, 20):
+            near = idx[np.argsort(dist, kind="stable")[:k]]
+            picks[f"{k} nearest datasets"].append(int(np.argmax(rank[near].mean(0))))
+        picks["oracle"].append(int(np.nanargmax(np.nan_to_num(acc[i], nan=-1.0))))
+    # Every evaluation of the corpus by (study, fraction, configuration), for the replay.
+    by_key = {
+        (e.study, e.result.fidelity.fraction, canonical_config_json(e.result.config)): e
+        for e in exps
+    }
+    fractions = sorted({f for _, f, _ in by_key})
+    promoted: dict[str, dict[int, int]] = defaultdict(dict)
+    for label, use_features in (("surrogate", True), ("surrogate (no meta-features)", False)):
+        chosen = {}
+        for group in sorted(set(groups)):
+            trainer = MetaModelTrainer(
+                DEFAULT_SPACE,
+                n_estimators=args.trees,
+                random_state=0,
+                use_dataset_features=use_features,
+                use_landscape_features=False,
+            )
+            trainer.add(e for e in exps if e.group != group).fit()
+            for i in np.flatnonzero(groups == group):
+                _, family, meta = info[studies[i]]
+                rows = np.vstack([trainer.surrogate_row(meta, family, configs[k]) for k in keys])
+                mean, _ = trainer.predict_final(rows)
+                chosen[i] = int(np.argmax(mean))
+                if use_features:
+                    train = groups != group
+                    start = list(np.argsort(-rank[train].mean(0), kind="stable")[:N_START])
+                    for rule in ("raw score", "surrogate"):
+                        promoted[rule][i] = replay(
+                            trainer, by_key, studies[i], keys, start, fractions, rule
+                        )
+        picks[label] = [chosen[i] for i in range(len(studies))]
+        print(f"{label}: {time.perf_counter() - started:.0f} s", flush=True)
+
+    for rule, chosen_by_study in promoted.items():
+        picks[f"SH over the top {N_START}, promoted by {rule}"] = [
+            chosen_by_study[i] for i in range(len(studies))
+        ]
+    filled = np.nan_to_num(acc, nan=0.0)
+    best, median = filled.max(1), np.median(filled, axis=1)
+    informative = (best - median) > 0.01
+    table = {}
+    for label, chosen in picks.items():
+        c = np.array(chosen)
+        got = filled[np.arange(len(studies)), c]
+        regret = np.minimum((best - got) / np.maximum(best - median, 1e-9), 3.0)
+        table[label] = {
+            "mean_percentile_rank": float(rank[np.arange(len(studies)), c].mean()),
+            "mean_clipped_regret": float(regret[informative].mean()),
+            "mlp_regret": float(regret[informative & (families == "mlp")].mean()),
+            "cnn_regret": float(regret[informative & (families == "cnn")].mean()),
+        }
+    report = {
+        "command": "python benchmarks/zero_shot_logo.py",
+        "n_datasets": len(studies),
+        "n_groups": len(set(groups)),
+        "n_informative": int(informative.sum()),
+        "n_design_configs": len(keys),
+        "trees": args.trees,
+        "wall_seconds": time.perf_counter() - started,
+        "rules": table,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "zero_shot_logo.json").write_text(json.dumps(report, indent=1))
+    print("\n| rule | mean percentile rank | mean regret | MLP | CNN |")
+    print("|---|---:|---:|---:|---:|")
+    for label, row in sorted(table.items(), key=lambda kv: kv[1]["mean_clipped_regret"]):
+        print(
+            f"| {label} | {row['mean_percentile_rank']:.3f} | {row['mean_clipped_regret']:.3f} "
+            f"| {row['mlp_regret']:.3f} | {row['cnn_regret']:.3f} |"
+        )
+    print(
+        f"\n{len(studies)} datasets, {report['n_informative']} informative; "
+        f"wall time {report['wall_seconds']:.0f} s"
+    )
+
+
+N_START = 8
+
+
+def replay(
+    trainer: MetaModelTrainer,
+    by_key: dict,
+    study: str,
+    keys: list[str],
+    start: list[int],
+    fractions: list[float],
+    rule: str,
+) -> int:
+    """Successive halving (eta 2) on the corpus tables of one held-out study, started from
+    ``start`` (its first entry is carried to every rung, as MetaProbing carries its pick):
+    challengers promoted by raw score or by the surrogate's predicted final rank (which
+    reads the partial result and the rank within the rung). Returns the configuration
+    with the best full-data score among the survivors: the same scores the choice is
+    judged by, so this is optimistic for both rules alike."""
+    anchor, alive = start[0], list(start)
+
+    def score(f: float, c: int) -> float | None:
+        e = by_key.get((study, f, keys[c]))
+        ok = e is not None and e.result.status is EvaluationStatus.COMPLETE
+        return float(e.result.score) if ok and np.isfinite(e.result.score) else None
+
+    for f in fractions[:-1]:
+        quantile = dict(zip(alive, _quantiles([score(f, c) for c in alive])))
+        measured = [c for c in alive if score(f, c) is not None]
+        key = {c: -np.inf for c in alive}  # failures rank last
+        if rule == "surrogate" and measured:
+            rows = [
+                trainer.surrogate_row(
+                    e.meta_features, e.model_family, e.result.config, e.result, quantile[c]
+                )
+                for c in measured
+                for e in [by_key[(study, f, keys[c])]]
+            ]
+            mean, _ = trainer.predict_final(np.vstack(rows))
+            key.update(zip(measured, mean))
+        else:
+            key.update((c, quantile[c]) for c in measured)
+        challengers = sorted((c for c in alive if c != anchor), key=lambda c: -key[c])
+        alive = [*challengers[: max(1, len(challengers) // 2)], anchor]
+    final = fractions[-1]
+    return max(alive, key=lambda c: (score(final, c) or -1.0, c == anchor))
+
+
+if __name__ == "__main__":
+    main()
