@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _trajectory import rung_incumbents
 from torch import nn
 
 from llp.knowledge import DEFAULT_SPACE, make_optimizer
@@ -133,11 +134,4 @@ def method_smac(task, budget, epochs, seed, **_):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     # The incumbent: the best score at the highest rung reached so far (as method_optuna).
-    out: list[tuple[float, dict[str, Any]]] = []
-    best: tuple[int, float] | None = None
-    best_config: dict[str, Any] | None = None
-    for cost, config, value, rung in history:
-        if best is None or (rung, value) > best:
-            best, best_config = (rung, value), config
-        out.append((cost, dict(best_config)))
-    return out
+    return rung_incumbents(history)

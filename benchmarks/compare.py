@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _smac_peer import method_smac  # noqa: E402
+from _trajectory import rung_incumbents  # noqa: E402
 from build_corpus import (  # noqa: E402
     BATCH_SIZE,
     DATA_SEED,
@@ -286,14 +287,7 @@ def method_optuna(task, budget, epochs, seed, *, pruner: str, **_):
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, value)
-    out: Trajectory = []
-    best: tuple[int, float] | None = None
-    best_config: dict[str, Any] | None = None
-    for cost, config, value, step in history:
-        if best is None or (step, value) > best:
-            best, best_config = (step, value), config
-        out.append((cost, dict(best_config)))
-    return out
+    return rung_incumbents(history)
 
 
 def method_best_default(task, budget, epochs, seed, *, prior, **_):

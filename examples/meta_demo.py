@@ -136,6 +136,20 @@ def main() -> None:
         f"\nMetaProbing's prior: {prior.n_evaluations} evaluations on {prior.n_datasets} "
         f"other datasets ({', '.join(prior.sources)}); digits itself left out."
     )
+    final_trial = mp_result.study.best_evaluation.trial_id
+    since = next(
+        (
+            cost
+            for i, (cost, _) in enumerate(mp_result.incumbents)
+            if all(t == final_trial for _, t in mp_result.incumbents[i:])
+        ),
+        None,
+    )
+    if since is not None:
+        print(
+            f"MetaProbing held its final answer (trial {final_trial}) from {since:.1f} "
+            f"full-data epochs on, of {mp_result.total_cost:.1f} spent."
+        )
     frame = mp_result.predictions_frame()
     promoted = frame[frame.action == "promote"]
     if len(promoted) > 2:

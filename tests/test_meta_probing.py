@@ -57,6 +57,24 @@ def make_meta(data: FidelityData, **kwargs) -> MetaProbing:
     )
 
 
+def store_two_studies(db) -> None:
+    """Random searches on two other datasets, same configurations: a prior in ``db``."""
+    for loader in (load_breast_cancer, load_iris):
+        data = make_data(loader)
+        TwoTierProbing(
+            SPACE.sample(6, seed=3),
+            make_model_fn(data.input_shape[0], data.n_classes),
+            data,
+            nn.CrossEntropyLoss(),
+            optimizer_fn,
+            space=SPACE,
+            max_epochs=2,
+            show_progress=False,
+            storage=db,
+            model_family="mlp",
+        ).run_random_search(6, resource=1.0)
+
+
 def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
     data = make_data(load_wine)
     mp = make_meta(data)
@@ -86,20 +104,7 @@ def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
 
 def test_a_prior_from_the_knowledge_base_guides_a_new_dataset(tmp_path) -> None:
     db = tmp_path / "kb.db"
-    for loader in (load_breast_cancer, load_iris):
-        data = make_data(loader)
-        TwoTierProbing(
-            SPACE.sample(6, seed=3),
-            make_model_fn(data.input_shape[0], data.n_classes),
-            data,
-            nn.CrossEntropyLoss(),
-            optimizer_fn,
-            space=SPACE,
-            max_epochs=2,
-            show_progress=False,
-            storage=db,
-            model_family="mlp",
-        ).run_random_search(6, resource=1.0)
+    store_two_studies(db)
     data = make_data(load_wine)
     mp = make_meta(data, prior="store", storage=db)
     mp.run_meta_optimization(
@@ -206,20 +211,7 @@ def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answ
     from llp.runner import noise_margin
 
     db = tmp_path / "kb.db"
-    for loader in (load_breast_cancer, load_iris):
-        data = make_data(loader)
-        TwoTierProbing(
-            SPACE.sample(6, seed=3),
-            make_model_fn(data.input_shape[0], data.n_classes),
-            data,
-            nn.CrossEntropyLoss(),
-            optimizer_fn,
-            space=SPACE,
-            max_epochs=2,
-            show_progress=False,
-            storage=db,
-            model_family="mlp",
-        ).run_random_search(6, resource=1.0)
+    store_two_studies(db)
     data = make_data(load_wine)
     mp = make_meta(data, prior="store", storage=db)
     mp.run_meta_optimization(
