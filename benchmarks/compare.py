@@ -400,7 +400,15 @@ def main() -> None:
         default=8.0,
         help="budget = this many full trainings (x epochs)",
     )
+    parser.add_argument(
+        "--resummarize",
+        action="store_true",
+        help="recompute the summary, table and plot from the saved JSON (no training)",
+    )
     args = parser.parse_args()
+    if args.resummarize:
+        resummarize(RESULTS / ("compare_quick.json" if args.quick else "compare.json"))
+        return
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     torch.set_num_threads(1)
@@ -492,6 +500,17 @@ def main() -> None:
     print(f"\nwall time {report['wall_seconds']:.0f} s; written to {out.relative_to(HERE.parent)}")
 
 
+def resummarize(path: Path) -> None:
+    """Summary, table and plot again from a saved run (after a change to the scoring)."""
+    report = json.loads(path.read_text())
+    raw, grid = report["per_task"], np.array(report["grid"])
+    methods = list(next(iter(raw.values()))["methods"])
+    report.update(summarise(raw, methods, grid, float(report["budget"])))
+    path.write_text(json.dumps(report, indent=1, default=_json_default))
+    plot(raw, methods, grid, path.with_suffix("").parent / path.stem)
+    print_table(report, methods)
+
+
 def summarise(
     raw: dict[str, Any], methods: list[str], grid: np.ndarray, budget: float
 ) -> dict[str, Any]:
@@ -575,21 +594,35 @@ def _goal(
             "metaprobing_budget_to_reach_it": at,
             "share_of_peer_budget": None if at is None else at / budget,
         }
-    per_peer: dict[str, list[int]] = {}
+
+    def versus(at: int) -> dict[str, list[int]]:
+        per_peer: dict[str, list[int]] = {}
+        for p in peers:
+            lower = tie = higher = 0
+            for t in tasks:
+                mp = raw[t]["methods"]["metaprobing"]["curve"][at]
+                other = raw[t]["methods"][p]["curve"][at]
+                lower += mp < other - 1e-9
+                tie += abs(mp - other) <= 1e-9
+                higher += mp > other + 1e-9
+            per_peer[p] = [int(lower), int(tie), int(higher)]
+        return per_peer
+
     wins = 0
-    for p in peers:
-        lower = tie = higher = 0
-        for t in tasks:
-            mp = raw[t]["methods"]["metaprobing"]["curve"][idx]
-            other = raw[t]["methods"][p]["curve"][idx]
-            lower += mp < other - 1e-9
-            tie += abs(mp - other) <= 1e-9
-            higher += mp > other + 1e-9
-        per_peer[p] = [int(lower), int(tie), int(higher)]
     for t in tasks:
         mp = raw[t]["methods"]["metaprobing"]["curve"][idx]
         wins += bool(mp < min(raw[t]["methods"][p]["curve"][idx] for p in peers) - 1e-9)
-    out["at_metaprobing_budget_tasks_lower_tie_higher"] = per_peer
+    out["at_metaprobing_budget_tasks_lower_tie_higher"] = versus(idx)
+    # The same at a few budgets: the grid point at or above each.
+    out["tasks_lower_tie_higher_at_budget"] = {
+        f"{grid[at]:g}": versus(at)
+        for at in sorted(
+            {
+                min(int(np.searchsorted(grid, b - 1e-9)), len(grid) - 1)
+                for b in (budget / 8, budget / 3, mp_cost, budget)
+            }
+        )
+    }
     out["tasks_where_metaprobing_beats_every_peer_at_its_budget"] = wins
     out["n_tasks"] = len(tasks)
     return out

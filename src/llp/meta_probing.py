@@ -379,7 +379,9 @@ class MetaProbing:
         finally:
             if recorder is not None and recorder.knowledge_base is not self.storage:
                 recorder.knowledge_base.close()
-        study, incumbents = self._judge(study, scheduler.anchor_trial)
+        study, incumbents = self._judge(
+            study, scheduler.anchor_trial, (scheduler.rungs[-1], self.max_epochs)
+        )
         self.result_ = MetaProbingResult(
             best_config=study.best_config,
             best_score=study.best_score,
@@ -403,10 +405,10 @@ class MetaProbing:
 
     # ------------------------------------------------------------------ helpers
     def _judge(
-        self, study: StudyResult, anchor_trial: int | None
+        self, study: StudyResult, anchor_trial: int | None, judge_at: tuple[float, int]
     ) -> tuple[StudyResult, tuple[tuple[float, int], ...]]:
-        """The final choice and the anytime answers, with the meta-model's pick kept
-        unless something beat it on equal data by more than validation noise."""
+        """The final choice and the anytime answers: the meta-model's pick until
+        something beats it on the top rung's data by more than validation noise."""
         n_val = int(self._describe().n_val or 0)  # 0: no noise model, the best score wins
         objective = str(self._trainer.objective)
         incumbents: list[tuple[float, int]] = []
@@ -420,20 +422,31 @@ class MetaProbing:
                 n_val=n_val,
                 objective=objective,
                 z=NOISE_Z,
+                judge_at=judge_at,
             )
             if best is not None:
                 incumbents.append((cost, best.trial_id))
         final = select_incumbent(
-            evaluations, anchor_trial=anchor_trial, n_val=n_val, objective=objective, z=NOISE_Z
+            evaluations,
+            anchor_trial=anchor_trial,
+            n_val=n_val,
+            objective=objective,
+            z=NOISE_Z,
+            judge_at=judge_at,
         )
         if final is not None and final is not study.best_evaluation:
             raw = study.best_evaluation
+            if raw.fidelity == final.fidelity:
+                why = (
+                    f"the best measured, trial {raw.trial_id} at {raw.score:.4f}, is within "
+                    "validation noise of it (margin "
+                    f"{noise_margin(float(final.score or 0.0), n_val, objective, NOISE_Z):.4f}"
+                    f" on {n_val} validation examples)"
+                )
+            else:
+                why = f"the study ended before {judge_at[0]:.0%} of the data"
             self._say(
-                f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): the "
-                f"best measured, trial {raw.trial_id} at {raw.score:.4f}, is within "
-                f"validation noise of it (margin "
-                f"{noise_margin(float(final.score or 0.0), n_val, objective, NOISE_Z):.4f} "
-                f"on {n_val} validation examples)"
+                f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): {why}"
             )
             study = replace(
                 study,

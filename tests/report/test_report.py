@@ -281,3 +281,9 @@ def test_a_meta_probing_answer_is_judged_in_the_report_as_the_study_judged_it() 
         data = StudyData(study, None, frame(challenger), ())  # type: ignore[arg-type]
         best = best_evaluation(data)
         assert best is not None and int(best["trial_number"]) == expected
+    # A study that stopped before its top rung answers with the pick, on its most data.
+    halfway = frame(0.99)[lambda f: f["fraction"] == 0.5].assign(score=[0.70, 0.95])
+    settings = {"answer_noise_z": 1.0, "n_val": 60, "max_resource": 1.0, "epochs": 2}
+    study = SimpleNamespace(settings=settings, objective="val_accuracy")
+    best = best_evaluation(StudyData(study, None, halfway, ()))  # type: ignore[arg-type]
+    assert best is not None and int(best["trial_number"]) == 0

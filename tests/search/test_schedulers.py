@@ -253,3 +253,8 @@ def test_noise_margin_and_select_incumbent_keep_the_anchor_within_noise() -> Non
     higher = [ev(0, 0.5, 0.95), ev(1, 1.0, 0.70)]
     assert select_incumbent(higher, anchor_trial=0, **kwargs).trial_id == 1
     assert select_incumbent([], anchor_trial=0, **kwargs) is None
+    # Below the fidelity challengers are judged at, the anchor's best-fed result answers.
+    early = [ev(0, 0.25, 0.60), ev(0, 0.5, 0.70), ev(1, 0.5, 0.95)]
+    chosen = select_incumbent(early, anchor_trial=0, judge_at=(1.0, 1), **kwargs)
+    assert chosen is not None and chosen.trial_id == 0 and chosen.fidelity.fraction == 0.5
+    assert select_incumbent(early, anchor_trial=0, **kwargs).trial_id == 1

@@ -111,7 +111,8 @@ def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
     The best evaluation at the highest fidelity reached (ties: lower trial), as the
     runner's ``select_best`` judges it. A MetaProbing study that recorded its noise rule
     (settings ``answer_noise_z`` and ``n_val``) keeps the meta-model's pick unless another
-    configuration beat it there by more than :func:`llp.runner.noise_margin`, exactly as
+    configuration beat it on the top rung (``max_resource``) by more than
+    :func:`llp.runner.noise_margin`, exactly as
     :meth:`llp.meta_probing.MetaProbing.run_meta_optimization` chose.
     """
     top = _top_fidelity(data.frame)
@@ -128,7 +129,13 @@ def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
     picks = data.frame[data.frame["reason"].astype(str).str.startswith(ANCHOR_REASON)]
     if picks.empty:
         return row.to_dict()
-    anchor = ranked[ranked["trial_number"] == int(picks["trial_number"].iloc[0])]
+    anchor_trial = int(picks["trial_number"].iloc[0])
+    judge_at = (float(settings.get("max_resource", 0.0)), int(settings.get("epochs", 0)))
+    if top < judge_at:  # no challenger reached the top rung: the pick stays the answer
+        mine = ok[ok["trial_number"] == anchor_trial]
+        if not mine.empty:
+            return mine.sort_values(["fraction", "epochs"]).iloc[-1].to_dict()
+    anchor = ranked[ranked["trial_number"] == anchor_trial]
     if anchor.empty:
         return row.to_dict()
     from llp.runner import noise_margin

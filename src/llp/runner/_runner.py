@@ -207,6 +207,7 @@ def select_incumbent(
     n_val: int,
     objective: str,
     z: float = 1.0,
+    judge_at: tuple[float, int] | None = None,
 ) -> Evaluation | None:
     """:func:`select_best`, except that an *anchor* (a configuration trusted in advance,
     such as the meta-model's pick) keeps its place unless beaten by more than noise.
@@ -214,18 +215,24 @@ def select_incumbent(
     At the highest fidelity any success reached, the anchor is replaced only by a
     configuration whose score beats the anchor's by more than :func:`noise_margin`. When
     the anchor was not measured at that fidelity, this is :func:`select_best`.
+
+    ``judge_at`` (``(fraction, epochs)``), when given, is the fidelity challengers must
+    reach to replace the anchor at all: below it low-fidelity scores say less about the
+    final one than the prior does, and the anchor (its evaluation on the most data)
+    stays the answer.
     """
     best = select_best(evaluations)
     if best is None or anchor_trial is None or best.trial_id == anchor_trial:
         return best
     top = (best.fidelity.fraction, best.fidelity.epochs)
-    anchors = [
+    done = [
         e
         for e in evaluations
-        if e.trial_id == anchor_trial
-        and e.status is EvaluationStatus.COMPLETE
-        and (e.fidelity.fraction, e.fidelity.epochs) == top
+        if e.trial_id == anchor_trial and e.status is EvaluationStatus.COMPLETE
     ]
+    if judge_at is not None and top < judge_at and done:
+        return max(done, key=lambda e: (e.fidelity.fraction, e.fidelity.epochs))
+    anchors = [e for e in done if (e.fidelity.fraction, e.fidelity.epochs) == top]
     if not anchors:
         return best
     anchor = anchors[-1]
