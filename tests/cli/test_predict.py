@@ -37,6 +37,14 @@ def test_predict_recommends_configurations_with_an_expected_score_and_neighbours
     first = out["recommendations"][0]
     assert DEFAULT_SPACE.validate(first["config"]) == first["config"]
     assert first["source"] in ("portfolio", "predictor", "predictor variation", "space sample")
+    # The zero-shot pick (what MetaProbing starts from) comes first.
+    from llp.meta import MetaModelTrainer
+    from llp.store import KnowledgeBase
+
+    with KnowledgeBase.open(three_datasets) as kb:
+        trainer = MetaModelTrainer(DEFAULT_SPACE).add_from_store(kb)
+    pick = trainer.portfolio("mlp", 1, same_family=False)
+    assert pick and first["config"] == pick[0] and first["source"] == "portfolio"
     assert 0.0 <= first["expected_score"] <= 1.0 and first["expected_score_std"] >= 0.0
     names = [d["name"] for d in out["similar_datasets"]]
     assert sorted(names) == ["breast_cancer", "iris", "wine"]

@@ -252,38 +252,66 @@ def test_a_study_whose_data_file_moved_still_gets_its_report_without_slices(
 
 
 def test_a_meta_probing_answer_is_judged_in_the_report_as_the_study_judged_it() -> None:
+    import datetime
     from types import SimpleNamespace
 
     import pandas as pd
 
-    from llp.report._collect import ANCHOR_REASON, StudyData, best_evaluation
+    from llp.report._collect import StudyData, best_evaluation
     from llp.runner import noise_margin
+    from llp.search import Job
+    from llp.search._meta_guided import ANCHOR_REASON
+    from llp.store import StoredEvaluation
+    from llp.training import Fidelity
+    from tests.conftest import fake_result
 
-    def frame(challenger: float) -> pd.DataFrame:
-        return pd.DataFrame(
+    plan = [  # trial, fraction, reason
+        (0, 0.5, f"{ANCHOR_REASON} (carried)"),
+        (1, 0.5, "initial"),
+        (0, 1.0, "carried to 100%"),
+        (1, 1.0, "promoted"),
+    ]
+
+    def study_data(scores: list[float], settings: dict) -> StudyData:
+        stored = []
+        for i, ((trial, fraction, reason), score) in enumerate(zip(plan, scores)):
+            job = Job(i, trial, {"x": trial / 10}, Fidelity(fraction, 2), 0, 0, reason)
+            stored.append(
+                StoredEvaluation(
+                    i + 1,
+                    "s",
+                    None,
+                    {},
+                    "mlp",
+                    trial,
+                    0,
+                    0,
+                    reason,
+                    fake_result(job, score),
+                    "0",
+                    datetime.datetime.now(datetime.UTC),
+                )
+            )
+        frame = pd.DataFrame(
             {
-                "trial_number": [0, 1, 0, 1],
-                "reason": [f"{ANCHOR_REASON} (carried)", "initial", "carried to 100%", "promoted"],
-                "fraction": [0.5, 0.5, 1.0, 1.0],
-                "epochs": [2, 2, 2, 2],
-                "status": ["complete"] * 4,
-                "score": [0.70, 0.72, 0.80, challenger],
+                "evaluation_id": [e.id for e in stored],
+                "trial_number": [e.trial_number for e in stored],
+                "score": [e.result.score for e in stored],
             }
         )
+        study = SimpleNamespace(settings=settings, objective="val_accuracy")
+        return StudyData(study, None, frame, tuple(stored))  # type: ignore[arg-type]
 
+    rule = {"answer_noise_z": 1.0, "n_val": 60, "max_resource": 1.0, "epochs": 2}
     margin = noise_margin(0.80, 60, "val_accuracy")
     for settings, challenger, expected in (
-        ({"answer_noise_z": 1.0, "n_val": 60}, 0.80 + margin / 2, 0),  # within noise
-        ({"answer_noise_z": 1.0, "n_val": 60}, 0.80 + 2 * margin, 1),  # beyond it
+        (rule, 0.80 + margin / 2, 0),  # within noise: the pick
+        (rule, 0.80 + 2 * margin, 1),  # beyond it
         ({}, 0.80 + margin / 2, 1),  # a study without the rule: the best score
     ):
-        study = SimpleNamespace(settings=settings, objective="val_accuracy")
-        data = StudyData(study, None, frame(challenger), ())  # type: ignore[arg-type]
-        best = best_evaluation(data)
+        best = best_evaluation(study_data([0.70, 0.72, 0.80, challenger], settings))
         assert best is not None and int(best["trial_number"]) == expected
     # A study that stopped before its top rung answers with the pick, on its most data.
-    halfway = frame(0.99)[lambda f: f["fraction"] == 0.5].assign(score=[0.70, 0.95])
-    settings = {"answer_noise_z": 1.0, "n_val": 60, "max_resource": 1.0, "epochs": 2}
-    study = SimpleNamespace(settings=settings, objective="val_accuracy")
-    best = best_evaluation(StudyData(study, None, halfway, ()))  # type: ignore[arg-type]
+    plan[2:] = []
+    best = best_evaluation(study_data([0.70, 0.95], rule))
     assert best is not None and int(best["trial_number"]) == 0

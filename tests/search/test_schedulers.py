@@ -258,3 +258,37 @@ def test_noise_margin_and_select_incumbent_keep_the_anchor_within_noise() -> Non
     chosen = select_incumbent(early, anchor_trial=0, judge_at=(1.0, 1), **kwargs)
     assert chosen is not None and chosen.trial_id == 0 and chosen.fidelity.fraction == 0.5
     assert select_incumbent(early, anchor_trial=0, **kwargs).trial_id == 1
+
+
+def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> None:
+    from llp.meta import MetaModelTrainer
+    from llp.search import Job, MetaGuidedScheduler
+    from llp.training import EvaluationResult
+
+    initial = configs(8)  # x = 0 .. 1
+    good = {c["x"] for c in initial}
+
+    def evaluate(job: Job) -> EvaluationResult:
+        # The initial configurations are good; every newcomer is the worst on its rung.
+        base = 0.9 if job.config["x"] in good else 0.1
+        return fake_result(job, base + 0.01 * job.config["x"] + 0.05 * job.fidelity.fraction)
+
+    scheduler = MetaGuidedScheduler(
+        SPACE,
+        initial,
+        # No prior: ranks come from this study alone.
+        trainer=MetaModelTrainer(SPACE, use_dataset_features=False),
+        meta_features={},
+        model_family=None,
+        min_resource=0.125,
+        max_resource=1.0,
+        reduction_factor=2,
+        num_iterations=4,
+        epochs=1,
+        seed=0,
+    )
+    result = Runner(scheduler, evaluate, show_progress=False).run()
+    newcomers = {e.trial_id for e in result.evaluations if e.config["x"] not in good}
+    assert newcomers  # some were screened...
+    promoted = {e.trial_id for e in result.evaluations if e.job.rung > 0}
+    assert not newcomers & promoted  # ...and none was promoted over better configurations

@@ -100,51 +100,53 @@ def _top_fidelity(frame: pd.DataFrame) -> tuple[float, int] | None:
     return max(pairs)
 
 
-#: How a MetaProbing study marks the meta-model's pick (the first words of its reason).
-ANCHOR_REASON = "the meta-model's pick"
-
-
 def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
-    """The answer of the study, judged as the study judged it; ``None`` if nothing
-    completed.
+    """The answer of the study (its row of ``data.frame``), judged as the study judged
+    it; ``None`` if nothing completed.
 
-    The best evaluation at the highest fidelity reached (ties: lower trial), as the
-    runner's ``select_best`` judges it. A MetaProbing study that recorded its noise rule
-    (settings ``answer_noise_z`` and ``n_val``) keeps the meta-model's pick unless another
-    configuration beat it on the top rung (``max_resource``) by more than
-    :func:`llp.runner.noise_margin`, exactly as
+    The runner's :func:`~llp.runner.select_best`: the best evaluation at the highest
+    fidelity reached (ties: lower trial). A MetaProbing study that recorded its noise
+    rule (settings ``answer_noise_z`` and ``n_val``) is judged by
+    :func:`~llp.runner.select_incumbent` with the same settings, exactly as
     :meth:`llp.meta_probing.MetaProbing.run_meta_optimization` chose.
     """
-    top = _top_fidelity(data.frame)
-    if top is None:
-        return None
-    ok = data.complete
-    at_top = ok[(ok["fraction"] == top[0]) & (ok["epochs"] == top[1])]
-    ranked = at_top.sort_values(["score", "trial_number"], ascending=[False, True])
-    row = ranked.iloc[0]
+    from llp.runner import select_best, select_incumbent
+    from llp.search import Evaluation, Job
+    from llp.search._meta_guided import ANCHOR_REASON
+
+    evaluations = [
+        Evaluation(
+            Job(
+                job_id=e.id,
+                trial_id=e.trial_number,
+                config=e.config,
+                fidelity=e.result.fidelity,
+                bracket=e.bracket,
+                rung=e.rung,
+                reason=e.reason,
+            ),
+            e.result,
+        )
+        for e in sorted(data.evaluations, key=lambda e: e.id)
+    ]
     settings = data.study.settings or {}
     z, n_val = settings.get("answer_noise_z"), settings.get("n_val")
-    if z is None or n_val is None:
-        return row.to_dict()
-    picks = data.frame[data.frame["reason"].astype(str).str.startswith(ANCHOR_REASON)]
-    if picks.empty:
-        return row.to_dict()
-    anchor_trial = int(picks["trial_number"].iloc[0])
-    judge_at = (float(settings.get("max_resource", 0.0)), int(settings.get("epochs", 0)))
-    if top < judge_at:  # no challenger reached the top rung: the pick stays the answer
-        mine = ok[ok["trial_number"] == anchor_trial]
-        if not mine.empty:
-            return mine.sort_values(["fraction", "epochs"]).iloc[-1].to_dict()
-    anchor = ranked[ranked["trial_number"] == anchor_trial]
-    if anchor.empty:
-        return row.to_dict()
-    from llp.runner import noise_margin
-
-    anchor_score = float(anchor["score"].iloc[0])
-    margin = noise_margin(anchor_score, int(n_val), data.objective, float(z))
-    return (
-        row.to_dict() if float(row["score"]) > anchor_score + margin else anchor.iloc[0].to_dict()
-    )
+    anchor = next((e.trial_id for e in evaluations if e.job.reason.startswith(ANCHOR_REASON)), None)
+    if z is None or n_val is None or anchor is None:
+        chosen = select_best(evaluations)
+    else:
+        chosen = select_incumbent(
+            evaluations,
+            anchor_trial=anchor,
+            n_val=int(n_val),
+            objective=data.objective,
+            z=float(z),
+            judge_at=(float(settings.get("max_resource", 0.0)), int(settings.get("epochs", 0))),
+        )
+    if chosen is None:
+        return None
+    rows = data.frame[data.frame["evaluation_id"] == chosen.job.job_id]
+    return rows.iloc[0].to_dict()
 
 
 def top_trials(data: StudyData, k: int) -> list[Mapping[str, Any]]:

@@ -21,6 +21,9 @@ from llp.search._base import (
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, EvaluationStatus, Fidelity
 
+#: How the reason of the anchor's first job begins (reports find the anchor by it).
+ANCHOR_REASON = "the meta-model's pick"
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -88,8 +91,6 @@ class MetaGuidedScheduler(Scheduler):
     seed : int
     dataset : str
         Key of the dataset, so this study's rows are grouped correctly.
-    min_promoted : int, default=1
-        Challengers (configurations other than the anchor) promoted at least, per rung.
     anchor : dict, optional
         A configuration trusted in advance (MetaProbing passes the meta-model's zero-shot
         pick). It runs first and is carried to every rung even when ranked below the cut,
@@ -114,7 +115,6 @@ class MetaGuidedScheduler(Scheduler):
         dataset: str = "current",
         n_candidates: int = 256,
         anchor: Mapping[str, Any] | None = None,
-        min_promoted: int = 1,
     ) -> None:
         r_min, r_max, eta = check_resources(
             min_resource, max_resource, reduction_factor, owner="MetaProbing"
@@ -134,9 +134,6 @@ class MetaGuidedScheduler(Scheduler):
         self.dataset = dataset
         self.n_candidates = n_candidates
         self.n_newcomers = n_newcomers
-        self.min_promoted = check_int(
-            "min_promoted", min_promoted, min_value=1, owner="MetaProbing"
-        )
         all_rungs = rung_resources(r_min, r_max, eta)
         self.rungs = all_rungs[-self.num_iterations :]
         self._jobs = JobCounter()
@@ -156,7 +153,7 @@ class MetaGuidedScheduler(Scheduler):
             self.anchor_trial = self._enqueue(
                 dict(anchor),
                 self.rungs[0],
-                "the meta-model's pick for this dataset (carried to every rung)",
+                f"{ANCHOR_REASON} for this dataset (carried to every rung)",
             )
         for config in initial_configs:
             if canonical_config_json(config) not in self._seen:
@@ -322,7 +319,7 @@ class MetaGuidedScheduler(Scheduler):
         n_promoted_now = sum(
             1 for j, _ in batch if j.rung == self._iteration and j.trial_id != self.anchor_trial
         )
-        keep = max(self.min_promoted, math.floor(max(n_promoted_now, 1) / self.eta))
+        keep = max(1, math.floor(max(n_promoted_now, 1) / self.eta))
         self._iteration += 1
         target = self.rungs[self._iteration]
         rank = -1
