@@ -176,9 +176,23 @@ def test_a_trainer_study_records_a_lost_evaluation_with_its_objective_and_seed(
     with KnowledgeBase.open(db) as kb:
         [stored] = kb.evaluations(study="lossy", status="failed")
     assert stored.result.failure_reason.startswith("worker lost: the test lost this worker")
-    # Resuming reuses the recorded failure instead of running it again.
+    # Resuming runs the lost evaluation again (the loss was the worker's, not the
+    # configuration's); its result replaces the failure, and the rest is reused.
+    probe.executor = None
     again = probe.run_successive_halving(0.5, 1.0, 2)
-    assert again.n_reused == len(result.evaluations)
+    [rerun] = [e for e in again.evaluations if not e.reused]
+    assert (rerun.trial_id, rerun.resource) == (1, failed.resource)
+    assert rerun.status is EvaluationStatus.COMPLETE
+    first_round = [e for e in again.evaluations if e.resource == failed.resource]
+    assert sum(e.reused for e in first_round) == len(first_round) - 1
+    with KnowledgeBase.open(db) as kb:
+        assert kb.evaluations(study="lossy", status="failed") == []
+        [replaced] = [
+            e
+            for e in kb.evaluations(study="lossy")
+            if e.trial_number == 1 and e.result.fidelity == failed.result.fidelity
+        ]
+    assert replaced.id == stored.id and replaced.result.score == rerun.score
 
 
 class BrokenPool(cf.Executor):

@@ -154,6 +154,28 @@ def test_different_rewrite_raises_and_keeps_the_stored_evaluation(
     assert stored.result == original
 
 
+def test_a_lost_workers_failure_is_replaced_by_the_evaluation_run_again(
+    kb: KnowledgeBase, make_study: MakeStudy, make_result: MakeResult
+) -> None:
+    study = make_study()
+    lost = make_result(failed=True, failure_reason="worker lost: the process died", cost=0.0)
+    first = record(kb, study, lost)
+    assert kb.evaluations()[0].result.worker_lost
+    rerun = make_result()
+    second = record(kb, study, rerun)
+    assert second == first  # the same row, now holding the new result
+    (stored,) = kb.evaluations()
+    assert stored.result == rerun and not stored.result.worker_lost
+    # Any other finished evaluation stays as it is.
+    with pytest.raises(DuplicateEvaluationError, match="never overwritten"):
+        record(kb, study, make_result(score=0.5))
+    # A failure of the configuration itself is never replaced either.
+    other = make_study("other")
+    record(kb, other, make_result(failed=True))
+    with pytest.raises(DuplicateEvaluationError, match="never overwritten"):
+        record(kb, other, make_result())
+
+
 def test_changed_provenance_is_a_different_evaluation(
     kb: KnowledgeBase, make_study: MakeStudy, make_result: MakeResult
 ) -> None:

@@ -187,14 +187,17 @@ class StudyRecorder:
         return cls(kb, study.id, name, study.created_at)
 
     def lookup(self, job: Job) -> EvaluationResult | None:
-        """The stored result of ``job`` if this study already finished it."""
-        return self.knowledge_base.find_evaluation(
+        """The stored result of ``job`` if this study already finished it. A failure
+        recorded because its worker was lost is not a result of the configuration: the
+        job runs again, and its new result replaces the failure in the store."""
+        stored = self.knowledge_base.find_evaluation(
             self.study_id,
             trial_number=job.trial_id,
             config=dict(job.config),
             fraction=job.fidelity.fraction,
             epochs=job.fidelity.epochs,
         )
+        return None if stored is not None and stored.worker_lost else stored
 
     def record(self, job: Job, result: EvaluationResult) -> None:
         self.knowledge_base.record_evaluation(

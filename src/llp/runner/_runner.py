@@ -11,7 +11,7 @@ from typing import Any, Literal
 from llp._checks import check_int
 from llp.runner._recording import StudyRecorder
 from llp.search import Evaluation, Job, Scheduler
-from llp.training import EvaluationResult, EvaluationStatus, Objective
+from llp.training import WORKER_LOST, EvaluationResult, EvaluationStatus, Objective
 
 ProgressCallback = Callable[["ProgressEvent"], None]
 
@@ -277,7 +277,9 @@ class Runner:
         one at a time, so a job that kills its worker cannot take the others down with it
         again. A job lost more often is recorded as ``FAILED`` with the reason
         ``"worker lost: ..."``; if ``evaluate`` has a method ``failed_result(job,
-        reason)`` that record comes from it.
+        reason)`` that record comes from it. Resuming the study runs such a job again
+        (the loss was the worker's, not the configuration's) and stores its new result
+        in place of the failure.
 
     Notes
     -----
@@ -513,7 +515,7 @@ class _Flight:
     def _lost_result(self, job: Job, exc: BaseException, losses: int) -> EvaluationResult:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         times = "once" if losses == 1 else f"{losses} times"
-        reason = f"worker lost: {detail} (lost {times}; max_retries={self.max_retries})"
+        reason = f"{WORKER_LOST}{detail} (lost {times}; max_retries={self.max_retries})"
         make = getattr(self.evaluate, "failed_result", None)
         if callable(make):
             result = make(job, reason)

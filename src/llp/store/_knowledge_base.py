@@ -36,7 +36,7 @@ from llp.store._engines import (
 )
 from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
 from llp.store._records import DatasetRecord, NewEvaluation, StoredEvaluation, StudyRecord
-from llp.training import EvaluationResult, EvaluationStatus
+from llp.training import EvaluationResult, EvaluationStatus, lost_worker
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -564,6 +564,10 @@ class KnowledgeBase:
     ) -> int:
         """Store one finished evaluation (and its trial, on first sight).
 
+        A finished evaluation is never overwritten, with one exception: a failure
+        recorded because the worker running it was lost (``llp.training.WORKER_LOST``)
+        says nothing about the configuration, so the evaluation run again replaces it.
+
         Parameters
         ----------
         study_id : int
@@ -585,7 +589,8 @@ class KnowledgeBase:
         Raises
         ------
         DuplicateEvaluationError
-            If a different evaluation is stored for this trial at this fidelity.
+            If a different evaluation (other than a lost worker's failure) is stored for
+            this trial at this fidelity.
         ValueError
             If the trial was recorded with another configuration, or the study is unknown.
         """
@@ -717,7 +722,17 @@ class KnowledgeBase:
         slots: list[int | tuple[int, float, int]] = []
         for number, _, row in prepared:
             key = (trial_ids[number], row["fraction"], row["epochs"])
-            if key in stored:
+            if key in stored and lost_worker(stored[key]["status"], stored[key]["failure_reason"]):
+                # A lost worker's failure was the infrastructure's: the evaluation run
+                # again replaces it (same id), whatever its outcome.
+                if differing_columns(stored[key], row):
+                    conn.execute(
+                        update(s.evaluations)
+                        .where(s.evaluations.c.id == stored[key]["id"])
+                        .values(llp_version=__version__, created_at=now, **row)
+                    )
+                slots.append(int(stored[key]["id"]))
+            elif key in stored:
                 self._check_identical(study, number, stored[key], row)
                 slots.append(int(stored[key]["id"]))
             elif key in pending:

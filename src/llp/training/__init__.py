@@ -7,21 +7,25 @@
 from __future__ import annotations
 
 from llp.training._records import (
+    WORKER_LOST,
     EpochRecord,
     EvaluationResult,
     EvaluationStatus,
     Fidelity,
     Objective,
+    lost_worker,
 )
 from llp.training._trainer import Trainer, resolve_device, trial_seed
 
 __all__ = [
+    "WORKER_LOST",
     "EpochRecord",
     "EvaluationResult",
     "EvaluationStatus",
     "Fidelity",
     "Objective",
     "Trainer",
+    "lost_worker",
     "resolve_device",
     "trial_seed",
 ]

@@ -13,6 +13,18 @@ from llp._checks import check_fraction, check_int
 
 Objective = Literal["val_accuracy", "val_loss"]
 
+#: How the failure reason of an evaluation whose worker was lost begins (a process that
+#: died, a Dask worker that left). The loss is the infrastructure's, not the
+#: configuration's: a resumed study runs such an evaluation again, and its new result
+#: replaces the stored failure (:func:`lost_worker`).
+WORKER_LOST = "worker lost: "
+
+
+def lost_worker(status: EvaluationStatus | str, failure_reason: str | None) -> bool:
+    """Whether an evaluation failed only because its worker was lost."""
+    failed = EvaluationStatus(status) is EvaluationStatus.FAILED
+    return failed and (failure_reason or "").startswith(WORKER_LOST)
+
 
 class EvaluationStatus(enum.Enum):
     """State of one evaluation (one configuration trained at one fidelity)."""
@@ -159,6 +171,11 @@ class EvaluationResult:
     @property
     def ok(self) -> bool:
         return self.status is EvaluationStatus.COMPLETE
+
+    @property
+    def worker_lost(self) -> bool:
+        """Failed only because the worker running it was lost (see :data:`WORKER_LOST`)."""
+        return lost_worker(self.status, self.failure_reason)
 
     @property
     def final_val_loss(self) -> float | None:
