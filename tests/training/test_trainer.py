@@ -95,6 +95,30 @@ def test_exceptions_in_user_code_become_failed_evaluations(make_digits_data) -> 
     assert wrong_shape.failure_reason.startswith("training raised RuntimeError")
 
 
+@pytest.mark.parametrize("during", ["training", "landscape probes"])
+def test_a_ctrl_c_that_torch_wrapped_in_a_runtime_error_is_still_an_interrupt(
+    make_digits_data, monkeypatch, during: str
+) -> None:
+    # TorchScript and C++ ops report a Ctrl-C as RuntimeError("KeyboardInterrupt: ...").
+    wrapped = RuntimeError("KeyboardInterrupt: <EMPTY MESSAGE>")
+    t = Trainer(mlp_model_fn, mlp_optimizer_fn, nn.CrossEntropyLoss(), make_digits_data())
+    if during == "training":
+
+        def interrupted(*args, **kwargs):
+            raise wrapped
+
+        monkeypatch.setattr(t, "_train_on_tensors", interrupted)
+    else:
+        t.measure_flatness = True
+
+        def interrupted_probes(model, optimizer):
+            raise wrapped
+
+        monkeypatch.setattr(t, "_landscape", interrupted_probes)
+    with pytest.raises(KeyboardInterrupt):
+        t.evaluate(CONFIG, Fidelity(0.5, 1))
+
+
 def test_user_dataset_fn_path_matches_the_contract(make_digits_data) -> None:
     data = make_digits_data()
     calls: list[float] = []

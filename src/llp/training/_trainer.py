@@ -195,6 +195,8 @@ class Trainer:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bad config must never crash the study
+            if _wrapped_interrupt(exc):
+                raise KeyboardInterrupt from exc
             stage = getattr(exc, "llp_stage", "training")
             return failed(f"{stage} raised {type(exc).__name__}: {exc}", tb.format_exc())
         last = curve[-1]
@@ -492,6 +494,8 @@ class Trainer:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # measured features are optional, the run is not
+            if _wrapped_interrupt(exc):
+                raise KeyboardInterrupt from exc
             from llp.landscape import CHEAP_TIER_FEATURES
 
             warnings.warn(
@@ -578,3 +582,10 @@ def _describe_value(value: Any) -> str:
         inner = ", ".join(type(v).__name__ for v in value[:4])
         return f"a {type(value).__name__} of {len(value)} ({inner})"
     return f"a {type(value).__name__}"
+
+
+def _wrapped_interrupt(exc: BaseException) -> bool:
+    """A Ctrl-C that arrived inside TorchScript or a C++ op comes back as a
+    ``RuntimeError`` naming ``KeyboardInterrupt``: it is the user's interrupt, not a
+    failure of the configuration."""
+    return isinstance(exc, RuntimeError) and "KeyboardInterrupt" in str(exc)
