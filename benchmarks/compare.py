@@ -255,7 +255,14 @@ def method_optuna(task, budget, epochs, seed, *, pruner: str, **_):
             min_resource=1, max_resource=len(RUNGS), reduction_factor=2
         )
     sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=prune)
+    # A fixed name: Optuna's Hyperband pruner assigns trials to brackets by a hash of the
+    # study name, and an automatic name is random, so runs would not repeat.
+    study = optuna.create_study(
+        study_name=f"{task.name}-seed{seed}-{pruner}",
+        direction="maximize",
+        sampler=sampler,
+        pruner=prune,
+    )
     spent = 0.0
     history: list[tuple[float, dict[str, Any], float, int]] = []  # cost, config, score, rung
     trial_no = 0
@@ -534,6 +541,13 @@ def summarise(
     }
     peers = [m for m in methods if m in PEERS]
     out: dict[str, Any] = {"summary": summary}
+    if "metaprobing" in methods:
+        # Is a difference in mean regret more than the spread over tasks? The paired
+        # difference per task (seeds averaged) with a bootstrap interval over tasks.
+        mp = np.array(final["metaprobing"])
+        out["metaprobing_minus_method"] = {
+            m: paired_interval(mp - np.array(final[m])) for m in methods if m != "metaprobing"
+        }
     if peers and "metaprobing" in methods:
         out["goal"] = _goal(raw, tasks, peers, summary, grid, budget)
     if "zero-shot" in methods and "best-default" in methods:
@@ -541,6 +555,7 @@ def summarise(
         out["zero_shot_vs_best_default"] = {
             "zero_shot_regret": summary["zero-shot"]["mean_final_regret"],
             "best_default_regret": summary["best-default"]["mean_final_regret"],
+            "zero_shot_minus_best_default": paired_interval(z),
             "tasks_lower_tie_higher": [
                 int((z < -1e-9).sum()),
                 int((abs(z) <= 1e-9).sum()),
@@ -548,6 +563,24 @@ def summarise(
             ],
         }
     return out
+
+
+def paired_interval(diff: np.ndarray, level: float = 0.95, n_boot: int = 10_000) -> dict:
+    """Mean of per-task differences and a percentile-bootstrap interval over tasks (a
+    fixed resampling seed, so a re-summary gives the same interval)."""
+    diff = np.asarray(diff, dtype=float)
+    diff = diff[np.isfinite(diff)]
+    if diff.size == 0:
+        return {"mean": None, "low": None, "high": None, "n_tasks": 0}
+    rng = np.random.default_rng(0)
+    means = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    return {
+        "mean": float(diff.mean()),
+        "low": float(np.quantile(means, tail)),
+        "high": float(np.quantile(means, 1.0 - tail)),
+        "n_tasks": int(diff.size),
+    }
 
 
 def _goal(
@@ -634,6 +667,12 @@ def print_table(report: dict[str, Any], methods: list[str]) -> None:
     for m in sorted(methods, key=lambda m: report["summary"][m]["mean_final_regret"]):
         s = report["summary"][m]
         print(f"| {m} | {s['mean_final_regret']:.3f} | {s['average_rank']:.2f} |")
+    if "metaprobing_minus_method" in report:
+        print("\n| MetaProbing's regret minus | mean over tasks | 95% bootstrap interval |")
+        print("|---|---:|---|")
+        for m, d in report["metaprobing_minus_method"].items():
+            if d["mean"] is not None:
+                print(f"| {m} | {d['mean']:+.3f} | [{d['low']:+.3f}, {d['high']:+.3f}] |")
     if "goal" in report:
         print("\n" + json.dumps(report["goal"], indent=1))
 

@@ -18,9 +18,11 @@ def readme_python_blocks() -> list[str]:
 
 
 @pytest.mark.parametrize("index", range(len(readme_python_blocks())))
-def test_readme_python_examples_run(index: int, monkeypatch) -> None:
+def test_readme_python_examples_run(index: int, monkeypatch, tmp_path) -> None:
     code = readme_python_blocks()[index]
-    monkeypatch.chdir(ROOT)
+    # As a user would run it, in a folder of their own: its knowledge base (a relative
+    # path) must not be one a developer's earlier runs left in the checkout.
+    monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "__readme__"}
     exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
 

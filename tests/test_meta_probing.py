@@ -179,6 +179,7 @@ def test_same_seed_same_search() -> None:
     [
         ({"prior": "everything"}, {}, ValueError, "'prior' parameter of MetaProbing"),
         ({}, {"num_initial_configs": 0}, ValueError, "'num_initial_configs'.*>= 1"),
+        ({}, {"portfolio_size": 0}, ValueError, "'portfolio_size'.*>= 1"),
         ({}, {"reduction_factor": 1}, ValueError, "'reduction_factor'.*>= 2"),
         ({}, {"num_iterations": 0}, ValueError, "'num_iterations'.*>= 1"),
         ({}, {"min_resource": 0.9, "max_resource": 0.5}, ValueError, "'min_resource'"),
@@ -203,6 +204,18 @@ def test_fresh_data_is_not_in_its_own_prior(tmp_path) -> None:
     )
     assert again.result_.prior.n_evaluations == 0
     np.testing.assert_equal(again.result_.prior.n_datasets, 0)
+
+
+def test_a_portfolio_of_one_races_the_pick_against_the_search_alone(tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    store_two_studies(db)
+    mp = make_meta(make_data(load_wine), prior="store", storage=db)
+    mp.run_meta_optimization(
+        0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2,
+        portfolio_size=1,
+    )  # fmt: skip
+    assert mp.result_.anchor_config is not None
+    assert not [e for e in mp.result_.evaluations if e.job.reason.startswith("runner-up")]
 
 
 def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answer(
@@ -230,6 +243,13 @@ def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answ
     # Besides the anchor, challengers reach the top rung too.
     top = [e for e in result.evaluations if e.resource == 1.0]
     assert len({e.trial_id for e in top}) >= 2
+    # The prior's two runners-up go straight there, in the last iteration, and only there.
+    runners = {e.trial_id for e in result.evaluations if e.job.reason.startswith("runner-up")}
+    assert len(runners) == 2
+    for e in result.evaluations:
+        if e.trial_id in runners:
+            assert e.resource == 1.0 and e.config not in result.initial_configs
+    assert {p.trial_id for p in result.predictions if p.action == "runner-up"} == runners
     # Anytime answers: one per evaluation, costs rising to the total, ending on the answer.
     costs = [c for c, _ in result.incumbents]
     assert len(costs) == len(result.evaluations) and costs == sorted(costs)
@@ -242,8 +262,13 @@ def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answ
     if chosen.trial_id != anchor_trial:
         margin = noise_margin(at_top[anchor_trial], data.n_val, "val_accuracy")
         assert chosen.score > at_top[anchor_trial] + margin
+        assert result.answer_note.startswith(f"trial {chosen.trial_id} (")
+        assert "beat the meta-model's pick" in result.answer_note
     else:
         assert result.best_config == anchor
+        assert "meta-model's pick" in result.answer_note
+        if max(at_top.values()) > at_top[anchor_trial]:
+            assert result.answer_note.startswith("kept the meta-model's pick")
     # The report of the stored study names the same answer.
     from llp.report._collect import best_evaluation, load_study
     from llp.store import KnowledgeBase

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from llp import __version__
 from llp._checks import check_int
 from llp.data import FidelityData
 from llp.meta import MetaModelTrainer
@@ -44,6 +45,8 @@ Prior = Literal["default", "shipped", "store", "none"]
 #: Standard errors by which a configuration must beat the meta-model's pick, on the same
 #: validation split and the same data, to replace it as the answer.
 NOISE_Z = 1.0
+#: How many of the prior's best configurations reach the top rung without screening.
+PORTFOLIO_SIZE = 3
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,9 @@ class MetaProbingResult:
     #: ``(cumulative cost, trial id)`` of the configuration the study would have returned
     #: had it stopped after each evaluation (its anytime answer).
     incumbents: tuple[tuple[float, int], ...] = field(default_factory=tuple)
+    #: Why the answer is what it is, when the meta-model's pick was judged against what
+    #: the search measured (kept within validation noise, or beaten beyond it).
+    answer_note: str | None = None
 
     @property
     def evaluations(self) -> tuple[Any, ...]:
@@ -275,6 +281,7 @@ class MetaProbing:
         num_initial_configs: int = 6,
         num_iterations: int = 3,
         progress_callback: ProgressCallback | None = None,
+        portfolio_size: int = PORTFOLIO_SIZE,
     ) -> dict[str, Any]:
         """Explore on small fractions, train the meta-model, predict and vary, refine on
         larger fractions, select the best.
@@ -284,8 +291,10 @@ class MetaProbing:
         3. The meta-model's pick for this dataset (:meth:`MetaModelTrainer.zero_shot
            <llp.meta.MetaModelTrainer.zero_shot>`) runs first, so the study has a good
            answer after one cheap evaluation. The first iteration at the smallest rung
-           trains it, your configs and the prior's next-best configurations,
-           ``num_initial_configs`` in all.
+           trains it, your configs and the prior's further configurations,
+           ``num_initial_configs`` in all. The prior's runners-up (the next
+           ``portfolio_size - 1`` configurations by mean rank) skip the small rungs and
+           are trained on ``max_resource`` in the last iteration.
         4. Between iterations the meta-model is refitted on prior + this study; the top
            ``1 / reduction_factor`` of the other configurations by *predicted final*
            score move up a rung, the pick is carried up with them, and newcomers chosen
@@ -299,6 +308,14 @@ class MetaProbing:
            answer the study held after every evaluation (``incumbents``), is on
            :attr:`result_`.
 
+        ``portfolio_size`` is how many of the prior's best configurations reach the top
+        rung without screening (the pick included); 1 races the pick against the
+        search's finds alone. It defaults to 3 because on held-out datasets racing the
+        top 3 at full data, with the noise margin, was never worse than the pick alone
+        and sometimes better, while screening them on small fractions first lost them
+        to configurations that were lucky on little data
+        (``benchmarks/selection_noise.py``, BENCHMARKS.md).
+
         ``measure_flatness`` attaches the cheap landscape tier to every evaluation and
         lets the meta-model read it. It defaults to ``False`` because in
         ``benchmarks/compare.py`` the probes' compute (counted in the budget like
@@ -310,6 +327,7 @@ class MetaProbing:
             The best configuration.
         """
         check_int("num_initial_configs", num_initial_configs, min_value=1, owner="MetaProbing")
+        check_int("portfolio_size", portfolio_size, min_value=1, owner="MetaProbing")
         self._trainer.measure_flatness = bool(measure_flatness)
         self._measuring = bool(measure_flatness)
         say = self._say
@@ -322,6 +340,7 @@ class MetaProbing:
             measure_flatness,
             num_initial_configs,
             num_iterations,
+            portfolio_size,
         )
         started = time.perf_counter()
         trainer, sources = self._prior_trainer(
@@ -342,12 +361,19 @@ class MetaProbing:
             f"{'fitted' if prior.predictor_fitted else 'not fitted'}, surrogate "
             f"{'fitted' if prior.surrogate_fitted else 'not fitted'} in {prior.seconds:.1f} s"
         )
-        initial, zero_shot = self._initial_configs(trainer, info, num_initial_configs)
+        initial, zero_shot, runners_up = self._initial_configs(
+            trainer, info, num_initial_configs, portfolio_size
+        )
         if zero_shot is not None:
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in zero_shot.items())
             say(
                 f"meta-model predicts for this dataset: {shown} (runs first, is carried to "
                 "every rung, and stays the answer unless beaten by more than noise)"
+            )
+        if runners_up:
+            say(
+                f"the prior's next {len(runners_up)} configurations skip the small rungs: "
+                f"trained on {max_resource:.0%} of the data in the last iteration"
             )
         scheduler = MetaGuidedScheduler(
             self.space,
@@ -363,6 +389,7 @@ class MetaProbing:
             seed=self.seed,
             dataset=info.fingerprint,
             anchor=zero_shot,
+            runners_up=runners_up,
         )
         runner = Runner(
             scheduler,
@@ -379,7 +406,7 @@ class MetaProbing:
         finally:
             if recorder is not None and recorder.knowledge_base is not self.storage:
                 recorder.knowledge_base.close()
-        study, incumbents = self._judge(
+        study, incumbents, answer_note = self._judge(
             study, scheduler.anchor_trial, (scheduler.rungs[-1], self.max_epochs)
         )
         self.result_ = MetaProbingResult(
@@ -389,6 +416,7 @@ class MetaProbing:
             zero_shot_config=zero_shot,
             anchor_config=zero_shot,
             incumbents=incumbents,
+            answer_note=answer_note,
             initial_configs=tuple(initial),
             predictions=_with_measurements(scheduler, study),
             prior=prior,
@@ -406,7 +434,7 @@ class MetaProbing:
     # ------------------------------------------------------------------ helpers
     def _judge(
         self, study: StudyResult, anchor_trial: int | None, judge_at: tuple[float, int]
-    ) -> tuple[StudyResult, tuple[tuple[float, int], ...]]:
+    ) -> tuple[StudyResult, tuple[tuple[float, int], ...], str | None]:
         """The final choice and the anytime answers: the meta-model's pick until
         something beats it on the top rung's data by more than validation noise."""
         n_val = int(self._describe().n_val or 0)  # 0: no noise model, the best score wins
@@ -434,6 +462,23 @@ class MetaProbing:
             z=NOISE_Z,
             judge_at=judge_at,
         )
+        note = None
+        if final is not None and final.trial_id != anchor_trial and anchor_trial is not None:
+            pick = [
+                e
+                for e in evaluations
+                if e.trial_id == anchor_trial
+                and e.fidelity == final.fidelity
+                and e.status is EvaluationStatus.COMPLETE
+            ]
+            if pick:
+                margin = noise_margin(float(pick[-1].score or 0.0), n_val, objective, NOISE_Z)
+                note = (
+                    f"trial {final.trial_id} ({final.score:.4f}) beat the meta-model's pick "
+                    f"(trial {anchor_trial}, {pick[-1].score:.4f}) by more than validation "
+                    f"noise (margin {margin:.4f} on {n_val} validation examples)"
+                )
+                self._say(note)
         if final is not None and final is not study.best_evaluation:
             raw = study.best_evaluation
             if raw.fidelity == final.fidelity:
@@ -445,16 +490,17 @@ class MetaProbing:
                 )
             else:
                 why = f"the study ended before {judge_at[0]:.0%} of the data"
-            self._say(
-                f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): {why}"
-            )
+            note = f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): {why}"
+            self._say(note)
             study = replace(
                 study,
                 best_config=dict(final.config),
                 best_score=float(final.score or 0.0),
                 best_evaluation=final,
             )
-        return study, tuple(incumbents)
+        elif final is not None and final.trial_id == anchor_trial and note is None:
+            note = f"the meta-model's pick (trial {anchor_trial}) measured best"
+        return study, tuple(incumbents), note
 
     def _say(self, message: str) -> None:
         if self.show_progress:
@@ -481,6 +527,7 @@ class MetaProbing:
         measure_flatness: bool,
         num_initial_configs: int,
         num_iterations: int,
+        portfolio_size: int,
     ) -> StudyRecorder | None:
         """Get or create the study before reading the prior: a resumed study's prior is
         what was recorded before the study was first created."""
@@ -490,12 +537,16 @@ class MetaProbing:
             "reduction_factor": reduction_factor,
             "num_initial_configs": num_initial_configs,
             "num_iterations": num_iterations,
+            "portfolio_size": portfolio_size,
             "epochs": self.max_epochs,
             "measure_flatness": bool(measure_flatness),
             "prior": self.prior,
             "exclude_groups": sorted(self.exclude_groups),
             **self.feature_flags,
             "configs": configs_digest(self.configs),
+            # The schedule and the meta-model change between llp versions: a study is
+            # resumed by the version that started it (a default name then differs).
+            "llp_version": __version__,
             # How the answer is judged, so reports of the stored study agree with it.
             "answer_noise_z": NOISE_Z,
             "n_val": info.n_val,
@@ -554,16 +605,26 @@ class MetaProbing:
         return trainer, tuple(sources)
 
     def _initial_configs(
-        self, trainer: MetaModelTrainer, info: DatasetInfo, n: int
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        self, trainer: MetaModelTrainer, info: DatasetInfo, n: int, portfolio_size: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[dict[str, Any]]]:
         """The user's configs (best predicted first when there are too many), topped up
-        with the meta-model's suggestions; also the zero-shot prediction."""
+        with the meta-model's suggestions; also the zero-shot prediction and the prior's
+        runners-up (which skip the small rungs, so they are not among the first)."""
         zero_shot = None
+        runners_up: list[dict[str, Any]] = []
         pick = trainer.zero_shot(info.meta_features, self.model_family)
         if pick is not None:
             zero_shot = pick.config
+            key = canonical_config_json(zero_shot)
+            runners_up = [
+                c
+                for c in trainer.portfolio(self.model_family, portfolio_size, same_family=False)
+                if canonical_config_json(c) != key
+            ][: portfolio_size - 1]
         room = n - 1 if zero_shot is not None else n
-        chosen = list(self.configs)
+        # Your configs, but for the runners-up among them: those go to the top rung.
+        running_up = {canonical_config_json(c) for c in runners_up}
+        chosen = [c for c in self.configs if canonical_config_json(c) not in running_up]
         if len(chosen) > room and trainer.surrogate_ is not None:
             import numpy as np
 
@@ -576,17 +637,17 @@ class MetaProbing:
         if zero_shot is not None:
             key = canonical_config_json(zero_shot)
             chosen = [zero_shot] + [c for c in chosen if canonical_config_json(c) != key]
-        seen = {canonical_config_json(c) for c in chosen}
+        seen = {canonical_config_json(c) for c in [*chosen, *runners_up]}
         # Then the prior's next-best configurations on average (leave-one-group-out on
         # the shipped knowledge their mean rank picked better than the surrogate's
         # per-dataset ranking), then the meta-model's suggestions.
-        portfolio = trainer.portfolio(self.model_family, n, same_family=False)
+        portfolio = trainer.portfolio(self.model_family, n + portfolio_size, same_family=False)
         extra = (
             [
                 s.config
                 for s in trainer.suggest(info.meta_features, self.model_family, n, seed=self.seed)
             ]
-            if len(portfolio) < n
+            if len(portfolio) < n + portfolio_size
             else []
         )
         for config in [*portfolio, *extra]:
@@ -596,7 +657,7 @@ class MetaProbing:
             if key not in seen:
                 chosen.append(config)
                 seen.add(key)
-        return chosen, zero_shot
+        return chosen, zero_shot, runners_up
 
 
 def _with_measurements(

@@ -233,6 +233,33 @@ def test_the_simulated_schedule_matches_what_the_meta_guided_search_runs(
         assert tuned["n_evaluations"] == plan["n_evaluations"]
 
 
+def test_a_tight_budget_plans_fewer_runners_up_before_it_refuses() -> None:
+    roomy = plan_schedule(200.0, epochs=10, iterations=3, reduction_factor=2, anchored=True,
+                          runners_up=2)  # fmt: skip
+    assert roomy.runners_up == 2 and "runners-up" in roomy.describe()
+    tight = plan_schedule(40.0, epochs=10, iterations=3, reduction_factor=2, anchored=True,
+                          runners_up=2)  # fmt: skip
+    assert tight.runners_up < 2 and tight.cost <= 40.0
+    _, cost = simulate(tight.num_initial_configs, tight.rungs, 2, 10, anchored=True,
+                       runners_up=tight.runners_up)  # fmt: skip
+    assert cost == pytest.approx(tight.cost)
+
+
+def test_with_the_shipped_prior_the_plan_counts_the_carried_pick_and_the_runners_up(
+    digits_csv: Path, storage: Path
+) -> None:
+    out = invoke_json(
+        ["tune", digits_csv, "--storage", storage, "--budget", "12", "--epochs", "2",
+         "--prior", "shipped", "--no-report", "--no-flatness"]
+    )  # fmt: skip
+    with KnowledgeBase.open(storage) as kb:
+        reasons = [e.reason for e in kb.evaluations(study=out["study"])]
+    assert sum(r.startswith("runner-up") for r in reasons) == 2
+    if out["n_failed"] == 0:
+        assert out["n_evaluations"] == out["plan"]["n_evaluations"]
+    assert out["total_cost"] <= 12.0 + 1e-9
+
+
 @pytest.mark.slow
 def test_workers_run_evaluations_in_local_processes(digits_csv: Path, storage: Path) -> None:
     args = ["tune", digits_csv, "--storage", storage, "--budget", "12", "--no-flatness", *FAST]

@@ -292,3 +292,64 @@ def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> N
     assert newcomers  # some were screened...
     promoted = {e.trial_id for e in result.evaluations if e.job.rung > 0}
     assert not newcomers & promoted  # ...and none was promoted over better configurations
+
+
+@pytest.mark.parametrize("n_iterations", [1, 2, 4])
+@pytest.mark.parametrize("promote_runner_up", [False, True])
+def test_runners_up_skip_the_small_rungs_and_are_trained_once_on_the_top_rung(
+    n_iterations: int, promote_runner_up: bool
+) -> None:
+    from llp.cli._plan import simulate
+    from llp.meta import MetaModelTrainer
+    from llp.search import Job, MetaGuidedScheduler
+    from llp.training import EvaluationResult
+
+    anchor, initial = {"x": 0.5}, configs(8)
+    runners_up = [{"x": 0.55}, {"x": 0.45}, {"x": 0.5}]  # the anchor again is dropped
+    if promote_runner_up:
+        # A runner-up that is also an initial configuration and best on every rung:
+        # promoted to the top rung by the search, it must not be trained there twice.
+        initial = [runners_up[0], *initial[1:]]
+
+    def evaluate(job: Job) -> EvaluationResult:
+        return fake_result(job, 0.5 + 0.4 * (job.config["x"] == 0.55) + 0.01 * job.config["x"])
+
+    scheduler = MetaGuidedScheduler(
+        SPACE,
+        [anchor, *initial],
+        trainer=MetaModelTrainer(SPACE, use_dataset_features=False),
+        meta_features={},
+        model_family=None,
+        min_resource=0.125,
+        max_resource=1.0,
+        reduction_factor=2,
+        num_iterations=n_iterations,
+        epochs=2,
+        seed=0,
+        anchor=anchor,
+        runners_up=runners_up,
+    )
+    result = drive(scheduler, evaluate)
+    top = scheduler.rungs[-1]
+    for config in runners_up[:2]:
+        rungs = sorted(e.resource for e in result.evaluations if e.config == config)
+        assert rungs.count(top) == 1
+        if not (promote_runner_up and config == runners_up[0]):
+            assert rungs == [top]  # never screened on less data
+    reasons = [e.job.reason for e in result.evaluations if e.job.reason.startswith("runner-up")]
+    promoted = [
+        e for e in result.evaluations if e.resource == top and e.job.reason.startswith("promoted")
+    ]
+    assert len(reasons) + sum(e.config in runners_up for e in promoted) == 2
+    anchor_rungs = [e.resource for e in result.evaluations if e.config == anchor]
+    assert anchor_rungs == list(scheduler.rungs)  # carried, never re-run as a runner-up
+    # The CLI's budget plan simulates exactly this schedule (when no runner-up is also
+    # an initial configuration, which makes the real run cheaper).
+    jobs, cost = simulate(
+        len(initial) + 1, tuple(scheduler.rungs), 2, 2, anchored=True, runners_up=2
+    )
+    if not promote_runner_up:
+        assert len(result.evaluations) == jobs
+        assert result.total_cost == pytest.approx(cost)
+    else:
+        assert len(result.evaluations) <= jobs and result.total_cost <= cost + 1e-9

@@ -69,6 +69,7 @@ def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
             f"{study.best_score:.4f} on {format_share(best.resource)} of the training data "
             f"(trial {best.trial_id})",
         ),
+        *([("why this answer", outcome.result.answer_note)] if outcome.result.answer_note else []),
         (
             "evaluations",
             f"{len(study.evaluations)} ({study.n_failed} failed, {study.n_reused} reused from "
@@ -79,7 +80,15 @@ def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
             f"{study.total_cost - study.probe_cost:.1f} full-data epochs of training "
             f"(planned {outcome.plan.cost:.1f}) + {study.probe_cost:.1f} of landscape probes",
         ),
-        ("wall time", f"{study.wall_seconds:.1f} s"),
+        (
+            "wall time",
+            f"{study.wall_seconds:.1f} s evaluating"
+            + (
+                f", {outcome.search_seconds:.1f} s with the meta-model's prior and fits"
+                if outcome.search_seconds is not None
+                else ""
+            ),
+        ),
         (
             "meta-model prior",
             f"{prior.n_evaluations} evaluations of {prior.n_datasets} datasets "

@@ -68,6 +68,9 @@ class TuneOutcome:
     report: Path | None
     report_error: str | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: The whole search, the meta-model's prior and fits included (the study's own
+    #: ``wall_seconds`` counts the evaluations only).
+    search_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         study = self.result.study
@@ -89,11 +92,13 @@ class TuneOutcome:
             "best_score": study.best_score,
             "best_resource": best.resource,
             "best_trial": best.trial_id,
+            "answer_note": self.result.answer_note,
             "n_evaluations": len(study.evaluations),
             "n_failed": study.n_failed,
             "n_reused": study.n_reused,
             "total_cost": study.total_cost,
             "wall_seconds": study.wall_seconds,
+            "search_seconds": self.search_seconds,
             "plan": {
                 "num_initial_configs": self.plan.num_initial_configs,
                 "rungs": list(self.plan.rungs),
@@ -101,6 +106,7 @@ class TuneOutcome:
                 "reduction_factor": self.plan.reduction_factor,
                 "n_evaluations": self.plan.n_jobs,
                 "cost": self.plan.cost,
+                "runners_up": self.plan.runners_up,
             },
             "prior": {
                 "requested": self.prior_used,
@@ -147,6 +153,7 @@ def settings_digest(
         "recipe": loaded.recipe.to_dict(),
         "space": space.to_dict(),
         "plan": [plan.num_initial_configs, list(plan.rungs), plan.epochs, plan.reduction_factor],
+        "runners_up": plan.runners_up,
         "seed": options.seed,
         "prior": prior,
         "flatness": options.flatness,
@@ -292,7 +299,7 @@ def run_tune(
     from torch import nn
 
     from llp.knowledge import make_optimizer
-    from llp.meta_probing import MetaProbing
+    from llp.meta_probing import PORTFOLIO_SIZE, MetaProbing
     from llp.runner import StudyFailedError
 
     # The families' models are small: one thread is much faster than several competing
@@ -313,12 +320,16 @@ def run_tune(
     note(loaded.description)
     space = read_space_file(options.space) if options.space else default_space()
     prior = resolve_prior(options.prior, note)
+    # The shipped knowledge always gives the meta-model a pick and its runners-up.
+    shipped = prior in ("default", "shipped")
     plan = plan_schedule(
         options.budget,
         epochs=options.epochs,
         iterations=options.iterations,
         reduction_factor=options.reduction_factor,
         probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
+        anchored=shipped,
+        runners_up=PORTFOLIO_SIZE - 1 if shipped else 0,
     )
     note(f"plan: {plan.describe()}")
     family = loaded.recipe.family
@@ -388,6 +399,7 @@ def run_tune(
                     num_initial_configs=plan.num_initial_configs,
                     num_iterations=len(plan.rungs),
                     progress_callback=progress,
+                    portfolio_size=plan.runners_up + 1,
                 )
         except KeyboardInterrupt:
             if executor is not None:
@@ -414,7 +426,8 @@ def run_tune(
         result = mp.result_
         if result is None:  # pragma: no cover - run_meta_optimization always sets it
             raise RuntimeError("MetaProbing finished without a result")
-        note(f"search finished in {time.perf_counter() - started:.1f} s")
+        search_seconds = time.perf_counter() - started
+        note(f"search finished in {search_seconds:.1f} s")
         report_path, report_error = None, None
         if options.report:
             out_dir = (
@@ -443,6 +456,7 @@ def run_tune(
             report=report_path,
             report_error=report_error,
             notes=tuple(remarks),
+            search_seconds=search_seconds,
         )
     finally:
         if executor is not None:

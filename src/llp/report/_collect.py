@@ -254,7 +254,8 @@ def prediction_series(data: StudyData) -> dict[str, list[Any]]:
     """The meta-model's predictions stored in the reasons, next to what was measured.
 
     One entry per promoted or proposed evaluation: ``trial``, ``fraction`` (where the
-    decision sent it), ``action`` (``"promoted"``/``"proposed"``), ``predicted`` (final
+    decision sent it), ``action`` (``"promoted"``, ``"carried"``, ``"runner-up"`` or
+    ``"proposed"``), ``predicted`` (final
     percentile rank, 1 = best), ``uncertainty``, and the trial's ``measured`` score at
     the highest fraction it completed (``measured_fraction``; ``None`` if it never
     completed).
@@ -286,7 +287,11 @@ def prediction_series(data: StudyData) -> dict[str, list[Any]]:
         out["action"].append(
             "promoted"
             if reason.startswith("promoted")
-            else ("carried" if reason.startswith("carried") else "proposed")
+            else "carried"
+            if reason.startswith("carried")
+            else "runner-up"
+            if reason.startswith("runner-up")
+            else "proposed"
         )
         out["predicted"].append(parsed[0])
         out["uncertainty"].append(parsed[1])

@@ -441,7 +441,8 @@ def prediction_figure(series: Mapping[str, Sequence[Any]], objective: str) -> Fi
     measured = [m for m in series["measured"] if m is not None]
     floor = outlier_floor(measured)
     far_label = "far lower score (value shown)"
-    for action, marker in (("promoted", "o"), ("carried", "D"), ("proposed", "s")):
+    markers = (("promoted", "o"), ("carried", "D"), ("runner-up", "^"), ("proposed", "s"))
+    for action, marker in markers:
         for fraction, color in colors.items():
             idx = [
                 i

@@ -32,7 +32,8 @@ class Prediction:
     ``predicted`` and ``uncertainty`` are on the surrogate's scale: the percentile rank
     of the configuration's final score among the study's configurations (1 = best).
     ``action`` is ``"promote"``, ``"keep out"`` (ranked below the cut), ``"carry"`` (the
-    anchor, ranked below the cut but carried up) or ``"propose"``.
+    anchor, ranked below the cut but carried up), ``"propose"`` or ``"runner-up"`` (one
+    of the prior's next-best configurations, sent to the top rung without screening).
     """
 
     trial_id: int
@@ -95,6 +96,11 @@ class MetaGuidedScheduler(Scheduler):
         A configuration trusted in advance (MetaProbing passes the meta-model's zero-shot
         pick). It runs first and is carried to every rung even when ranked below the cut,
         so the final choice can compare the search's finds with it on equal data.
+    runners_up : sequence of dict, optional
+        Configurations the prior ranks next after the anchor. They skip the lower rungs:
+        screening them on little data would only add noise to what the prior already
+        says, so they are trained on the top rung in the last iteration, next to the
+        carried anchor and the promoted challengers.
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class MetaGuidedScheduler(Scheduler):
         dataset: str = "current",
         n_candidates: int = 256,
         anchor: Mapping[str, Any] | None = None,
+        runners_up: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         r_min, r_max, eta = check_resources(
             min_resource, max_resource, reduction_factor, owner="MetaProbing"
@@ -155,6 +162,14 @@ class MetaGuidedScheduler(Scheduler):
                 self.rungs[0],
                 f"{ANCHOR_REASON} for this dataset (carried to every rung)",
             )
+        anchor_key = None if anchor is None else canonical_config_json(anchor)
+        self._runners_up: list[dict[str, Any]] = []
+        for config in runners_up:
+            key = canonical_config_json(config)
+            if key != anchor_key and all(canonical_config_json(c) != key for c in self._runners_up):
+                self._runners_up.append(dict(config))
+        if len(self.rungs) == 1:
+            self._enqueue_runners_up(None, False)
         for config in initial_configs:
             if canonical_config_json(config) not in self._seen:
                 self._enqueue(dict(config), self.rungs[0], "initial configuration")
@@ -375,9 +390,47 @@ class MetaGuidedScheduler(Scheduler):
                     )
                     + f"; measured {result.score:.4g} on {format_share(job.fidelity.fraction)}",
                 )
+        if self._iteration + 1 == len(self.rungs):
+            self._enqueue_runners_up(trainer, use_surrogate)
         if self._iteration + 1 < len(self.rungs):
             n_new = self.n_newcomers if self.n_newcomers is not None else max(1, keep // 2)
             self._propose(trainer, n_new, mean, use_surrogate)
+
+    def _enqueue_runners_up(self, trainer: MetaModelTrainer | None, use_surrogate: bool) -> None:
+        """The prior's runners-up, straight onto the top rung (once)."""
+        top = self.rungs[-1]
+        queued = {job.trial_id for job in self._queue if job.fidelity.fraction == top}
+        for n, config in enumerate(self._runners_up, start=2):
+            trial = self._seen.get(canonical_config_json(config))
+            if trial is not None and trial in queued:
+                continue  # promoted there already
+            prediction = ""
+            if trainer is not None and use_surrogate:
+                row = trainer.surrogate_row(self.meta_features, self.model_family, config)
+                mean, std = trainer.predict_final(row)
+                prediction = f" (predicted final rank {mean[0]:.2f} ± {std[0]:.2f})"
+            trial = self._enqueue(
+                dict(config),
+                top,
+                f"runner-up {n} of the meta-model's portfolio: trained on "
+                f"{format_share(top)} directly, replaces the pick only if better by more "
+                f"than validation noise{prediction}",
+            )
+            queued.add(trial)
+            if prediction:
+                self.predictions.append(
+                    Prediction(
+                        trial,
+                        max(self._iteration - 1, 0),
+                        "runner-up",
+                        float(mean[0]),
+                        float(std[0]),
+                        None,
+                        None,
+                    )
+                )
+            self._messages.append(f"  runner-up {n} of the portfolio: trial {trial}{prediction}")
+        self._runners_up = []
 
     def _propose(
         self, trainer: MetaModelTrainer, n_new: int, current: np.ndarray, use_surrogate: bool
