@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from llp.cli._plan import plan_schedule, simulate
-from llp.cli._progress import TuneProgress
+from llp.cli._progress import TuneProgress, describe_decision
 from llp.store import KnowledgeBase
 from tests.cli.conftest import FAST, invoke, invoke_json
 
@@ -231,6 +231,24 @@ def test_the_simulated_schedule_matches_what_the_meta_guided_search_runs(
     assert tuned["n_evaluations"] <= plan["n_evaluations"]
     if failed == 0:
         assert tuned["n_evaluations"] == plan["n_evaluations"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("promoted to 50%: predicted final rank 0.72 ± 0.24 by the surrogate", "promoted"),
+        ("carried to 100%: the meta-model's pick (predicted final rank 0.85 ± 0.11)", "carried"),
+        ("runner-up 2 of the meta-model's portfolio: ... (predicted final rank 0.79 ± 0.17)",
+         "runner-up"),
+        ("proposed by expected improvement 0.01 (predicted final rank 0.60 ± 0.20)", "proposed"),
+    ],
+)  # fmt: skip
+def test_the_progress_display_names_each_kind_of_meta_model_decision(
+    reason: str, words: str
+) -> None:
+    described = describe_decision(reason)
+    assert described is not None and described.startswith(f"{words}, predicted rank 0.")
+    assert describe_decision("initial configuration") is None
 
 
 def test_a_tight_budget_plans_fewer_runners_up_before_it_refuses() -> None:

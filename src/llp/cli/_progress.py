@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from llp.report._collect import parse_prediction
+from llp.report._collect import decision_action, parse_prediction
 from llp.search._base import format_share
 
 if TYPE_CHECKING:
@@ -27,8 +27,7 @@ def describe_decision(reason: str) -> str | None:
     parsed = parse_prediction(reason)
     if parsed is None:
         return None
-    verb = "promoted" if reason.startswith("promoted") else "proposed"
-    return f"{verb}, predicted rank {parsed[0]:.2f} ± {parsed[1]:.2f}"
+    return f"{decision_action(reason)}, predicted rank {parsed[0]:.2f} ± {parsed[1]:.2f}"
 
 
 class TuneProgress:

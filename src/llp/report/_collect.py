@@ -34,6 +34,16 @@ def parse_prediction(reason: str) -> tuple[float, float] | None:
     return float(match["mean"]), float(match["std"])
 
 
+def decision_action(reason: str) -> str:
+    """What the meta-guided scheduler did with a configuration, from the reason it
+    stored: ``"promoted"``, ``"carried"`` (the meta-model's pick), ``"runner-up"`` (one of
+    the prior's next-best, sent to the top rung) or ``"proposed"``."""
+    for action in ("promoted", "carried", "runner-up"):
+        if reason.startswith(action):
+            return action
+    return "proposed"
+
+
 @dataclass(frozen=True)
 class StudyData:
     """One study as stored: its record, its dataset and every evaluation.
@@ -283,16 +293,7 @@ def prediction_series(data: StudyData) -> dict[str, list[Any]]:
         measured = final.get(trial)
         out["trial"].append(trial)
         out["fraction"].append(float(row.fraction))
-        reason = str(row.reason)
-        out["action"].append(
-            "promoted"
-            if reason.startswith("promoted")
-            else "carried"
-            if reason.startswith("carried")
-            else "runner-up"
-            if reason.startswith("runner-up")
-            else "proposed"
-        )
+        out["action"].append(decision_action(str(row.reason)))
         out["predicted"].append(parsed[0])
         out["uncertainty"].append(parsed[1])
         out["measured"].append(None if measured is None else measured[1])
@@ -306,6 +307,7 @@ __all__ = [
     "best_evaluation",
     "budget_series",
     "curve_series",
+    "decision_action",
     "load_study",
     "objective_label",
     "parse_prediction",
