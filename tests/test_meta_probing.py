@@ -9,7 +9,7 @@ from torch import nn
 from llp.data import FidelityData
 from llp.meta_probing import MetaProbing
 from llp.space import Categorical, Float, Int, SearchSpace
-from llp.training import EvaluationStatus
+from llp.training import EvaluationStatus, Fidelity
 from llp.two_tier_probing import TwoTierProbing
 
 SPACE = SearchSpace(
@@ -75,6 +75,14 @@ def store_two_studies(db) -> None:
         ).run_random_search(6, resource=1.0)
 
 
+def meta_with_prior(tmp_path, **kwargs) -> tuple[MetaProbing, FidelityData]:
+    """MetaProbing on wine whose prior is two other datasets' studies in a knowledge base."""
+    db = tmp_path / "kb.db"
+    store_two_studies(db)
+    data = make_data(load_wine)
+    return make_meta(data, prior="store", storage=db, **kwargs), data
+
+
 def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
     data = make_data(load_wine)
     mp = make_meta(data)
@@ -103,10 +111,8 @@ def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
 
 
 def test_a_prior_from_the_knowledge_base_guides_a_new_dataset(tmp_path) -> None:
-    db = tmp_path / "kb.db"
-    store_two_studies(db)
-    data = make_data(load_wine)
-    mp = make_meta(data, prior="store", storage=db)
+    mp, _ = meta_with_prior(tmp_path)
+    db = mp.storage
     mp.run_meta_optimization(
         0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2
     )
@@ -207,9 +213,7 @@ def test_fresh_data_is_not_in_its_own_prior(tmp_path) -> None:
 
 
 def test_a_portfolio_of_one_races_the_pick_against_the_search_alone(tmp_path) -> None:
-    db = tmp_path / "kb.db"
-    store_two_studies(db)
-    mp = make_meta(make_data(load_wine), prior="store", storage=db)
+    mp, _ = meta_with_prior(tmp_path)
     mp.run_meta_optimization(
         0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2,
         portfolio_size=1,
@@ -223,10 +227,8 @@ def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answ
 ) -> None:
     from llp.runner import noise_margin
 
-    db = tmp_path / "kb.db"
-    store_two_studies(db)
-    data = make_data(load_wine)
-    mp = make_meta(data, prior="store", storage=db)
+    mp, data = meta_with_prior(tmp_path)
+    db = mp.storage
     mp.run_meta_optimization(
         0.25, 1.0, 2, measure_flatness=False, num_initial_configs=6, num_iterations=3
     )
@@ -276,3 +278,97 @@ def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answ
     with KnowledgeBase.open(db) as kb:
         stored = best_evaluation(load_study(kb, result.study.study_name))
     assert stored is not None and int(stored["trial_number"]) == chosen.trial_id
+
+
+@pytest.mark.parametrize(
+    ("pick_top", "other_top", "note"),
+    [
+        (0.90, 0.80, "the meta-model's pick (trial 0) measured best"),
+        (0.90, 0.91, "kept the meta-model's pick (trial 0, 0.9000): the best measured, "
+                     "trial 1 at 0.9100, is within validation noise"),
+        (0.50, 0.95, "trial 1 (0.9500) beat the meta-model's pick (trial 0, 0.5000) by "
+                     "more than validation noise (margin"),
+        (None, 0.95, "trial 1 (0.9500) measured best; the meta-model's pick (trial 0) has "
+                     "no result on that data"),
+    ],
+)  # fmt: skip
+def test_the_answer_says_why_the_pick_was_kept_or_replaced(
+    pick_top: float | None, other_top: float, note: str
+) -> None:
+    from llp.runner import Runner
+    from llp.search import Job, Scheduler
+    from tests.conftest import fake_result
+
+    data = make_data(load_wine)  # 36 validation examples
+    configs = SPACE.sample(2, seed=0)
+    scores = {(0, 0.5): 0.8, (1, 0.5): 0.7, (0, 1.0): pick_top, (1, 1.0): other_top}
+
+    class TwoRungs(Scheduler):
+        def __init__(self) -> None:
+            self.jobs = [
+                Job(j, t, configs[t], Fidelity(f, 2), 0, r, "")
+                for j, (t, f, r) in enumerate([(0, 0.5, 0), (1, 0.5, 0), (0, 1.0, 1), (1, 1.0, 1)])
+            ]
+
+        def ask(self):
+            return self.jobs.pop(0) if self.jobs else None
+
+        def tell(self, job, result) -> None:
+            pass
+
+        def is_finished(self) -> bool:
+            return not self.jobs
+
+    def evaluate(job: Job):
+        score = scores[(job.trial_id, job.fidelity.fraction)]
+        return fake_result(job, score, failed=score is None)
+
+    study = Runner(TwoRungs(), evaluate, show_progress=False).run()
+    mp = make_meta(data)
+    judged, incumbents, answer = mp._judge(study, 0, (1.0, 2))
+    assert answer.startswith(note)
+    assert incumbents[0][1] == 0  # the pick answers from its first evaluation
+    assert judged.best_evaluation.trial_id == (0 if answer.startswith(("the", "kept")) else 1)
+
+
+def test_a_study_of_another_llp_version_is_not_resumed_under_the_default_name(
+    tmp_path, monkeypatch
+) -> None:
+    import llp.meta_probing
+
+    db = tmp_path / "kb.db"
+    data = make_data(load_wine)
+    args = (0.5, 1.0, 2)
+    kwargs = {"measure_flatness": False, "num_initial_configs": 2, "num_iterations": 2}
+    first = make_meta(data, storage=db)
+    first.run_meta_optimization(*args, **kwargs)
+    same = make_meta(data, storage=db)
+    same.run_meta_optimization(*args, **kwargs)
+    assert same.result_.study.n_reused == len(same.result_.evaluations)
+    monkeypatch.setattr(llp.meta_probing, "__version__", "999.0")
+    upgraded = make_meta(data, storage=db)
+    upgraded.run_meta_optimization(*args, **kwargs)
+    assert upgraded.result_.study.n_reused == 0
+    assert upgraded.result_.study.study_name != first.result_.study.study_name
+
+
+def test_the_validation_size_is_known_for_a_users_own_loaders() -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from llp.runner import describe_dataset
+
+    data = make_data(load_wine)
+    assert describe_dataset(data).n_val == data.n_val
+    train_loader, val_loader = data(1.0)
+    X_val = torch.cat([x for x, _ in val_loader])
+    y_val = torch.cat([y for _, y in val_loader])
+    batches = [(X_val[i : i + 8], y_val[i : i + 8]) for i in range(0, len(y_val), 8)]
+
+    def with_datasets(fraction):
+        return train_loader, DataLoader(TensorDataset(X_val, y_val), batch_size=8)
+
+    def plain_batches(fraction):
+        return train_loader, batches  # no .dataset: the examples are counted
+
+    assert describe_dataset(with_datasets).n_val == data.n_val
+    assert describe_dataset(plain_batches).n_val == data.n_val

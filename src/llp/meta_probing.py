@@ -462,44 +462,47 @@ class MetaProbing:
             z=NOISE_Z,
             judge_at=judge_at,
         )
-        note = None
-        if final is not None and final.trial_id != anchor_trial and anchor_trial is not None:
-            pick = [
+        if final is None or anchor_trial is None:
+            return study, tuple(incumbents), None
+
+        def margin(evaluation: Any) -> str:
+            value = noise_margin(float(evaluation.score or 0.0), n_val, objective, NOISE_Z)
+            return f"margin {value:.4f} on {n_val} validation examples"
+
+        raw = study.best_evaluation
+        if final.trial_id != anchor_trial:
+            picks = [
                 e
                 for e in evaluations
                 if e.trial_id == anchor_trial
                 and e.fidelity == final.fidelity
                 and e.status is EvaluationStatus.COMPLETE
             ]
-            if pick:
-                margin = noise_margin(float(pick[-1].score or 0.0), n_val, objective, NOISE_Z)
-                note = (
-                    f"trial {final.trial_id} ({final.score:.4f}) beat the meta-model's pick "
-                    f"(trial {anchor_trial}, {pick[-1].score:.4f}) by more than validation "
-                    f"noise (margin {margin:.4f} on {n_val} validation examples)"
-                )
-                self._say(note)
-        if final is not None and final is not study.best_evaluation:
-            raw = study.best_evaluation
-            if raw.fidelity == final.fidelity:
-                why = (
-                    f"the best measured, trial {raw.trial_id} at {raw.score:.4f}, is within "
-                    "validation noise of it (margin "
-                    f"{noise_margin(float(final.score or 0.0), n_val, objective, NOISE_Z):.4f}"
-                    f" on {n_val} validation examples)"
-                )
-            else:
-                why = f"the study ended before {judge_at[0]:.0%} of the data"
+            note = (
+                f"trial {final.trial_id} ({final.score:.4f}) beat the meta-model's pick "
+                f"(trial {anchor_trial}, {picks[-1].score:.4f}) by more than validation "
+                f"noise ({margin(picks[-1])})"
+                if picks
+                else f"trial {final.trial_id} ({final.score:.4f}) measured best; the "
+                f"meta-model's pick (trial {anchor_trial}) has no result on that data"
+            )
+        elif final is raw:
+            note = f"the meta-model's pick (trial {anchor_trial}) measured best"
+        else:
+            why = (
+                f"the best measured, trial {raw.trial_id} at {raw.score:.4f}, is within "
+                f"validation noise of it ({margin(final)})"
+                if raw.fidelity == final.fidelity
+                else f"the study ended before {judge_at[0]:.0%} of the data"
+            )
             note = f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): {why}"
-            self._say(note)
             study = replace(
                 study,
                 best_config=dict(final.config),
                 best_score=float(final.score or 0.0),
                 best_evaluation=final,
             )
-        elif final is not None and final.trial_id == anchor_trial and note is None:
-            note = f"the meta-model's pick (trial {anchor_trial}) measured best"
+        self._say(note)
         return study, tuple(incumbents), note
 
     def _say(self, message: str) -> None:
@@ -610,17 +613,19 @@ class MetaProbing:
         """The user's configs (best predicted first when there are too many), topped up
         with the meta-model's suggestions; also the zero-shot prediction and the prior's
         runners-up (which skip the small rungs, so they are not among the first)."""
+        # The prior's best configurations on average (leave-one-group-out on the shipped
+        # knowledge their mean rank picked better than the surrogate's per-dataset
+        # ranking): the pick's runners-up, then fillers for the first rung.
+        portfolio = trainer.portfolio(self.model_family, n + portfolio_size, same_family=False)
         zero_shot = None
         runners_up: list[dict[str, Any]] = []
         pick = trainer.zero_shot(info.meta_features, self.model_family)
         if pick is not None:
             zero_shot = pick.config
             key = canonical_config_json(zero_shot)
-            runners_up = [
-                c
-                for c in trainer.portfolio(self.model_family, portfolio_size, same_family=False)
-                if canonical_config_json(c) != key
-            ][: portfolio_size - 1]
+            runners_up = [c for c in portfolio if canonical_config_json(c) != key][
+                : portfolio_size - 1
+            ]
         room = n - 1 if zero_shot is not None else n
         # Your configs, but for the runners-up among them: those go to the top rung.
         running_up = {canonical_config_json(c) for c in runners_up}
@@ -638,10 +643,7 @@ class MetaProbing:
             key = canonical_config_json(zero_shot)
             chosen = [zero_shot] + [c for c in chosen if canonical_config_json(c) != key]
         seen = {canonical_config_json(c) for c in [*chosen, *runners_up]}
-        # Then the prior's next-best configurations on average (leave-one-group-out on
-        # the shipped knowledge their mean rank picked better than the surrogate's
-        # per-dataset ranking), then the meta-model's suggestions.
-        portfolio = trainer.portfolio(self.model_family, n + portfolio_size, same_family=False)
+        # Then the rest of the portfolio, then the meta-model's suggestions.
         extra = (
             [
                 s.config

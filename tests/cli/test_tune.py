@@ -276,6 +276,8 @@ def test_with_the_shipped_prior_the_plan_counts_the_carried_pick_and_the_runners
     if out["n_failed"] == 0:
         assert out["n_evaluations"] == out["plan"]["n_evaluations"]
     assert out["total_cost"] <= 12.0 + 1e-9
+    assert out["plan"]["runners_up"] == 2 and out["answer_note"]
+    assert out["search_seconds"] >= out["wall_seconds"] > 0  # the prior's fits on top
 
 
 @pytest.mark.slow

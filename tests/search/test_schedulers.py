@@ -260,9 +260,28 @@ def test_noise_margin_and_select_incumbent_keep_the_anchor_within_noise() -> Non
     assert select_incumbent(early, anchor_trial=0, **kwargs).trial_id == 1
 
 
-def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> None:
+def meta_guided(initial: list[dict], **kwargs):
+    """A meta-guided search of ``SPACE`` from 1/8 to all the data, eta 2, without a prior
+    (ranks come from the study alone)."""
     from llp.meta import MetaModelTrainer
-    from llp.search import Job, MetaGuidedScheduler
+    from llp.search import MetaGuidedScheduler
+
+    return MetaGuidedScheduler(
+        SPACE,
+        initial,
+        trainer=MetaModelTrainer(SPACE, use_dataset_features=False),
+        meta_features={},
+        model_family=None,
+        min_resource=0.125,
+        max_resource=1.0,
+        reduction_factor=2,
+        seed=0,
+        **kwargs,
+    )
+
+
+def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> None:
+    from llp.search import Job
     from llp.training import EvaluationResult
 
     initial = configs(8)  # x = 0 .. 1
@@ -273,21 +292,7 @@ def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> N
         base = 0.9 if job.config["x"] in good else 0.1
         return fake_result(job, base + 0.01 * job.config["x"] + 0.05 * job.fidelity.fraction)
 
-    scheduler = MetaGuidedScheduler(
-        SPACE,
-        initial,
-        # No prior: ranks come from this study alone.
-        trainer=MetaModelTrainer(SPACE, use_dataset_features=False),
-        meta_features={},
-        model_family=None,
-        min_resource=0.125,
-        max_resource=1.0,
-        reduction_factor=2,
-        num_iterations=4,
-        epochs=1,
-        seed=0,
-    )
-    result = Runner(scheduler, evaluate, show_progress=False).run()
+    result = drive(meta_guided(initial, num_iterations=4, epochs=1), evaluate)
     newcomers = {e.trial_id for e in result.evaluations if e.config["x"] not in good}
     assert newcomers  # some were screened...
     promoted = {e.trial_id for e in result.evaluations if e.job.rung > 0}
@@ -300,8 +305,7 @@ def test_runners_up_skip_the_small_rungs_and_are_trained_once_on_the_top_rung(
     n_iterations: int, promote_runner_up: bool
 ) -> None:
     from llp.cli._plan import simulate
-    from llp.meta import MetaModelTrainer
-    from llp.search import Job, MetaGuidedScheduler
+    from llp.search import Job
     from llp.training import EvaluationResult
 
     anchor, initial = {"x": 0.5}, configs(8)
@@ -314,18 +318,10 @@ def test_runners_up_skip_the_small_rungs_and_are_trained_once_on_the_top_rung(
     def evaluate(job: Job) -> EvaluationResult:
         return fake_result(job, 0.5 + 0.4 * (job.config["x"] == 0.55) + 0.01 * job.config["x"])
 
-    scheduler = MetaGuidedScheduler(
-        SPACE,
+    scheduler = meta_guided(
         [anchor, *initial],
-        trainer=MetaModelTrainer(SPACE, use_dataset_features=False),
-        meta_features={},
-        model_family=None,
-        min_resource=0.125,
-        max_resource=1.0,
-        reduction_factor=2,
         num_iterations=n_iterations,
         epochs=2,
-        seed=0,
         anchor=anchor,
         runners_up=runners_up,
     )

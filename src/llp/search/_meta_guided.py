@@ -162,12 +162,10 @@ class MetaGuidedScheduler(Scheduler):
                 self.rungs[0],
                 f"{ANCHOR_REASON} for this dataset (carried to every rung)",
             )
-        anchor_key = None if anchor is None else canonical_config_json(anchor)
-        self._runners_up: list[dict[str, Any]] = []
-        for config in runners_up:
-            key = canonical_config_json(config)
-            if key != anchor_key and all(canonical_config_json(c) != key for c in self._runners_up):
-                self._runners_up.append(dict(config))
+        unique = {canonical_config_json(c): dict(c) for c in runners_up}
+        if anchor is not None:
+            unique.pop(canonical_config_json(anchor), None)
+        self._runners_up = list(unique.values())
         if len(self.rungs) == 1:
             self._enqueue_runners_up(None, False)
         for config in initial_configs:

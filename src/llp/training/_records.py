@@ -20,12 +20,6 @@ Objective = Literal["val_accuracy", "val_loss"]
 WORKER_LOST = "worker lost: "
 
 
-def lost_worker(status: EvaluationStatus | str, failure_reason: str | None) -> bool:
-    """Whether an evaluation failed only because its worker was lost."""
-    failed = EvaluationStatus(status) is EvaluationStatus.FAILED
-    return failed and (failure_reason or "").startswith(WORKER_LOST)
-
-
 class EvaluationStatus(enum.Enum):
     """State of one evaluation (one configuration trained at one fidelity)."""
 
@@ -35,6 +29,12 @@ class EvaluationStatus(enum.Enum):
     def is_finished(self) -> bool:
         """Both states are final: a finished evaluation is never modified."""
         return True
+
+
+def lost_worker(status: EvaluationStatus | str, failure_reason: str | None) -> bool:
+    """Whether an evaluation failed only because its worker was lost."""
+    failed = EvaluationStatus(status) is EvaluationStatus.FAILED
+    return failed and (failure_reason or "").startswith(WORKER_LOST)
 
 
 @dataclass(frozen=True, order=True)
