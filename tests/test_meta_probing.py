@@ -8,6 +8,7 @@ from torch import nn
 
 from llp.data import FidelityData
 from llp.meta_probing import MetaProbing
+from llp.search import SOURCES
 from llp.space import Categorical, Float, Int, SearchSpace
 from llp.training import EvaluationStatus, Fidelity
 from llp.two_tier_probing import TwoTierProbing
@@ -83,8 +84,8 @@ def meta_with_prior(tmp_path, **kwargs) -> tuple[MetaProbing, FidelityData]:
     return make_meta(data, prior="store", storage=db, **kwargs), data
 
 
-def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
-    data = make_data(load_wine)
+def test_cold_start_runs_brackets_within_its_budget_and_explains_every_decision() -> None:
+    data = make_data(load_breast_cancer)  # hard enough that no answer is perfect early
     mp = make_meta(data)
     best = mp.run_meta_optimization(
         min_resource=0.25,
@@ -93,21 +94,40 @@ def test_cold_start_runs_the_loop_and_explains_every_decision() -> None:
         measure_flatness=False,
         num_initial_configs=6,
         num_iterations=3,
+        budget=30,
     )
     result = mp.result_
     assert SPACE.validate(best) == best and best == result.best_config
     assert result.rungs == (0.25, 0.5, 1.0)
     assert result.study.best_evaluation.resource == 1.0
-    rungs = [e.job.rung for e in result.evaluations]
-    assert rungs.count(0) >= 6 and 2 in rungs
-    reasons = {e.job.reason.split(" ")[0] for e in result.evaluations}
-    assert {"initial", "promoted"} <= reasons
+    assert result.budget == 30 and result.total_cost <= 30 + 1e-9
+    assert result.stop_reason is not None
+    assert result.budget_saved == pytest.approx(30 - result.total_cost)
+    brackets = {e.job.bracket for e in result.evaluations}
+    assert len(brackets) >= 2  # the budget buys more than the first bracket
+    assert all("(source: " in e.job.reason or e.job.reason.startswith("promoted")
+               for e in result.evaluations)  # fmt: skip
+    assert set(result.sources.values()) <= {"user", "random", "model", "local"}
+    assert "user" in result.sources.values()
     assert result.prior.n_evaluations == 0 and not result.prior.predictor_fitted
     assert result.zero_shot_config is None and len(result.initial_configs) == 6
+    assert not result.prior_scores and not result.surrogate_checks
     assert result.total_cost == pytest.approx(sum(e.cost for e in result.evaluations))
     for p in result.predictions:
-        assert 0.0 <= p.predicted <= 1.0 and p.action in ("promote", "keep out", "propose")
+        assert p.action in ("promote", "keep out", "propose")
+        assert (p.source in SOURCES) if p.action == "propose" else np.isfinite(p.posterior)
+        # A promotion is decided on a rung below the top, a proposal on nothing measured.
+        assert (
+            (p.decided_on is None) if p.action == "propose" else (p.decided_on in result.rungs[:-1])
+        )
+        if p.action == "promote":  # ...and the configuration was then trained a rung up
+            up = result.rungs[result.rungs.index(p.decided_on) + 1]
+            assert any(e.trial_id == p.trial_id and e.resource == up for e in result.evaluations)
     assert len(result.predictions_frame()) == len(result.predictions)
+    # Without a prior the answer is the best measured on the top rung.
+    from llp.runner import select_best
+
+    assert result.study.best_evaluation.trial_id == select_best(result.evaluations).trial_id
 
 
 def test_a_prior_from_the_knowledge_base_guides_a_new_dataset(tmp_path) -> None:
@@ -121,8 +141,10 @@ def test_a_prior_from_the_knowledge_base_guides_a_new_dataset(tmp_path) -> None:
     assert result.prior.predictor_fitted and result.prior.surrogate_fitted
     assert result.zero_shot_config is not None
     assert SPACE.validate(result.zero_shot_config) == result.zero_shot_config
-    assert len(result.initial_configs) == 4  # 2 given + 2 suggested
-    assert all(u for u in result.surrogate_used)
+    assert len(result.initial_configs) == 4
+    assert result.initial_configs[0] == result.zero_shot_config
+    assert "prior" in result.sources.values()
+    assert len(result.surrogate_used) == len(result.surrogate_checks)
     # The study itself landed in the knowledge base, with its dataset.
     from llp.store import KnowledgeBase
 
@@ -190,8 +212,13 @@ def test_same_seed_same_search() -> None:
         ({}, {"num_iterations": 0}, ValueError, "'num_iterations'.*>= 1"),
         ({}, {"min_resource": 0.9, "max_resource": 0.5}, ValueError, "'min_resource'"),
         ({"max_epochs": 0}, {}, ValueError, "'max_epochs'"),
+        ({}, {"budget": -1.0}, ValueError,
+         r"'budget' parameter of MetaProbing must be a finite float"),
+        ({}, {"budget": 0.1}, ValueError,
+         r"'budget' parameter of MetaProbing must be at least the cost of one evaluation on "
+         r"the smallest rung \(0\.25 full-data epochs: 0\.125 of the data x 2 epochs\)"),
     ],
-)
+)  # fmt: skip
 def test_input_errors(kwargs, call, error, match) -> None:
     data = make_data(load_wine)
     with pytest.raises(error, match=match):
@@ -212,94 +239,69 @@ def test_fresh_data_is_not_in_its_own_prior(tmp_path) -> None:
     np.testing.assert_equal(again.result_.prior.n_datasets, 0)
 
 
-def test_a_portfolio_of_one_races_the_pick_against_the_search_alone(tmp_path) -> None:
+def test_the_pick_runs_first_and_is_judged_like_every_other_configuration(tmp_path) -> None:
+    from llp.search import select_answer
+
     mp, _ = meta_with_prior(tmp_path)
-    mp.run_meta_optimization(
-        0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2,
-        portfolio_size=1,
-    )  # fmt: skip
-    assert mp.result_.anchor_config is not None
-    assert not [e for e in mp.result_.evaluations if e.job.reason.startswith("runner-up")]
-
-
-def test_the_meta_models_pick_runs_first_reaches_every_rung_and_anchors_the_answer(
-    tmp_path,
-) -> None:
-    from llp.runner import noise_margin
-
-    mp, data = meta_with_prior(tmp_path)
     db = mp.storage
     mp.run_meta_optimization(
-        0.25, 1.0, 2, measure_flatness=False, num_initial_configs=6, num_iterations=3
+        0.25, 1.0, 2, measure_flatness=False, num_initial_configs=6, num_iterations=3, budget=40
     )
     result = mp.result_
-    anchor = result.anchor_config
-    assert anchor is not None and anchor == result.zero_shot_config
-    assert result.initial_configs[0] == anchor
+    pick = result.anchor_config
+    assert pick is not None and pick == result.zero_shot_config == result.initial_configs[0]
     first = result.evaluations[0]
-    assert first.config == anchor and first.job.reason.startswith("the meta-model's pick")
-    anchor_trial = first.trial_id
-    # Carried to every rung, whatever the surrogate thought of it.
-    rungs = {e.resource for e in result.evaluations if e.trial_id == anchor_trial}
-    assert rungs == {0.25, 0.5, 1.0}
-    # Besides the anchor, challengers reach the top rung too.
-    top = [e for e in result.evaluations if e.resource == 1.0]
-    assert len({e.trial_id for e in top}) >= 2
-    # The prior's two runners-up go straight there, in the last iteration, and only there.
-    runners = {e.trial_id for e in result.evaluations if e.job.reason.startswith("runner-up")}
-    assert len(runners) == 2
-    for e in result.evaluations:
-        if e.trial_id in runners:
-            assert e.resource == 1.0 and e.config not in result.initial_configs
-    assert {p.trial_id for p in result.predictions if p.action == "runner-up"} == runners
+    assert first.config == pick and first.job.reason.startswith("the meta-model's pick")
+    assert first.resource == 0.25 and result.sources[first.trial_id] == "prior"
+    # Half of the first bracket comes from the prior, the pick first.
+    first_bracket = [e for e in result.evaluations if e.job.bracket == 0 and e.job.rung == 0]
+    assert sum(result.sources[e.trial_id] == "prior" for e in first_bracket) == 3
+    # Every trial has a prior score and the answer is the posterior rule's, which the
+    # stored reasons reproduce.
+    assert set(result.prior_scores) == {e.trial_id for e in result.evaluations}
+    answer = select_answer(
+        result.evaluations,
+        prior_scores=result.prior_scores,
+        n_val=mp._describe().n_val,
+        objective="val_accuracy",
+    )
+    assert answer is not None and answer.evaluation is result.study.best_evaluation
     # Anytime answers: one per evaluation, costs rising to the total, ending on the answer.
     costs = [c for c, _ in result.incumbents]
     assert len(costs) == len(result.evaluations) and costs == sorted(costs)
     assert costs[-1] == pytest.approx(result.total_cost)
     assert result.incumbents[-1][1] == result.study.best_evaluation.trial_id
-    assert result.incumbents[0][1] == anchor_trial
-    # A challenger replaced the anchor only by beating it by more than noise.
-    at_top = {e.trial_id: e.score for e in top if e.status is EvaluationStatus.COMPLETE}
-    chosen = result.study.best_evaluation
-    if chosen.trial_id != anchor_trial:
-        margin = noise_margin(at_top[anchor_trial], data.n_val, "val_accuracy")
-        assert chosen.score > at_top[anchor_trial] + margin
-        assert result.answer_note.startswith(f"trial {chosen.trial_id} (")
-        assert "beat the meta-model's pick" in result.answer_note
-    else:
-        assert result.best_config == anchor
-        assert "meta-model's pick" in result.answer_note
-        if max(at_top.values()) > at_top[anchor_trial]:
-            assert result.answer_note.startswith("kept the meta-model's pick")
+    assert result.incumbents[0][1] == first.trial_id
+    assert result.answer_note and "is the answer" in result.answer_note
     # The report of the stored study names the same answer.
     from llp.report._collect import best_evaluation, load_study
     from llp.store import KnowledgeBase
 
     with KnowledgeBase.open(db) as kb:
         stored = best_evaluation(load_study(kb, result.study.study_name))
-    assert stored is not None and int(stored["trial_number"]) == chosen.trial_id
+    assert stored is not None
+    assert int(stored["trial_number"]) == result.study.best_evaluation.trial_id
 
 
 @pytest.mark.parametrize(
-    ("pick_top", "other_top", "note"),
+    ("pick_top", "other_top", "answer", "note"),
     [
-        (0.90, 0.80, "the meta-model's pick (trial 0) measured best"),
-        (0.90, 0.91, "kept the meta-model's pick (trial 0, 0.9000): the best measured, "
-                     "trial 1 at 0.9100, is within validation noise"),
-        (0.50, 0.95, "trial 1 (0.9500) beat the meta-model's pick (trial 0, 0.5000) by "
-                     "more than validation noise (margin"),
-        (None, 0.95, "trial 1 (0.9500) measured best; the meta-model's pick (trial 0) has "
-                     "no result on that data"),
+        (0.90, 0.80, 0, "the meta-model's pick (trial 0) is the answer: measured 0.9000 on "
+                        "36 validation examples"),
+        (0.90, 0.92, 0, "the meta-model's pick (trial 0) is the answer: measured 0.9000 on "
+                        "36 validation examples (posterior"),
+        (0.50, 0.95, 1, "trial 1 is the answer: measured 0.9500 on 36 validation examples"),
+        (None, 0.95, 1, "trial 1 is the answer: measured 0.9500"),
     ],
 )  # fmt: skip
-def test_the_answer_says_why_the_pick_was_kept_or_replaced(
-    pick_top: float | None, other_top: float, note: str
+def test_the_answer_says_why_it_is_the_answer(
+    pick_top: float | None, other_top: float, answer: int, note: str
 ) -> None:
+    from llp.meta_probing import answer_note
     from llp.runner import Runner
-    from llp.search import Job, Scheduler
+    from llp.search import Job, Scheduler, select_answer
     from tests.conftest import fake_result
 
-    data = make_data(load_wine)  # 36 validation examples
     configs = SPACE.sample(2, seed=0)
     scores = {(0, 0.5): 0.8, (1, 0.5): 0.7, (0, 1.0): pick_top, (1, 1.0): other_top}
 
@@ -324,11 +326,17 @@ def test_the_answer_says_why_the_pick_was_kept_or_replaced(
         return fake_result(job, score, failed=score is None)
 
     study = Runner(TwoRungs(), evaluate, show_progress=False).run()
-    mp = make_meta(data)
-    judged, incumbents, answer = mp._judge(study, 0, (1.0, 2))
-    assert answer.startswith(note)
-    assert incumbents[0][1] == 0  # the pick answers from its first evaluation
-    assert judged.best_evaluation.trial_id == (0 if answer.startswith(("the", "kept")) else 1)
+    prior = {0: 0.9, 1: 0.5}  # the prior prefers the pick
+    final = select_answer(study.evaluations, prior_scores=prior, n_val=36, objective="val_accuracy")
+    assert final is not None and final.evaluation.trial_id == answer
+    text = answer_note(final, study.evaluations, 0, 36)
+    assert text.startswith(note)
+    if answer == 0 and other_top > pick_top:
+        assert "trial 1 measured higher (0.9200)" in text
+    if answer == 1 and pick_top is not None:
+        assert text.endswith("the meta-model's pick (trial 0) measured 0.5000 on the same data")
+    if pick_top is None:
+        assert text.endswith("the meta-model's pick (trial 0) was not promoted to that data")
 
 
 def test_a_study_of_another_llp_version_is_not_resumed_under_the_default_name(

@@ -9,13 +9,15 @@ learning curves end well, and steers successive halving with it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
-from llp._checks import check_int
+from llp._checks import check_int, check_real
 from llp.data import FidelityData
 from llp.meta import MetaModelTrainer
 from llp.runner import (
@@ -26,10 +28,15 @@ from llp.runner import (
     StudyResult,
     configs_digest,
     describe_dataset,
-    noise_margin,
-    select_incumbent,
 )
-from llp.search import MetaGuidedScheduler
+from llp.search import (
+    Judgement,
+    MetaGuidedScheduler,
+    SurrogateCheck,
+    bracket_cost,
+    select_answer,
+)
+from llp.search._base import check_resources, rung_resources
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationStatus, Trainer
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
@@ -42,10 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["MetaProbing", "MetaProbingResult", "PredictionRecord", "PriorSummary"]
 
 Prior = Literal["default", "shipped", "store", "none"]
-#: Standard errors by which a configuration must beat the meta-model's pick, on the same
-#: validation split and the same data, to replace it as the answer.
-NOISE_Z = 1.0
-#: How many of the prior's best configurations reach the top rung without screening.
+#: The rule a study's answer is judged by, recorded with the study so that reports of it
+#: judge it the same way (:func:`llp.search.select_answer`).
+ANSWER_RULE = "posterior"
+#: How many of the prior's best configurations the study starts from at least.
 PORTFOLIO_SIZE = 3
 
 
@@ -65,9 +72,13 @@ class PriorSummary:
 class PredictionRecord:
     """A meta-model prediction next to what was measured afterwards.
 
-    ``predicted`` is the surrogate's predicted percentile rank of the configuration's
-    final score (1 = best of the study); ``measured_final`` is the score it reached at
-    the highest fidelity this study trained it on, and ``measured_resource`` that fidelity.
+    ``predicted`` is the meta-model's predicted percentile rank of the configuration's
+    final score (1 = best of the study; for a proposal its prior score, NaN without a
+    prior); ``posterior`` the shrunk score a promotion was ranked by; ``source`` where a
+    proposal came from (``"prior"``, ``"model"``, ``"local"``, ``"random"``, ``"user"``);
+    ``measured_final`` is the score it reached at the highest fidelity this study trained
+    it on, and ``measured_resource`` that fidelity; ``decided_on`` is the data share whose
+    measured score a promotion (or keeping out) was decided on (None for a proposal).
     """
 
     trial_id: int
@@ -78,6 +89,9 @@ class PredictionRecord:
     uncertainty: float
     measured_final: float | None
     measured_resource: float | None
+    source: str = ""
+    posterior: float = math.nan
+    decided_on: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +113,26 @@ class MetaProbingResult:
     #: ``(cumulative cost, trial id)`` of the configuration the study would have returned
     #: had it stopped after each evaluation (its anytime answer).
     incumbents: tuple[tuple[float, int], ...] = field(default_factory=tuple)
-    #: Why the answer is what it is, when the meta-model's pick was judged against what
-    #: the search measured (kept within validation noise, or beaten beyond it).
+    #: Why the answer is what it is (its posterior, the prior's weight in it, and how
+    #: the meta-model's pick fared on the same data).
     answer_note: str | None = None
+    #: The training compute the study was given (full-data-epoch equivalents).
+    budget: float | None = None
+    #: Why the study stopped before spending its budget, if it did.
+    stop_reason: str | None = None
+    #: Each check of the surrogate against raw scores before a promotion.
+    surrogate_checks: tuple[SurrogateCheck, ...] = field(default_factory=tuple)
+    #: Where each trial's configuration came from (trial id -> source).
+    sources: Mapping[int, str] = field(default_factory=dict)
+    #: The prior's score of each trial's configuration (trial id -> predicted rank).
+    prior_scores: Mapping[int, float] = field(default_factory=dict)
+
+    @property
+    def budget_saved(self) -> float:
+        """Budget left unspent when the study stopped (0 when it spent it all)."""
+        if self.budget is None:
+            return 0.0
+        return max(self.budget - self.study.total_cost, 0.0)
 
     @property
     def evaluations(self) -> tuple[Any, ...]:
@@ -125,6 +156,9 @@ class MetaProbingResult:
                     "uncertainty": p.uncertainty,
                     "measured_final": p.measured_final,
                     "measured_resource": p.measured_resource,
+                    "source": p.source,
+                    "posterior": p.posterior,
+                    "decided_on": p.decided_on,
                     **{f"config.{k}": v for k, v in p.config.items()},
                 }
                 for p in self.predictions
@@ -282,39 +316,51 @@ class MetaProbing:
         num_iterations: int = 3,
         progress_callback: ProgressCallback | None = None,
         portfolio_size: int = PORTFOLIO_SIZE,
+        *,
+        budget: float | None = None,
     ) -> dict[str, Any]:
         """Explore on small fractions, train the meta-model, predict and vary, refine on
-        larger fractions, select the best.
+        larger fractions, select the best, within a budget.
 
-        1. Meta-features of the dataset (cached in the knowledge base by fingerprint).
-        2. Prior: the shipped knowledge and the knowledge base's other datasets.
-        3. The meta-model's pick for this dataset (:meth:`MetaModelTrainer.zero_shot
-           <llp.meta.MetaModelTrainer.zero_shot>`) runs first, so the study has a good
-           answer after one cheap evaluation. The first iteration at the smallest rung
-           trains it, your configs and the prior's further configurations,
-           ``num_initial_configs`` in all. The prior's runners-up (the next
-           ``portfolio_size - 1`` configurations by mean rank) skip the small rungs and
-           are trained on ``max_resource`` in the last iteration.
-        4. Between iterations the meta-model is refitted on prior + this study; the top
-           ``1 / reduction_factor`` of the other configurations by *predicted final*
-           score move up a rung, the pick is carried up with them, and newcomers chosen
-           by expected improvement are screened on the smallest rung.
-        5. The resource grows by ``reduction_factor`` per iteration up to
-           ``max_resource``.
-        6. The answer is judged at the highest fidelity reached: the best configuration
-           there, except that the meta-model's pick stays the answer unless another
-           beats it by more than validation noise (:func:`llp.runner.noise_margin`, one
-           standard error on the validation split). The full history, including the
-           answer the study held after every evaluation (``incumbents``), is on
-           :attr:`result_`.
+        1. Meta-features of the dataset.
+        2. Prior: the shipped knowledge and the knowledge base's other datasets; the
+           meta-model's pick for this dataset (:meth:`MetaModelTrainer.zero_shot
+           <llp.meta.MetaModelTrainer.zero_shot>`) and the next configurations of the
+           prior's portfolio, each with a prior score (its mean percentile rank over past
+           studies, or the surrogate's prediction for this dataset).
+        3. Hyperband brackets over ``num_iterations`` rungs from ``min_resource`` to
+           ``max_resource`` until ``budget`` is spent (:class:`MetaGuidedScheduler
+           <llp.search.MetaGuidedScheduler>`). The first bracket, of
+           ``num_initial_configs`` configurations on the smallest rung, is half the
+           prior's (the pick first, so the study has an answer after one cheap
+           evaluation), then your ``configs``, then uniform draws. Later brackets draw
+           from the prior in proportion to how well it has agreed with this study's
+           measurements, from a model of those measurements, from local moves around the
+           answer and uniformly.
+        4. The prior guides but does not cage. Promotions and the answer rank every
+           configuration alike by its *posterior* score: the measured validation score
+           shrunk toward the prior's prediction for it, by as much as validation noise
+           (``n_val``) and the prior's measured agreement with this study warrant
+           (:mod:`llp.search._evidence`). When measured differences are within noise the
+           prior's order decides; when they are larger, the measurements do. The
+           surrogate re-ranks a promotion only after it has ranked this study's own
+           configurations better than their raw scores (recorded in
+           ``result_.surrogate_checks``).
+        5. The study stops early when the remaining budget cannot train another
+           configuration on the top rung, or when the answer is perfect there
+           (``result_.stop_reason``, ``result_.budget_saved``).
 
-        ``portfolio_size`` is how many of the prior's best configurations reach the top
-        rung without screening (the pick included); 1 races the pick against the
-        search's finds alone. It defaults to 3 because on held-out datasets racing the
-        top 3 at full data, with the noise margin, was never worse than the pick alone
-        and sometimes better, while screening them on small fractions first lost them
-        to configurations that were lucky on little data
-        (``benchmarks/selection_noise.py``, BENCHMARKS.md).
+        Parameters
+        ----------
+        budget : float, optional
+            Training compute to spend, in full-data-epoch equivalents (an epoch over 25 %
+            of the data costs 0.25; landscape probes count too). Default: twice the cost
+            of the first bracket. If one evaluation on ``max_resource`` would cost more
+            than half of it, the top rung is lowered so that a race still fits.
+        portfolio_size : int, default=3
+            How many of the prior's best configurations (the pick included) the study
+            may start from at least; the first bracket holds up to half its
+            configurations from the prior either way.
 
         ``measure_flatness`` attaches the cheap landscape tier to every evaluation and
         lets the meta-model read it. It defaults to ``False`` because in
@@ -328,6 +374,22 @@ class MetaProbing:
         """
         check_int("num_initial_configs", num_initial_configs, min_value=1, owner="MetaProbing")
         check_int("portfolio_size", portfolio_size, min_value=1, owner="MetaProbing")
+        r_min, r_max, eta = check_resources(
+            min_resource, max_resource, reduction_factor, owner="MetaProbing"
+        )
+        check_int("num_iterations", num_iterations, min_value=1, owner="MetaProbing")
+        rungs = rung_resources(r_min, r_max, eta)[-num_iterations:]
+        if budget is None:
+            budget = 2.0 * bracket_cost(num_initial_configs, rungs, eta, self.max_epochs)
+        budget = check_real("budget", budget, low=0.0, owner="MetaProbing")
+        cheapest = rungs[0] * self.max_epochs
+        if budget < cheapest:
+            raise ValueError(
+                f"The 'budget' parameter of MetaProbing must be at least the cost of one "
+                f"evaluation on the smallest rung ({cheapest:g} full-data epochs: "
+                f"{rungs[0]:g} of the data x {self.max_epochs} epochs). Got {budget!r} "
+                "instead; raise it, or lower min_resource or max_epochs."
+            )
         self._trainer.measure_flatness = bool(measure_flatness)
         self._measuring = bool(measure_flatness)
         say = self._say
@@ -341,6 +403,7 @@ class MetaProbing:
             num_initial_configs,
             num_iterations,
             portfolio_size,
+            budget,
         )
         started = time.perf_counter()
         trainer, sources = self._prior_trainer(
@@ -361,24 +424,19 @@ class MetaProbing:
             f"{'fitted' if prior.predictor_fitted else 'not fitted'}, surrogate "
             f"{'fitted' if prior.surrogate_fitted else 'not fitted'} in {prior.seconds:.1f} s"
         )
-        initial, zero_shot, runners_up = self._initial_configs(
-            trainer, info, num_initial_configs, portfolio_size
+        zero_shot, prior_configs, prior_scores = self._prior_configs(
+            trainer, info, max(num_initial_configs, portfolio_size)
         )
         if zero_shot is not None:
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in zero_shot.items())
             say(
-                f"meta-model predicts for this dataset: {shown} (runs first, is carried to "
-                "every rung, and stays the answer unless beaten by more than noise)"
-            )
-        if runners_up:
-            say(
-                f"the prior's next {len(runners_up)} configurations skip the small rungs: "
-                f"trained on {max_resource:.0%} of the data in the last iteration"
+                f"meta-model predicts for this dataset: {shown} (runs first; it stays the "
+                "answer only while what the study measures does not outweigh the prior)"
             )
         scheduler = MetaGuidedScheduler(
             self.space,
-            initial,
-            trainer=trainer,
+            self.configs,
+            trainer=trainer if trainer.surrogate_ is not None else None,
             meta_features=info.meta_features,
             model_family=self.model_family,
             min_resource=min_resource,
@@ -386,11 +444,21 @@ class MetaProbing:
             reduction_factor=reduction_factor,
             num_iterations=num_iterations,
             epochs=self.max_epochs,
+            budget=budget,
+            num_initial_configs=num_initial_configs,
+            prior_configs=prior_configs,
+            prior_scores=prior_scores,
+            n_val=int(info.n_val or 0),
+            objective=str(self._trainer.objective),
             seed=self.seed,
             dataset=info.fingerprint,
-            anchor=zero_shot,
-            runners_up=runners_up,
         )
+        if scheduler.rungs != rungs:
+            say(
+                f"a budget of {budget:g} full-data epochs cannot race configurations on "
+                f"{rungs[-1]:.0%} of the data: the top rung is "
+                f"{scheduler.rungs[-1]:.0%} instead"
+            )
         runner = Runner(
             scheduler,
             _JobEvaluator(self._trainer),
@@ -406,9 +474,9 @@ class MetaProbing:
         finally:
             if recorder is not None and recorder.knowledge_base is not self.storage:
                 recorder.knowledge_base.close()
-        study, incumbents, answer_note = self._judge(
-            study, scheduler.anchor_trial, (scheduler.rungs[-1], self.max_epochs)
-        )
+        study, incumbents, note = self._judge(study, scheduler)
+        if scheduler.stop_reason is not None:
+            say(f"stopped early: {scheduler.stop_reason}")
         self.result_ = MetaProbingResult(
             best_config=study.best_config,
             best_score=study.best_score,
@@ -416,91 +484,60 @@ class MetaProbing:
             zero_shot_config=zero_shot,
             anchor_config=zero_shot,
             incumbents=incumbents,
-            answer_note=answer_note,
-            initial_configs=tuple(initial),
+            answer_note=note,
+            initial_configs=tuple(
+                dict(e.config) for e in study.evaluations if e.job.bracket == 0 and e.job.rung == 0
+            ),
             predictions=_with_measurements(scheduler, study),
             prior=prior,
             meta_features=dict(info.meta_features),
             rungs=tuple(scheduler.rungs),
-            surrogate_used=tuple(scheduler.surrogate_used),
+            surrogate_used=tuple(c.used for c in scheduler.surrogate_checks),
+            budget=budget,
+            stop_reason=scheduler.stop_reason,
+            surrogate_checks=tuple(scheduler.surrogate_checks),
+            sources=scheduler.sources(),
+            prior_scores=dict(scheduler.prior_scores),
         )
         say(
             f"best: {study.best_score:.4f} on {study.best_evaluation.resource:.0%} of the "
             f"data after {len(study.evaluations)} evaluations, cost "
-            f"{study.total_cost:.2f} full-data epochs"
+            f"{study.total_cost:.2f} of {budget:.2f} full-data epochs"
         )
         return dict(study.best_config)
 
     # ------------------------------------------------------------------ helpers
     def _judge(
-        self, study: StudyResult, anchor_trial: int | None, judge_at: tuple[float, int]
+        self, study: StudyResult, scheduler: MetaGuidedScheduler
     ) -> tuple[StudyResult, tuple[tuple[float, int], ...], str | None]:
-        """The final choice and the anytime answers: the meta-model's pick until
-        something beats it on the top rung's data by more than validation noise."""
-        n_val = int(self._describe().n_val or 0)  # 0: no noise model, the best score wins
-        objective = str(self._trainer.objective)
+        """The final answer and the anytime answers, by the posterior rule of
+        :func:`llp.search.select_answer` (what the study would have returned had it stopped
+        after each evaluation)."""
+        evaluations = list(study.evaluations)
+        rule = partial(
+            select_answer,
+            prior_scores=scheduler.prior_scores,
+            n_val=scheduler.n_val,
+            objective=scheduler.objective,
+        )
         incumbents: list[tuple[float, int]] = []
         cost = 0.0
-        evaluations = list(study.evaluations)
         for i, e in enumerate(evaluations):
             cost += e.result.cost + e.result.probe_cost
-            best = select_incumbent(
-                evaluations[: i + 1],
-                anchor_trial=anchor_trial,
-                n_val=n_val,
-                objective=objective,
-                z=NOISE_Z,
-                judge_at=judge_at,
-            )
+            best = rule(evaluations[: i + 1])
             if best is not None:
-                incumbents.append((cost, best.trial_id))
-        final = select_incumbent(
-            evaluations,
-            anchor_trial=anchor_trial,
-            n_val=n_val,
-            objective=objective,
-            z=NOISE_Z,
-            judge_at=judge_at,
-        )
-        if final is None or anchor_trial is None:
+                incumbents.append((cost, best.evaluation.trial_id))
+        final = rule(evaluations)
+        if final is None:
             return study, tuple(incumbents), None
-
-        def margin(evaluation: Any) -> str:
-            value = noise_margin(float(evaluation.score or 0.0), n_val, objective, NOISE_Z)
-            return f"margin {value:.4f} on {n_val} validation examples"
-
-        raw = study.best_evaluation
-        if final.trial_id != anchor_trial:
-            picks = [
-                e
-                for e in evaluations
-                if e.trial_id == anchor_trial
-                and e.fidelity == final.fidelity
-                and e.status is EvaluationStatus.COMPLETE
-            ]
-            note = (
-                f"trial {final.trial_id} ({final.score:.4f}) beat the meta-model's pick "
-                f"(trial {anchor_trial}, {picks[-1].score:.4f}) by more than validation "
-                f"noise ({margin(picks[-1])})"
-                if picks
-                else f"trial {final.trial_id} ({final.score:.4f}) measured best; the "
-                f"meta-model's pick (trial {anchor_trial}) has no result on that data"
-            )
-        elif final is raw:
-            note = f"the meta-model's pick (trial {anchor_trial}) measured best"
-        else:
-            why = (
-                f"the best measured, trial {raw.trial_id} at {raw.score:.4f}, is within "
-                f"validation noise of it ({margin(final)})"
-                if raw.fidelity == final.fidelity
-                else f"the study ended before {judge_at[0]:.0%} of the data"
-            )
-            note = f"kept the meta-model's pick (trial {final.trial_id}, {final.score:.4f}): {why}"
+        note = answer_note(final, evaluations, scheduler.anchor_trial, scheduler.n_val)
+        chosen = final.evaluation
+        if chosen is not study.best_evaluation:
             study = replace(
                 study,
-                best_config=dict(final.config),
-                best_score=float(final.score or 0.0),
-                best_evaluation=final,
+                best_config=dict(chosen.config),
+                best_score=float(chosen.score or 0.0),
+                best_evaluation=chosen,
             )
         self._say(note)
         return study, tuple(incumbents), note
@@ -531,6 +568,7 @@ class MetaProbing:
         num_initial_configs: int,
         num_iterations: int,
         portfolio_size: int,
+        budget: float,
     ) -> StudyRecorder | None:
         """Get or create the study before reading the prior: a resumed study's prior is
         what was recorded before the study was first created."""
@@ -541,6 +579,7 @@ class MetaProbing:
             "num_initial_configs": num_initial_configs,
             "num_iterations": num_iterations,
             "portfolio_size": portfolio_size,
+            "budget": budget,
             "epochs": self.max_epochs,
             "measure_flatness": bool(measure_flatness),
             "prior": self.prior,
@@ -551,7 +590,7 @@ class MetaProbing:
             # resumed by the version that started it (a default name then differs).
             "llp_version": __version__,
             # How the answer is judged, so reports of the stored study agree with it.
-            "answer_noise_z": NOISE_Z,
+            "answer_rule": ANSWER_RULE,
             "n_val": info.n_val,
         }
         if self.storage is None:
@@ -607,59 +646,57 @@ class MetaProbing:
             sources.append("knowledge base")
         return trainer, tuple(sources)
 
-    def _initial_configs(
-        self, trainer: MetaModelTrainer, info: DatasetInfo, n: int, portfolio_size: int
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[dict[str, Any]]]:
-        """The user's configs (best predicted first when there are too many), topped up
-        with the meta-model's suggestions; also the zero-shot prediction and the prior's
-        runners-up (which skip the small rungs, so they are not among the first)."""
-        # The prior's best configurations on average (leave-one-group-out on the shipped
-        # knowledge their mean rank picked better than the surrogate's per-dataset
-        # ranking): the pick's runners-up, then fillers for the first rung.
-        portfolio = trainer.portfolio(self.model_family, n + portfolio_size, same_family=False)
-        zero_shot = None
-        runners_up: list[dict[str, Any]] = []
+    def _prior_configs(
+        self, trainer: MetaModelTrainer, info: DatasetInfo, n: int
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, float]]:
+        """The zero-shot pick, the prior's configurations best first (the pick, then the
+        portfolio of the best past configurations by mean rank) and their prior scores
+        (mean percentile rank over the prior's studies; the pick's is the surrogate's
+        prediction when it came from the predictor)."""
+        ranked = trainer.ranked_portfolio(self.model_family, n, same_family=False)
+        scores = {canonical_config_json(c): r for c, r in ranked}
         pick = trainer.zero_shot(info.meta_features, self.model_family)
-        if pick is not None:
-            zero_shot = pick.config
-            key = canonical_config_json(zero_shot)
-            runners_up = [c for c in portfolio if canonical_config_json(c) != key][
-                : portfolio_size - 1
-            ]
-        room = n - 1 if zero_shot is not None else n
-        # Your configs, but for the runners-up among them: those go to the top rung.
-        running_up = {canonical_config_json(c) for c in runners_up}
-        chosen = [c for c in self.configs if canonical_config_json(c) not in running_up]
-        if len(chosen) > room and trainer.surrogate_ is not None:
-            import numpy as np
+        if pick is None:
+            return None, [], scores
+        key = canonical_config_json(pick.config)
+        if key not in scores and math.isfinite(pick.predicted_quantile):
+            scores[key] = pick.predicted_quantile
+        configs = [pick.config] + [c for c, _ in ranked if canonical_config_json(c) != key]
+        return pick.config, configs, scores
 
-            rows = np.vstack(
-                [trainer.surrogate_row(info.meta_features, self.model_family, c) for c in chosen]
+
+def answer_note(
+    final: Judgement, evaluations: Sequence[Any], anchor_trial: int | None, n_val: int
+) -> str:
+    """Why the answer is the answer, in one sentence."""
+    chosen = final.evaluation
+    measured = f"measured {chosen.score:.4f}" + (
+        f" on {n_val} validation examples" if n_val else ""
+    )
+    how = f"posterior {final.posterior:.4f}, prior weight {final.prior_weight:.2f}"
+    fidelity = chosen.fidelity
+    same_data = [
+        e for e in evaluations if e.fidelity == fidelity and e.status is EvaluationStatus.COMPLETE
+    ]
+    best_raw = max(same_data, key=lambda e: (float(e.score or 0.0), -e.trial_id))
+    if anchor_trial is not None and chosen.trial_id == anchor_trial:
+        note = f"the meta-model's pick (trial {anchor_trial}) is the answer: {measured} ({how})"
+        if best_raw.trial_id != chosen.trial_id:
+            note += (
+                f"; trial {best_raw.trial_id} measured higher ({best_raw.score:.4f}), by less "
+                "than the evidence needed to outweigh the prior"
             )
-            mean, _ = trainer.predict_final(rows)
-            chosen = [chosen[i] for i in np.argsort(-mean, kind="stable")]
-        chosen = chosen[: max(room, 0)]
-        if zero_shot is not None:
-            key = canonical_config_json(zero_shot)
-            chosen = [zero_shot] + [c for c in chosen if canonical_config_json(c) != key]
-        seen = {canonical_config_json(c) for c in [*chosen, *runners_up]}
-        # Then the rest of the portfolio, then the meta-model's suggestions.
-        extra = (
-            [
-                s.config
-                for s in trainer.suggest(info.meta_features, self.model_family, n, seed=self.seed)
-            ]
-            if len(portfolio) < n + portfolio_size
-            else []
+        return note
+    note = f"trial {chosen.trial_id} is the answer: {measured} ({how})"
+    if anchor_trial is None:
+        return note
+    picks = [e for e in same_data if e.trial_id == anchor_trial]
+    if picks:
+        return note + (
+            f"; the meta-model's pick (trial {anchor_trial}) measured {picks[-1].score:.4f} "
+            "on the same data"
         )
-        for config in [*portfolio, *extra]:
-            if len(chosen) >= n:
-                break
-            key = canonical_config_json(config)
-            if key not in seen:
-                chosen.append(config)
-                seen.add(key)
-        return chosen, zero_shot, runners_up
+    return note + (f"; the meta-model's pick (trial {anchor_trial}) was not promoted to that data")
 
 
 def _with_measurements(
@@ -683,6 +720,9 @@ def _with_measurements(
             uncertainty=p.uncertainty,
             measured_final=final.get(p.trial_id, (None, 0.0))[0],
             measured_resource=final.get(p.trial_id, (None, None))[1],
+            source=p.source,
+            posterior=p.posterior,
+            decided_on=p.measured_resource if p.action != "propose" else None,
         )
         for p in scheduler.predictions
     )

@@ -169,8 +169,8 @@ def test_storage_url_of_another_kind() -> None:
 def test_budget_too_small_for_one_configuration(storage: Path) -> None:
     assert_user_error(
         ["tune", "iris", "--budget", "0.5", "--storage", storage, *FAST],
-        r"The '--budget' option must be at least [0-9.]+ full-data epochs for this schedule "
-        r"\(3 iterations of 3 epochs\)\. Got 0\.5 instead",
+        r"The '--budget' option must be at least 0\.8 full-data epochs \(one evaluation of "
+        r"3 epochs on 25% of the data\)\. Got 0\.5 instead",
     )
 
 

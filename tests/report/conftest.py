@@ -27,8 +27,8 @@ def run_llp(*args: object) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def stored_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``llp tune`` on 600 digits (CSV) without a report; returns its ``--json`` output
-    plus ``storage`` (the SQLite path)."""
+    """``llp tune`` on 600 digits (CSV) with the shipped prior, without a report; returns
+    its ``--json`` output plus ``storage`` (the SQLite path)."""
     folder = tmp_path_factory.mktemp("stored")
     X, y = load_digits(return_X_y=True)
     frame = pd.DataFrame(X[:600], columns=[f"pixel{i}" for i in range(64)])
@@ -38,7 +38,7 @@ def stored_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     storage = folder / "knowledge.db"
     out = run_llp(
         "tune", csv, "--target", "digit", "--storage", storage, "--budget", "24",
-        "--epochs", "3", "--prior", "store", "--no-report",
+        "--epochs", "3", "--prior", "shipped", "--no-report",
     )  # fmt: skip
     out["storage_path"] = storage
     out["csv"] = csv

@@ -4,6 +4,7 @@ import concurrent.futures as cf
 import itertools
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -262,29 +263,19 @@ def test_noise_margin_and_select_incumbent_keep_the_anchor_within_noise() -> Non
 
 def meta_guided(initial: list[dict], **kwargs):
     """A meta-guided search of ``SPACE`` from 1/8 to all the data, eta 2, without a prior
-    (ranks come from the study alone)."""
-    from llp.meta import MetaModelTrainer
+    unless ``prior_configs``/``prior_scores`` are given."""
     from llp.search import MetaGuidedScheduler
 
-    return MetaGuidedScheduler(
-        SPACE,
-        initial,
-        trainer=MetaModelTrainer(SPACE, use_dataset_features=False),
-        meta_features={},
-        model_family=None,
-        min_resource=0.125,
-        max_resource=1.0,
-        reduction_factor=2,
-        seed=0,
-        **kwargs,
-    )
+    for key, value in {"n_val": 200, "reduction_factor": 2, "seed": 0}.items():
+        kwargs.setdefault(key, value)
+    return MetaGuidedScheduler(SPACE, initial, min_resource=0.125, max_resource=1.0, **kwargs)
 
 
 def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> None:
     from llp.search import Job
     from llp.training import EvaluationResult
 
-    initial = configs(8)  # x = 0 .. 1
+    initial = configs(3)  # x = 0, 0.5, 1
     good = {c["x"] for c in initial}
 
     def evaluate(job: Job) -> EvaluationResult:
@@ -292,60 +283,169 @@ def test_a_newcomer_screened_alone_is_ranked_against_its_rung_not_crowned() -> N
         base = 0.9 if job.config["x"] in good else 0.1
         return fake_result(job, base + 0.01 * job.config["x"] + 0.05 * job.fidelity.fraction)
 
-    result = drive(meta_guided(initial, num_iterations=4, epochs=1), evaluate)
+    scheduler = meta_guided(initial, num_iterations=4, epochs=1, budget=8.0, num_initial_configs=8)
+    result = drive(scheduler, evaluate)
     newcomers = {e.trial_id for e in result.evaluations if e.config["x"] not in good}
     assert newcomers  # some were screened...
-    promoted = {e.trial_id for e in result.evaluations if e.job.rung > 0}
-    assert not newcomers & promoted  # ...and none was promoted over better configurations
+    # ...and none was promoted over a better configuration of its own bracket...
+    by_bracket: dict[int, dict[int, set[int]]] = {}
+    for e in result.evaluations:
+        by_bracket.setdefault(e.job.bracket, {}).setdefault(e.job.rung, set()).add(e.trial_id)
+    mixed = 0
+    for rungs in by_bracket.values():
+        entry, levels = rungs[min(rungs)], sorted(rungs)
+        if entry - newcomers and entry & newcomers and len(levels) > 1:
+            mixed += 1
+            promoted = rungs[levels[1]]
+            if promoted & newcomers:
+                assert entry - newcomers <= promoted
+            else:
+                assert promoted <= entry - newcomers
+    assert mixed
+    # ...nor became the answer.
+    assert scheduler.answer().evaluation.config["x"] in good
 
 
-@pytest.mark.parametrize("n_iterations", [1, 2, 4])
-@pytest.mark.parametrize("promote_runner_up", [False, True])
-def test_runners_up_skip_the_small_rungs_and_are_trained_once_on_the_top_rung(
-    n_iterations: int, promote_runner_up: bool
+@given(
+    budget=st.floats(0.2, 40.0),
+    n_first=st.integers(1, 12),
+    fail_every=st.sampled_from([0, 2, 3, 4]),
+    eta=st.integers(2, 3),
+)
+@settings(max_examples=40, deadline=None)
+def test_the_meta_guided_search_never_spends_more_than_its_budget(
+    budget: float, n_first: int, fail_every: int, eta: int
 ) -> None:
-    from llp.cli._plan import simulate
+    from llp.search import Job, affordable_rungs, simulate_brackets
+    from llp.training import EvaluationResult
+
+    def evaluate(job: Job) -> EvaluationResult:
+        failed = fail_every > 0 and job.job_id % fail_every == fail_every - 1
+        return fake_result(job, 0.5 + 0.3 * job.config["x"], failed=failed)
+
+    scheduler = meta_guided(
+        [], num_iterations=3, epochs=2, budget=budget, num_initial_configs=n_first,
+        reduction_factor=eta,
+    )  # fmt: skip
+    if budget < scheduler.rungs[0] * 2:
+        assert scheduler.is_finished() and scheduler.stop_reason
+        return
+    result = drive(scheduler, evaluate)
+    assert result.total_cost <= budget + 1e-9
+    assert scheduler.is_finished() and "budget" in (scheduler.stop_reason or "")
+    # What is left cannot train one more configuration on the top rung.
+    assert budget - result.total_cost < scheduler.rungs[-1] * 2 + 1e-9
+    assert scheduler.rungs == affordable_rungs(scheduler.rungs, 2, budget)
+    if fail_every == 0:  # the CLI's plan simulates exactly this schedule
+        planned = simulate_brackets(n_first, scheduler.rungs, eta, 2, budget)
+        assert len({e.job.bracket for e in result.evaluations}) == len(planned)
+        firsts = [
+            sum(1 for e in result.evaluations if e.job.bracket == b and e.job.rung == start)
+            for b, (start, _) in enumerate(planned)
+        ]
+        assert firsts == [n for _, n in planned]
+
+
+def test_a_small_budget_lowers_the_top_rung() -> None:
+    scheduler = meta_guided([], num_iterations=4, epochs=10, budget=8.0)
+    assert scheduler.rungs == [0.125, 0.25]
+
+
+def prior_study(agree: bool, **kwargs):
+    """A study whose prior scores rank configurations by ``x`` (the prior's pick is
+    ``x = 1``) while the measured score rises (``agree``) or falls with ``x``."""
+    from llp.search import Job
+    from llp.space import canonical_config_json
+    from llp.training import EvaluationResult
+
+    grid = [{"x": round(i / 40, 3)} for i in range(41)]
+    prior_configs = sorted(grid, key=lambda c: -c["x"])[:8]
+    scores = {canonical_config_json(c): c["x"] for c in grid}
+
+    def evaluate(job: Job) -> EvaluationResult:
+        x = job.config["x"]
+        return fake_result(job, 0.5 + 0.4 * (x if agree else 1.0 - x))
+
+    scheduler = meta_guided(
+        [], num_iterations=3, epochs=1, budget=12.0, num_initial_configs=8,
+        prior_configs=prior_configs, prior_scores=scores, **kwargs,
+    )  # fmt: skip
+    return scheduler, drive(scheduler, evaluate)
+
+
+@pytest.mark.parametrize("agree", [True, False])
+def test_the_prior_guides_while_it_agrees_and_is_outweighed_when_it_does_not(agree) -> None:
+    scheduler, result = prior_study(agree)
+    first = result.evaluations[0]
+    assert first.config == {"x": 1.0} and first.job.reason.startswith("the meta-model's pick")
+    sources = scheduler.sources()
+    first_bracket = {e.trial_id for e in result.evaluations if e.job.bracket == 0}
+    assert sum(sources[t] == "prior" for t in first_bracket) == 4  # half of 8
+    later = [p for p in scheduler.predictions if p.action == "propose" and p.iteration > 0]
+    prior_share = sum(p.source == "prior" for p in later) / max(len(later), 1)
+    answer = result.best_evaluation.config["x"]
+    if agree:
+        assert answer >= 0.9  # the prior's region
+    else:
+        # Contradicted, the prior is sampled less and the answer leaves its region.
+        assert prior_share < 0.25
+        assert answer <= 0.5
+
+
+def test_sources_cover_every_trial_and_later_brackets_use_the_study_model() -> None:
+    from llp.search import SOURCES
+
+    scheduler, result = prior_study(agree=False)
+    sources = scheduler.sources()
+    assert set(sources) == {e.trial_id for e in result.evaluations}
+    assert set(sources.values()) <= set(SOURCES)
+    assert {"prior", "random"} <= set(sources.values())
+    assert {"model", "local"} & set(sources.values())
+    for e in result.evaluations:
+        if e.job.reason.startswith("promoted"):
+            continue
+        assert f"(source: {sources[e.trial_id]})" in e.job.reason
+
+
+def test_a_perfect_answer_on_the_top_rung_stops_the_study() -> None:
     from llp.search import Job
     from llp.training import EvaluationResult
 
-    anchor, initial = {"x": 0.5}, configs(8)
-    runners_up = [{"x": 0.55}, {"x": 0.45}, {"x": 0.5}]  # the anchor again is dropped
-    if promote_runner_up:
-        # A runner-up that is also an initial configuration and best on every rung:
-        # promoted to the top rung by the search, it must not be trained there twice.
-        initial = [runners_up[0], *initial[1:]]
+    def evaluate(job: Job) -> EvaluationResult:
+        return fake_result(job, 1.0 if job.fidelity.fraction == 1.0 else 0.8)
+
+    scheduler = meta_guided(configs(4), num_iterations=3, epochs=1, budget=50.0)
+    result = drive(scheduler, evaluate)
+    assert "perfect validation accuracy" in (scheduler.stop_reason or "")
+    assert result.total_cost < 50.0
+
+
+def test_the_surrogate_re_ranks_promotions_only_after_it_passed_its_check(tmp_path) -> None:
+    from llp.meta import MetaModelTrainer
+    from llp.search import Job, SurrogateCheck
+    from llp.training import EvaluationResult
+
+    trainer = MetaModelTrainer(SPACE, use_dataset_features=False, n_estimators=10)
+    past = meta_guided(configs(8), num_iterations=3, epochs=1, budget=6.0)
+    history = drive(past, lambda job: fake_result(job, 0.5 + 0.3 * job.config["x"]))
+    trainer.add_study(history.evaluations, dataset="past", meta_features={}, study="past")
+    trainer.add_study(history.evaluations, dataset="other", meta_features={}, study="other")
+    trainer.fit()
+    assert trainer.surrogate_ is not None
 
     def evaluate(job: Job) -> EvaluationResult:
-        return fake_result(job, 0.5 + 0.4 * (job.config["x"] == 0.55) + 0.01 * job.config["x"])
+        return fake_result(job, 0.5 + 0.3 * job.config["x"])
 
-    scheduler = meta_guided(
-        [anchor, *initial],
-        num_iterations=n_iterations,
-        epochs=2,
-        anchor=anchor,
-        runners_up=runners_up,
-    )
-    result = drive(scheduler, evaluate)
-    top = scheduler.rungs[-1]
-    for config in runners_up[:2]:
-        rungs = sorted(e.resource for e in result.evaluations if e.config == config)
-        assert rungs.count(top) == 1
-        if not (promote_runner_up and config == runners_up[0]):
-            assert rungs == [top]  # never screened on less data
-    reasons = [e.job.reason for e in result.evaluations if e.job.reason.startswith("runner-up")]
-    promoted = [
-        e for e in result.evaluations if e.resource == top and e.job.reason.startswith("promoted")
-    ]
-    assert len(reasons) + sum(e.config in runners_up for e in promoted) == 2
-    anchor_rungs = [e.resource for e in result.evaluations if e.config == anchor]
-    assert anchor_rungs == list(scheduler.rungs)  # carried, never re-run as a runner-up
-    # The CLI's budget plan simulates exactly this schedule (when no runner-up is also
-    # an initial configuration, which makes the real run cheaper).
-    jobs, cost = simulate(
-        len(initial) + 1, tuple(scheduler.rungs), 2, 2, anchored=True, runners_up=2
-    )
-    if not promote_runner_up:
-        assert len(result.evaluations) == jobs
-        assert result.total_cost == pytest.approx(cost)
-    else:
-        assert len(result.evaluations) <= jobs and result.total_cost <= cost + 1e-9
+    scheduler = meta_guided(configs(8), num_iterations=3, epochs=1, budget=20.0, trainer=trainer)
+    drive(scheduler, evaluate)
+    checks = scheduler.surrogate_checks
+    assert checks and all(isinstance(c, SurrogateCheck) for c in checks)
+    for c in checks:
+        if c.n_pairs < 6:
+            assert not c.used
+        if c.used:
+            assert c.surrogate_correlation > c.raw_correlation or not np.isfinite(c.raw_correlation)
+    # Promotions ranked by the surrogate say so; all others were ranked by posterior.
+    used = {(c.bracket, c.rung) for c in checks if c.used}
+    assert all(c.n_pairs == 0 for c in checks[:2])  # nothing to check it on at first
+    assert isinstance(used, set)

@@ -204,7 +204,9 @@ def tune(
         bool,
         typer.Option(
             "--flatness/--no-flatness",
-            help="Measure loss-landscape sharpness after every evaluation (meta-model features).",
+            help="Measure loss-landscape sharpness after every evaluation (meta-model "
+            "features); the probes are paid from --budget. Off by default: in the benchmarks "
+            "they did not repay their cost.",
         ),
     ] = DEFAULTS["flatness"],
     report: Annotated[

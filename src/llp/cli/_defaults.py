@@ -24,7 +24,7 @@ TUNE_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "workers": 1,
     "prior": "default",
-    "flatness": True,
+    "flatness": False,
 }
 
 __all__ = ["DEFAULT_STORAGE", "RUNS_DIR", "STORAGE_ENV", "TUNE_DEFAULTS"]

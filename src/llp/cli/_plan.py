@@ -1,19 +1,21 @@
-"""From ``--budget`` to a schedule: how many configurations the search can start with.
+"""From ``--budget`` to a schedule: what the search can start with and how it goes on.
 
-The budget is training compute in full-data-epoch equivalents (an epoch over 25 % of the
-data costs 0.25), like the schedulers' ``planned_cost``. Landscape probes come on top:
-their cost does not grow with the data share (a fixed probe set of at most 128 examples),
-so on a tiny dataset they can cost more than the training itself; the plan estimates
-them and the results report them, but they do not shrink the search.
+The budget is compute in full-data-epoch equivalents (an epoch over 25 % of the data
+costs 0.25), as :meth:`llp.meta_probing.MetaProbing.run_meta_optimization` counts it:
+the study spends it in Hyperband brackets (:class:`llp.search.MetaGuidedScheduler`) and
+stops when what is left cannot train another configuration on the top rung. The plan:
 
-The meta-guided schedule is simulated exactly as :class:`llp.search.MetaGuidedScheduler`
-runs it when nothing fails: ``n`` configurations on the smallest rung, the top
-``1 / reduction_factor`` promoted each iteration, half as many newcomers screened on the
-smallest rung. With a prior that gives the meta-model a pick (the shipped knowledge),
-the pick is one of the ``n`` and is carried to every rung on top of the promoted ones,
-and the prior's runners-up are trained on the top rung in the last iteration. The plan
-takes the largest ``n`` whose schedule fits the budget; failures only make the real run
-cheaper.
+- the rungs: ``iterations`` data shares growing by ``reduction_factor`` up to all the
+  data, without the top ones while one evaluation there would cost more than half the
+  budget (:func:`llp.search.affordable_rungs`);
+- the first bracket: the most configurations whose successive-halving bracket costs at
+  most half the budget, so that the other half goes to brackets guided by what the first
+  one measured;
+- the brackets the whole budget buys when every evaluation costs what it is planned to
+  cost (:func:`llp.search.simulate_brackets`); failures only leave more.
+
+Landscape probes are counted in the study's spending as they are measured; the plan
+estimates them per evaluation for information.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import math
 from dataclasses import dataclass
 
 from llp.cli._errors import CliError
-from llp.search._base import format_share, rung_resources
+from llp.search import affordable_rungs, bracket_cost, rung_resources, simulate_brackets
+from llp.search._base import format_share
 
 #: Never start more configurations than this, whatever the budget.
 MAX_INITIAL_CONFIGS = 512
@@ -35,20 +38,19 @@ class Plan:
     Attributes
     ----------
     num_initial_configs : int
-        Configurations of the first iteration.
+        Configurations of the first bracket.
     rungs : tuple of float
-        Data fraction of each iteration.
-    min_resource, max_resource : float
+        Data fraction of each rung.
     reduction_factor, epochs : int
     n_jobs : int
         Evaluations the schedule runs when nothing fails.
     cost : float
-        Their training cost (full-data-epoch equivalents).
+        Their training cost (full-data-epoch equivalents), at most the budget.
     probe_cost : float
-        Estimated landscape-probe cost of one evaluation (on top of ``cost``).
-    runners_up : int
-        The prior's runners-up trained on the top rung (``portfolio_size - 1`` for
-        :meth:`~llp.meta_probing.MetaProbing.run_meta_optimization`).
+        Estimated landscape-probe cost of one evaluation.
+    budget : float
+    brackets : int
+        Brackets the budget buys.
     """
 
     num_initial_configs: int
@@ -58,7 +60,8 @@ class Plan:
     n_jobs: int
     cost: float
     probe_cost: float
-    runners_up: int = 0
+    budget: float
+    brackets: int = 1
 
     @property
     def min_resource(self) -> float:
@@ -75,16 +78,12 @@ class Plan:
             if self.probe_cost
             else ""
         )
-        runners = (
-            f" + the prior's {self.runners_up} runner{'s' if self.runners_up > 1 else ''}-up "
-            "on the top rung"
-            if self.runners_up
-            else ""
-        )
         return (
-            f"{self.num_initial_configs} configurations to start{runners}, rungs {shares} "
-            f"of the data, {self.epochs} epochs each; about {self.n_jobs} evaluations, "
-            f"{self.cost:.1f} full-data epochs of training{probes}"
+            f"{self.num_initial_configs} configurations to start, then "
+            f"{self.brackets - 1} more bracket{'s' if self.brackets != 2 else ''} "
+            f"guided by what they measure; rungs {shares} of the data, {self.epochs} epochs "
+            f"each; about {self.n_jobs} evaluations, {self.cost:.1f} of {self.budget:g} "
+            f"full-data epochs of training{probes}"
         )
 
 
@@ -100,42 +99,6 @@ def probe_cost_per_evaluation(n_train: int, *, measure_flatness: bool) -> float:
     return CHEAP_TIER_MAX_COST_FB * min(PROBE_SIZE, n_train) / n_train
 
 
-def simulate(
-    n: int,
-    rungs: tuple[float, ...],
-    reduction_factor: int,
-    epochs: int,
-    *,
-    anchored: bool = False,
-    runners_up: int = 0,
-) -> tuple[int, float]:
-    """``(number of evaluations, training cost)`` of the meta-guided schedule started
-    with ``n`` configurations, when nothing fails. ``anchored``: one of the ``n`` is the
-    meta-model's pick, carried to every rung; ``runners_up``: configurations trained on
-    the top rung in the last iteration."""
-    last = len(rungs) - 1
-    # Rung index of each job of the current iteration (the anchor's is tracked apart).
-    batch = [0] * (n - 1 if anchored else n)
-    anchor = anchored
-    extra = [last] * runners_up
-    if last == 0:
-        batch += extra
-    jobs, cost = 0, 0.0
-    for k in range(len(rungs)):
-        jobs += len(batch) + anchor
-        cost += sum(rungs[r] * epochs for r in batch) + (rungs[k] * epochs if anchor else 0.0)
-        if k == last:
-            break
-        promoted_now = sum(1 for r in batch if r == k)
-        keep = max(1, math.floor(max(promoted_now, 1) / reduction_factor))
-        batch = [k + 1] * min(keep, len(batch))
-        if k + 1 < last:
-            batch += [0] * max(1, keep // 2)
-        else:
-            batch += extra
-    return jobs, cost
-
-
 def plan_schedule(
     budget: float,
     *,
@@ -143,40 +106,43 @@ def plan_schedule(
     iterations: int,
     reduction_factor: int,
     probe_cost: float = 0.0,
-    anchored: bool = False,
-    runners_up: int = 0,
 ) -> Plan:
-    """The largest schedule whose training cost fits ``budget``; ``probe_cost`` (per
-    evaluation) is only recorded on the plan. Up to ``runners_up`` of the prior's
-    runners-up are planned on the top rung: as many as leave room for a search at all.
+    """The schedule ``budget`` buys (see the module docstring).
 
     Raises
     ------
     CliError
-        If not even one configuration fits, naming the smallest budget that would.
+        If not even one evaluation on the smallest rung fits, naming the smallest budget
+        that would.
     """
-    rungs = tuple(
-        rung_resources(1.0 / reduction_factor ** (iterations - 1), 1.0, reduction_factor)
-    )[-iterations:]
-    best: Plan | None = None
-    for runners in range(max(runners_up, 0), -1, -1):
-        for n in range(1, MAX_INITIAL_CONFIGS + 1):
-            jobs, cost = simulate(
-                n, rungs, reduction_factor, epochs, anchored=anchored, runners_up=runners
-            )
-            if cost > budget + 1e-9:
-                break
-            best = Plan(n, rungs, reduction_factor, epochs, jobs, cost, probe_cost, runners)
-        if best is not None:
-            break
-    if best is None:
-        _, needed = simulate(1, rungs, reduction_factor, epochs, anchored=anchored)
+    full = rung_resources(1.0 / reduction_factor ** (iterations - 1), 1.0, reduction_factor)
+    rungs = affordable_rungs(full[-iterations:], epochs, budget)
+    cheapest = rungs[0] * epochs
+    if budget < cheapest - 1e-9:
         raise CliError(
-            f"The '--budget' option must be at least {math.ceil(needed * 10) / 10:g} "
-            f"full-data epochs for this schedule ({iterations} iterations of {epochs} "
-            f"epochs). Got {budget:g} instead; raise it, or lower --epochs or --iterations."
+            f"The '--budget' option must be at least {math.ceil(cheapest * 10) / 10:g} "
+            f"full-data epochs (one evaluation of {epochs} epochs on "
+            f"{format_share(rungs[0])} of the data). Got {budget:g} instead; raise it, or "
+            "lower --epochs or raise --iterations."
         )
-    return best
+    n = 1
+    while (
+        n < MAX_INITIAL_CONFIGS
+        and bracket_cost(n + 1, rungs, reduction_factor, epochs) <= budget / 2 + 1e-9
+    ):
+        n += 1
+    brackets = simulate_brackets(n, rungs, reduction_factor, epochs, budget)
+    n_jobs = 0
+    cost = 0.0
+    for start, size in brackets:
+        alive = size
+        for _ in range(start, len(rungs)):
+            n_jobs += alive
+            alive = max(1, alive // reduction_factor)
+        cost += bracket_cost(size, rungs, reduction_factor, epochs, start)
+    return Plan(
+        n, tuple(rungs), reduction_factor, epochs, n_jobs, cost, probe_cost, budget, len(brackets)
+    )
 
 
-__all__ = ["MAX_INITIAL_CONFIGS", "Plan", "plan_schedule", "probe_cost_per_evaluation", "simulate"]
+__all__ = ["MAX_INITIAL_CONFIGS", "Plan", "plan_schedule", "probe_cost_per_evaluation"]

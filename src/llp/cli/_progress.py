@@ -12,7 +12,13 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from llp.report._collect import decision_action, parse_prediction
+from llp.report._collect import (
+    decision_action,
+    parse_posterior,
+    parse_prediction,
+    parse_prior_score,
+    parse_source,
+)
 from llp.search._base import format_share
 
 if TYPE_CHECKING:
@@ -22,12 +28,24 @@ if TYPE_CHECKING:
 
 
 def describe_decision(reason: str) -> str | None:
-    """The meta-model's part of a scheduler reason in a few words (``"promoted,
-    predicted rank 0.72 ± 0.24"``); ``None`` if the evaluation was not its decision."""
+    """The search's decision in a few words (``"promoted, posterior 0.9637"``,
+    ``"proposed (model), prior score 0.61"``); ``None`` for an evaluation no decision of
+    the meta-guided search sent (a plain scheduler's)."""
+    action = decision_action(reason)
+    source = parse_source(reason)
+    posterior = parse_posterior(reason)
     parsed = parse_prediction(reason)
-    if parsed is None:
+    prior = parse_prior_score(reason)
+    if action != "proposed":
+        words = action
+        if parsed is not None:
+            words += f", predicted rank {parsed[0]:.2f} ± {parsed[1]:.2f}"
+        if posterior is not None:
+            words += f", posterior {posterior:.4f}"
+        return words if (parsed, posterior) != (None, None) else None
+    if source is None:
         return None
-    return f"{decision_action(reason)}, predicted rank {parsed[0]:.2f} ± {parsed[1]:.2f}"
+    return f"proposed ({source})" + (f", prior score {prior:.2f}" if prior is not None else "")
 
 
 class TuneProgress:
@@ -120,7 +138,7 @@ class TuneProgress:
             if decision is not None:
                 measured = f"{evaluation.score:.4f}" if evaluation.score is not None else "failed"
                 self._progress.decision = Text.assemble(
-                    ("  meta-model: ", "cyan"),
+                    ("  search: ", "cyan"),
                     f"trial {evaluation.trial_id} {decision} → {measured} "
                     f"({format_share(evaluation.resource)})",
                 )

@@ -77,8 +77,19 @@ def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
         ),
         (
             "budget spent",
-            f"{study.total_cost - study.probe_cost:.1f} full-data epochs of training "
-            f"(planned {outcome.plan.cost:.1f}) + {study.probe_cost:.1f} of landscape probes",
+            f"{study.total_cost:.1f} of {outcome.plan.budget:g} full-data epochs "
+            f"({study.probe_cost:.1f} of them on landscape probes)",
+        ),
+        *(
+            [
+                (
+                    "stopped early",
+                    f"{outcome.result.stop_reason}; {outcome.result.budget_saved:.1f} "
+                    "full-data epochs saved",
+                )
+            ]
+            if outcome.result.stop_reason and outcome.result.budget_saved > 0.05
+            else []
         ),
         (
             "wall time",

@@ -93,6 +93,9 @@ class TuneOutcome:
             "best_resource": best.resource,
             "best_trial": best.trial_id,
             "answer_note": self.result.answer_note,
+            "stop_reason": self.result.stop_reason,
+            "budget_saved": self.result.budget_saved,
+            "sources": {str(k): v for k, v in self.result.sources.items()},
             "n_evaluations": len(study.evaluations),
             "n_failed": study.n_failed,
             "n_reused": study.n_reused,
@@ -106,7 +109,8 @@ class TuneOutcome:
                 "reduction_factor": self.plan.reduction_factor,
                 "n_evaluations": self.plan.n_jobs,
                 "cost": self.plan.cost,
-                "runners_up": self.plan.runners_up,
+                "budget": self.plan.budget,
+                "brackets": self.plan.brackets,
             },
             "prior": {
                 "requested": self.prior_used,
@@ -153,7 +157,7 @@ def settings_digest(
         "recipe": loaded.recipe.to_dict(),
         "space": space.to_dict(),
         "plan": [plan.num_initial_configs, list(plan.rungs), plan.epochs, plan.reduction_factor],
-        "runners_up": plan.runners_up,
+        "budget": plan.budget,
         "seed": options.seed,
         "prior": prior,
         "flatness": options.flatness,
@@ -299,7 +303,7 @@ def run_tune(
     from torch import nn
 
     from llp.knowledge import make_optimizer
-    from llp.meta_probing import PORTFOLIO_SIZE, MetaProbing
+    from llp.meta_probing import MetaProbing
     from llp.runner import StudyFailedError
 
     # The families' models are small: one thread is much faster than several competing
@@ -320,16 +324,12 @@ def run_tune(
     note(loaded.description)
     space = read_space_file(options.space) if options.space else default_space()
     prior = resolve_prior(options.prior, note)
-    # The shipped knowledge always gives the meta-model a pick and its runners-up.
-    shipped = prior in ("default", "shipped")
     plan = plan_schedule(
         options.budget,
         epochs=options.epochs,
         iterations=options.iterations,
         reduction_factor=options.reduction_factor,
         probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
-        anchored=shipped,
-        runners_up=PORTFOLIO_SIZE - 1 if shipped else 0,
     )
     note(f"plan: {plan.describe()}")
     family = loaded.recipe.family
@@ -399,7 +399,7 @@ def run_tune(
                     num_initial_configs=plan.num_initial_configs,
                     num_iterations=len(plan.rungs),
                     progress_callback=progress,
-                    portfolio_size=plan.runners_up + 1,
+                    budget=options.budget,
                 )
         except KeyboardInterrupt:
             if executor is not None:

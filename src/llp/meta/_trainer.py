@@ -401,6 +401,13 @@ class MetaModelTrainer:
         studies (of ``model_family`` when there are any and ``same_family``): strong
         defaults that need no meta-features at all. Only configurations tried in 2+
         studies count."""
+        return [c for c, _ in self.ranked_portfolio(model_family, n, same_family=same_family)]
+
+    def ranked_portfolio(
+        self, model_family: str | None, n: int, *, same_family: bool = True
+    ) -> list[tuple[dict[str, Any], float]]:
+        """:meth:`portfolio` with each configuration's mean final percentile rank (1 =
+        best in every study): the prior's score of it on a new dataset."""
         finals = self.final_scores()
         by_study: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
         configs: dict[str, dict[str, Any]] = {}
@@ -425,7 +432,7 @@ class MetaModelTrainer:
                 ranks[key].append(float(q))
         eligible = [k for k, r in ranks.items() if len(r) >= 2]
         eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
-        return [configs[k] for k in eligible[:n]]
+        return [(configs[k], float(np.mean(ranks[k]))) for k in eligible[:n]]
 
     def zero_shot(
         self, meta_features: Mapping[str, float], model_family: str | None

@@ -34,6 +34,35 @@ def parse_prediction(reason: str) -> tuple[float, float] | None:
     return float(match["mean"]), float(match["std"])
 
 
+#: The prior's score of a configuration, written into the reason of the job that first
+#: trained it (see :class:`llp.search.MetaGuidedScheduler`).
+PRIOR_SCORE = re.compile(r"prior score (?P<score>-?[0-9.]+)")
+
+
+#: Where a proposal came from, and the posterior score a promotion was ranked by.
+SOURCE = re.compile(r"\(source: (?P<source>[a-z]+)\)")
+POSTERIOR = re.compile(r"posterior (?P<posterior>-?[0-9.]+)")
+
+
+def parse_source(reason: str) -> str | None:
+    """``"prior"``, ``"model"``, ``"local"``, ``"random"`` or ``"user"`` from the reason
+    of a proposal, else ``None``."""
+    match = SOURCE.search(reason or "")
+    return None if match is None else match["source"]
+
+
+def parse_posterior(reason: str) -> float | None:
+    """The posterior score a promotion was ranked by, or ``None``."""
+    match = POSTERIOR.search(reason or "")
+    return None if match is None else float(match["posterior"])
+
+
+def parse_prior_score(reason: str) -> float | None:
+    """The prior score stored in a reason, or ``None``."""
+    match = PRIOR_SCORE.search(reason or "")
+    return None if match is None else float(match["score"])
+
+
 def decision_action(reason: str) -> str:
     """What the meta-guided scheduler did with a configuration, from the reason it
     stored: ``"promoted"``, ``"carried"`` (the meta-model's pick), ``"runner-up"`` (one of
@@ -115,13 +144,15 @@ def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
     it; ``None`` if nothing completed.
 
     The runner's :func:`~llp.runner.select_best`: the best evaluation at the highest
-    fidelity reached (ties: lower trial). A MetaProbing study that recorded its noise
-    rule (settings ``answer_noise_z`` and ``n_val``) is judged by
-    :func:`~llp.runner.select_incumbent` with the same settings, exactly as
-    :meth:`llp.meta_probing.MetaProbing.run_meta_optimization` chose.
+    fidelity reached (ties: lower trial). A MetaProbing study that recorded its answer
+    rule is judged by it with the same inputs, exactly as
+    :meth:`llp.meta_probing.MetaProbing.run_meta_optimization` chose: the posterior rule
+    (:func:`llp.search.select_answer`, settings ``answer_rule = "posterior"``, with the
+    prior scores stored in the reasons), or for studies of earlier versions the noise
+    margin of :func:`~llp.runner.select_incumbent` (settings ``answer_noise_z``).
     """
     from llp.runner import select_best, select_incumbent
-    from llp.search import Evaluation, Job
+    from llp.search import Evaluation, Job, select_answer
     from llp.search._meta_guided import ANCHOR_REASON
 
     evaluations = [
@@ -142,7 +173,17 @@ def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
     settings = data.study.settings or {}
     z, n_val = settings.get("answer_noise_z"), settings.get("n_val")
     anchor = next((e.trial_id for e in evaluations if e.job.reason.startswith(ANCHOR_REASON)), None)
-    if z is None or n_val is None or anchor is None:
+    if settings.get("answer_rule") == "posterior":
+        scores: dict[int, float] = {}
+        for e in evaluations:
+            score = parse_prior_score(e.job.reason)
+            if score is not None:
+                scores.setdefault(e.trial_id, score)
+        judged = select_answer(
+            evaluations, prior_scores=scores, n_val=int(n_val or 0), objective=data.objective
+        )
+        chosen = None if judged is None else judged.evaluation
+    elif z is None or n_val is None or anchor is None:
         chosen = select_best(evaluations)
     else:
         chosen = select_incumbent(
@@ -263,11 +304,12 @@ def curve_series(data: StudyData) -> list[dict[str, Any]]:
 def prediction_series(data: StudyData) -> dict[str, list[Any]]:
     """The meta-model's predictions stored in the reasons, next to what was measured.
 
-    One entry per promoted or proposed evaluation: ``trial``, ``fraction`` (where the
-    decision sent it), ``action`` (``"promoted"``, ``"carried"``, ``"runner-up"`` or
-    ``"proposed"``), ``predicted`` (final
-    percentile rank, 1 = best), ``uncertainty``, and the trial's ``measured`` score at
-    the highest fraction it completed (``measured_fraction``; ``None`` if it never
+    One entry per promoted or proposed evaluation that carries a prediction: ``trial``,
+    ``fraction`` (where the decision sent it), ``action`` (``"promoted"``, ``"carried"``,
+    ``"runner-up"`` or ``"proposed"``), ``predicted`` (final percentile rank, 1 = best:
+    the checked surrogate's for a promotion it ranked, the prior score for a proposal),
+    ``uncertainty`` (0 for a prior score), and the trial's ``measured`` score at the
+    highest fraction it completed (``measured_fraction``; ``None`` if it never
     completed).
     """
     frame = data.frame
@@ -288,7 +330,11 @@ def prediction_series(data: StudyData) -> dict[str, list[Any]]:
     for row in frame.itertuples(index=False):
         parsed = parse_prediction(str(row.reason))
         if parsed is None:
-            continue
+            # A proposal's prediction is its prior score (no spread is stored for it).
+            prior = parse_prior_score(str(row.reason))
+            if prior is None:
+                continue
+            parsed = (prior, 0.0)
         trial = int(row.trial_number)
         measured = final.get(trial)
         out["trial"].append(trial)

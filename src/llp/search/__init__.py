@@ -1,23 +1,54 @@
-"""Schedulers with one ask/tell protocol: random search, successive halving, Hyperband."""
+"""Schedulers with one ask/tell protocol: random search, successive halving, Hyperband and
+the meta-guided search; the posterior rule that weighs a prior against measurements."""
 
 from __future__ import annotations
 
 from llp.search._base import Evaluation, Job, Scheduler, rank_for_promotion, rung_resources
+from llp.search._evidence import (
+    Judgement,
+    PriorFit,
+    judge,
+    prior_fit,
+    select_answer,
+    validation_variance,
+)
 from llp.search._hyperband import Hyperband
-from llp.search._meta_guided import MetaGuidedScheduler, Prediction, expected_improvement
+from llp.search._meta_guided import (
+    SOURCES,
+    MetaGuidedScheduler,
+    Prediction,
+    SurrogateCheck,
+    affordable_rungs,
+    bracket_cost,
+    bracket_sizes,
+    expected_improvement,
+    simulate_brackets,
+)
 from llp.search._random import RandomSearch
 from llp.search._successive_halving import SuccessiveHalving
 
 __all__ = [
+    "SOURCES",
     "Evaluation",
     "Hyperband",
     "Job",
+    "Judgement",
     "MetaGuidedScheduler",
     "Prediction",
+    "PriorFit",
     "RandomSearch",
     "Scheduler",
     "SuccessiveHalving",
+    "SurrogateCheck",
+    "affordable_rungs",
+    "bracket_cost",
+    "bracket_sizes",
     "expected_improvement",
+    "judge",
+    "prior_fit",
     "rank_for_promotion",
     "rung_resources",
+    "select_answer",
+    "simulate_brackets",
+    "validation_variance",
 ]

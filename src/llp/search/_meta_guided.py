@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from llp._checks import check_int
-from llp.meta import Experience, MetaModelTrainer
+from llp._checks import check_int, check_real
+from llp.meta import MetaModelTrainer
 from llp.meta._trainer import _quantiles
 from llp.search._base import (
+    Evaluation,
     Job,
     JobCounter,
     Scheduler,
@@ -18,22 +20,45 @@ from llp.search._base import (
     format_share,
     rung_resources,
 )
+from llp.search._evidence import Judgement, judge, prior_fit, select_answer
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, EvaluationStatus, Fidelity
 
-#: How the reason of the anchor's first job begins (reports find the anchor by it).
+#: How the reason of the meta-model's pick begins (reports find the pick by it).
 ANCHOR_REASON = "the meta-model's pick"
+
+#: Where a configuration came from: the prior (the meta-model's pick and the best
+#: configurations of past studies), a model of this study's measurements, a local move
+#: around this study's answer, a uniform draw from the space, or the user's list.
+Source = Literal["prior", "model", "local", "random", "user"]
+SOURCES: tuple[str, ...] = ("prior", "model", "local", "random", "user")
+
+#: Share of a bracket's new configurations drawn from the prior while it agrees fully
+#: with the study's measurements (it scales with :attr:`PriorFit.agreement`).
+PRIOR_SHARE = 0.5
+#: Of the rest: shares for the study's model and for local moves (random takes the
+#: remainder; without a model, its share goes to random draws).
+MODEL_SHARE = 0.4
+LOCAL_SHARE = 0.3
+#: Complete evaluations the study needs before a model of its own measurements proposes.
+MIN_MODEL_ROWS = 6
+#: Pairs (a configuration measured on a rung and the next) the surrogate must be checked
+#: on before it may re-rank promotions.
+MIN_CHECK_PAIRS = 6
+#: Standard deviation of a local move in the space's unit encoding.
+LOCAL_STEP = 0.1
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """What the meta-model predicted for a configuration when it acted on it.
+    """What the search predicted for a configuration when it acted on it.
 
-    ``predicted`` and ``uncertainty`` are on the surrogate's scale: the percentile rank
-    of the configuration's final score among the study's configurations (1 = best).
-    ``action`` is ``"promote"``, ``"keep out"`` (ranked below the cut), ``"carry"`` (the
-    anchor, ranked below the cut but carried up), ``"propose"`` or ``"runner-up"`` (one
-    of the prior's next-best configurations, sent to the top rung without screening).
+    ``action`` is ``"propose"`` (a new configuration; ``source`` says where it came
+    from), ``"promote"`` or ``"keep out"`` (ranked above or below a rung's cut).
+    ``predicted`` and ``uncertainty`` are on the surrogate's scale, the percentile rank
+    of the configuration's final score (1 = best), NaN where there is no surrogate;
+    ``posterior`` is the shrunk validation score the promotion was ranked by
+    (:mod:`llp.search._evidence`), NaN for a proposal.
     """
 
     trial_id: int
@@ -43,6 +68,28 @@ class Prediction:
     uncertainty: float
     measured_score: float | None
     measured_resource: float | None
+    source: str = ""
+    posterior: float = math.nan
+
+
+@dataclass(frozen=True)
+class SurrogateCheck:
+    """Did the surrogate rank this study's configurations better than their raw scores?
+
+    Before a promotion from rung ``rung`` of bracket ``bracket``, every configuration the
+    study trained on that rung *and* on the next gives a pair; ``surrogate_correlation``
+    and ``raw_correlation`` are the Spearman correlations of the next rung's scores with
+    the surrogate's predicted final rank and with the raw scores. The surrogate re-ranks
+    that promotion only when ``used``: at least :data:`MIN_CHECK_PAIRS` pairs and a
+    higher correlation than the raw scores.
+    """
+
+    bracket: int
+    rung: int
+    n_pairs: int
+    surrogate_correlation: float
+    raw_correlation: float
+    used: bool
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
@@ -54,74 +101,191 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
     return np.asarray((mean - best) * norm.cdf(z) + std * norm.pdf(z))
 
 
+def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation; NaN when either side is constant."""
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return math.nan
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b)[0])
+
+
+def bracket_sizes(n_first: int, n_rungs: int, eta: int) -> list[int]:
+    """Configurations each bracket of one Hyperband cycle starts with, the first (which
+    starts on the lowest rung) with ``n_first``: bracket ``s = n_rungs - 1, ..., 0``
+    starts ``ceil(c (s_max + 1) / (s + 1) eta**s)`` on rung ``s_max - s``, with ``c``
+    chosen so the first has ``n_first``.
+
+    >>> bracket_sizes(8, 4, 2)
+    [8, 6, 4, 4]
+    """
+    s_max = n_rungs - 1
+    c = n_first / eta**s_max
+    return [
+        max(1, math.ceil(c * (s_max + 1) / (s + 1) * eta**s - 1e-9)) for s in range(s_max, -1, -1)
+    ]
+
+
+def bracket_cost(n: int, rungs: Sequence[float], eta: int, epochs: int, start: int = 0) -> float:
+    """Training cost of a successive-halving bracket of ``n`` configurations from rung
+    ``start`` to the top (the best ``1 / eta``, at least one, promoted each time).
+
+    >>> bracket_cost(4, [0.25, 0.5, 1.0], 2, 10)
+    25.0
+    """
+    total = 0.0
+    for k in range(start, len(rungs)):
+        total += n * rungs[k] * epochs
+        n = max(1, n // eta)
+    return total
+
+
+def affordable_rungs(rungs: Sequence[float], epochs: int, budget: float) -> list[float]:
+    """``rungs`` without the top ones while one evaluation on the top rung would cost
+    more than half of ``budget`` (a race needs at least two there).
+
+    >>> affordable_rungs([0.125, 0.25, 0.5, 1.0], 10, 8.0)
+    [0.125, 0.25]
+    """
+    out = list(rungs)
+    while len(out) > 1 and out[-1] * epochs > budget / 2:
+        out.pop()
+    return out
+
+
+def fit_bracket(
+    sizes: Sequence[int],
+    position: int,
+    remaining: float,
+    rungs: Sequence[float],
+    eta: int,
+    epochs: int,
+) -> tuple[int, int] | None:
+    """``(start rung, configurations)`` of the next bracket of the cycle from ``position``
+    that ``remaining`` can carry to the top rung, shrunk if need be; ``None`` if none
+    can."""
+    n_rungs = len(rungs)
+    for step in range(n_rungs):
+        start = (position + step) % n_rungs
+        n = sizes[start]
+        while n >= 1 and bracket_cost(n, rungs, eta, epochs, start) > remaining + 1e-9:
+            n -= 1
+        if n >= 1:
+            return start, n
+    return None
+
+
+def simulate_brackets(
+    n_first: int, rungs: Sequence[float], eta: int, epochs: int, budget: float
+) -> list[tuple[int, int]]:
+    """The brackets ``(start rung, configurations)`` a study of ``budget`` runs when
+    every evaluation costs what it is planned to cost (failures only leave more)."""
+    sizes = bracket_sizes(n_first, len(rungs), eta)
+    out: list[tuple[int, int]] = []
+    remaining = budget
+    position = 0
+    while (found := fit_bracket(sizes, position, remaining, rungs, eta, epochs)) is not None:
+        out.append(found)
+        remaining -= bracket_cost(found[1], rungs, eta, epochs, found[0])
+        position = found[0] + 1
+    return out
+
+
 class MetaGuidedScheduler(Scheduler):
     """The scheduler behind :meth:`llp.meta_probing.MetaProbing.run_meta_optimization`.
 
-    Iteration ``k`` trains its configurations on ``rungs[k]`` of the data. Between
-    iterations the meta-model is refitted on the prior (past datasets, shipped knowledge)
-    plus everything this study measured so far; then
+    Hyperband brackets over the rungs, one after another, until the budget is spent:
+    the first bracket starts on the lowest rung, the next one rung higher, and so on
+    round the cycle (:func:`bracket_sizes`), each shrunk to what the remaining budget can
+    carry to the top rung. Every configuration is treated alike:
 
-    1. the configurations of the finished iteration (promoted ones and newcomers) are
-       ranked by the surrogate's *predicted final* rank, which reads their partial
-       learning curves, landscape and rank within their rung — not by raw low-fidelity
-       score — and the top ``1 / reduction_factor`` move on to ``rungs[k + 1]``;
-    2. newcomers, chosen by expected improvement over sampled configurations and
-       variations of the predictor's suggestion, are screened on ``rungs[0]`` so they can
-       compete for the next promotion (none are added before the last iteration).
+    - **Promotions** rank a bracket's configurations on a rung by their posterior score
+      (:func:`llp.search._evidence.judge`: the measured score shrunk toward the prior's
+      prediction by as much as validation noise and this study's agreement with the prior
+      warrant), among everything the study trained on that rung. The prior's surrogate
+      re-ranks a promotion only after it has ranked this study's own configurations
+      better than their raw scores did (:class:`SurrogateCheck`, in
+      :attr:`surrogate_checks`).
+    - **New configurations** come from the prior (the meta-model's pick first, then the
+      best configurations of past studies and the meta-model's suggestions), from a
+      model of this study's measurements (a random forest, expected improvement over
+      draws and local moves), from local moves around this study's answer, and from
+      uniform draws. The first bracket is :data:`PRIOR_SHARE` prior configurations; in
+      later ones the prior's share shrinks with its measured agreement
+      (:class:`llp.search._evidence.PriorFit`), so a prior the study contradicts
+      stops being sampled. Each proposal records its source.
+    - **The answer** after every evaluation is the best posterior score at the highest
+      fidelity reached (:func:`llp.search._evidence.select_answer`).
+    - **Stopping.** The study stops when the remaining budget cannot train another
+      configuration on the top rung, or when the answer's validation accuracy on the top
+      rung is perfect; :attr:`stop_reason` says which.
 
-    Without a fitted surrogate (no prior and too little data) it falls back to plain
-    successive halving on raw scores, with random newcomers.
+    Without a prior (``prior_scores`` empty, no portfolio, no fitted surrogate) this is
+    Hyperband with model-based and local proposals and raw-score promotions.
 
     Parameters
     ----------
     space : SearchSpace
     initial_configs : sequence of dict
-        The first iteration's configurations.
-    trainer : MetaModelTrainer
-        Holds the prior; the scheduler adds this study's evaluations to a copy.
+        The user's configurations, placed in the first bracket after the prior's.
+    trainer : MetaModelTrainer, optional
+        The prior's meta-model (fitted). Its surrogate gives prior scores of
+        configurations proposed during the search and is checked before it re-ranks.
     meta_features : Mapping
         The dataset's meta-features.
     model_family : str or None
     min_resource, max_resource, reduction_factor
-        As for successive halving; the rungs are :func:`rung_resources`, of which the top
-        ``num_iterations`` are used (so the last iteration is at ``max_resource``).
+        The rungs are :func:`rung_resources`, of which the top ``num_iterations`` are
+        used.
     num_iterations : int
+        Number of rungs.
     epochs : int
-    n_newcomers : int or None
-        Newcomers per iteration; defaults to half the configurations promoted.
+    budget : float, optional
+        Training compute the study may spend, in full-data-epoch equivalents (results'
+        ``cost + probe_cost``). Defaults to the cost of the first bracket. The top rung is
+        lowered (by ``reduction_factor`` at a time) while one evaluation there would
+        cost more than half the budget.
+    num_initial_configs : int, optional
+        Configurations of the first bracket (default: ``len(initial_configs)`` plus the
+        prior configurations, at least ``reduction_factor ** (num_iterations - 1)``).
+    prior_configs : sequence of dict
+        The prior's configurations, best first (the first is the meta-model's pick).
+    prior_scores : Mapping[str, float], optional
+        Prior score (predicted percentile rank, 1 = best) of configurations by
+        :func:`llp.space.canonical_config_json`; others are scored by ``trainer``'s
+        surrogate when it has one.
+    n_val : int
+        Validation examples (the noise model of accuracies); 0: none.
+    objective : str
     seed : int
     dataset : str
-        Key of the dataset, so this study's rows are grouped correctly.
-    anchor : dict, optional
-        A configuration trusted in advance (MetaProbing passes the meta-model's zero-shot
-        pick). It runs first and is carried to every rung even when ranked below the cut,
-        so the final choice can compare the search's finds with it on equal data.
-    runners_up : sequence of dict, optional
-        Configurations the prior ranks next after the anchor. They skip the lower rungs:
-        screening them on little data would only add noise to what the prior already
-        says, so they are trained on the top rung in the last iteration, next to the
-        carried anchor and the promoted challengers.
+        Key of the dataset in the meta-model's rows.
+    n_candidates : int
+        Draws scored per model-based proposal round.
     """
 
     def __init__(
         self,
         space: SearchSpace,
-        initial_configs: Sequence[Mapping[str, Any]],
+        initial_configs: Sequence[Mapping[str, Any]] = (),
         *,
-        trainer: MetaModelTrainer,
-        meta_features: Mapping[str, float],
-        model_family: str | None,
+        trainer: MetaModelTrainer | None = None,
+        meta_features: Mapping[str, float] | None = None,
+        model_family: str | None = None,
         min_resource: float,
         max_resource: float,
         reduction_factor: int = 2,
         num_iterations: int = 3,
         epochs: int = 1,
-        n_newcomers: int | None = None,
+        budget: float | None = None,
+        num_initial_configs: int | None = None,
+        prior_configs: Sequence[Mapping[str, Any]] = (),
+        prior_scores: Mapping[str, float] | None = None,
+        n_val: int = 0,
+        objective: str = "val_accuracy",
         seed: int = 0,
         dataset: str = "current",
         n_candidates: int = 256,
-        anchor: Mapping[str, Any] | None = None,
-        runners_up: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         r_min, r_max, eta = check_resources(
             min_resource, max_resource, reduction_factor, owner="MetaProbing"
@@ -129,48 +293,55 @@ class MetaGuidedScheduler(Scheduler):
         self.num_iterations = check_int(
             "num_iterations", num_iterations, min_value=1, owner="MetaProbing"
         )
-        if len(initial_configs) == 0:
-            raise ValueError("The meta-guided search needs at least one initial configuration.")
         self.space = space
         self.trainer = trainer
-        self.meta_features = dict(meta_features)
+        self.meta_features = dict(meta_features or {})
         self.model_family = model_family
         self.eta = eta
         self.epochs = check_int("epochs", epochs, min_value=1, owner="MetaProbing")
         self.seed = seed
         self.dataset = dataset
         self.n_candidates = n_candidates
-        self.n_newcomers = n_newcomers
+        self.n_val = int(n_val)
+        self.objective = objective
+        self._user = [dict(c) for c in initial_configs]
+        self._prior_pool = [dict(c) for c in prior_configs]
+        self._prior_by_key: dict[str, float] = dict(prior_scores or {})
         all_rungs = rung_resources(r_min, r_max, eta)
         self.rungs = all_rungs[-self.num_iterations :]
+        n_first = (
+            check_int("num_initial_configs", num_initial_configs, min_value=1, owner="MetaProbing")
+            if num_initial_configs is not None
+            else max(len(self._user) + len(self._prior_pool[:1]), eta ** (len(self.rungs) - 1))
+        )
+        self.num_initial_configs = n_first
+        if budget is None:
+            budget = self._path_cost(n_first, 0)
+        self.budget = check_real("budget", budget, low=0.0, owner="MetaProbing")
+        # A top rung that one evaluation could not afford twice leaves no race at all.
+        self.rungs = affordable_rungs(self.rungs, self.epochs, self.budget)
+        self._sizes = bracket_sizes(n_first, len(self.rungs), eta)
         self._jobs = JobCounter()
-        self._iteration = 0
         self._next_trial = 0
         self._seen: dict[str, int] = {}
+        self._configs: dict[int, dict[str, Any]] = {}
+        self._sources: dict[int, str] = {}
+        self.prior_scores: dict[int, float] = {}
         self._queue: list[Job] = []
         self._pending: dict[int, Job] = {}
-        self._batch: list[tuple[Job, EvaluationResult]] = []
-        self._history: list[tuple[Job, EvaluationResult]] = []
+        self._history: list[Evaluation] = []
+        self._spent = 0.0
         self._finished = False
+        self._bracket_index = -1
+        self._bracket_rung = 0
+        self._bracket_start = 0
+        self._members: list[int] = []
         self.predictions: list[Prediction] = []
-        self.surrogate_used: list[bool] = []
+        self.surrogate_checks: list[SurrogateCheck] = []
+        self.stop_reason: str | None = None
         self._messages: list[str] = []
-        self.anchor_trial: int | None = None
-        if anchor is not None:
-            self.anchor_trial = self._enqueue(
-                dict(anchor),
-                self.rungs[0],
-                f"{ANCHOR_REASON} for this dataset (carried to every rung)",
-            )
-        unique = {canonical_config_json(c): dict(c) for c in runners_up}
-        if anchor is not None:
-            unique.pop(canonical_config_json(anchor), None)
-        self._runners_up = list(unique.values())
-        if len(self.rungs) == 1:
-            self._enqueue_runners_up(None, False)
-        for config in initial_configs:
-            if canonical_config_json(config) not in self._seen:
-                self._enqueue(dict(config), self.rungs[0], "initial configuration")
+        self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+        self._start_bracket()
 
     # ------------------------------------------------------------------ protocol
     def ask(self) -> Job | None:
@@ -185,8 +356,10 @@ class MetaGuidedScheduler(Scheduler):
             raise ValueError(
                 f"Job {job.job_id} was not asked by this scheduler or was already told."
             )
-        self._batch.append((job, result))
-        self._history.append((job, result))
+        self._spent += float(result.cost) + float(result.probe_cost)
+        # Kept in the order the jobs were asked, not finished: every decision then reads
+        # the same history whatever order parallel workers finish in.
+        bisect.insort(self._history, Evaluation(job, result), key=lambda e: e.job.job_id)
         if not self._pending and not self._queue:
             self._advance()
 
@@ -194,284 +367,488 @@ class MetaGuidedScheduler(Scheduler):
         return self._finished
 
     @property
+    def planned_cost(self) -> float:
+        return self.budget
+
+    @property
+    def spent(self) -> float:
+        """Compute spent so far (training and probes, full-data-epoch equivalents)."""
+        return self._spent
+
+    @property
     def iteration(self) -> int:
-        return self._iteration
+        return max(self._bracket_index, 0)
+
+    @property
+    def anchor_trial(self) -> int | None:
+        """Trial id of the meta-model's pick, if the study had one."""
+        return 0 if self._prior_pool else None
+
+    def sources(self) -> dict[int, str]:
+        """Where each trial's configuration came from (see :data:`SOURCES`)."""
+        return dict(self._sources)
+
+    def answer(self) -> Judgement | None:
+        """The answer so far (:func:`llp.search._evidence.select_answer`)."""
+        return select_answer(
+            self._history,
+            prior_scores=self.prior_scores,
+            n_val=self.n_val,
+            objective=self.objective,
+        )
 
     def drain_messages(self) -> list[str]:
         messages, self._messages = self._messages, []
         return messages
 
     def describe_position(self) -> str:
-        k = min(self._iteration, len(self.rungs) - 1)
-        return f"iteration {k + 1}/{len(self.rungs)} on {format_share(self.rungs[k])} of the data"
+        k = min(self._bracket_rung, len(self.rungs) - 1)
+        return (
+            f"bracket {self._bracket_index + 1} on {format_share(self.rungs[k])} of the data; "
+            f"{self._spent:.1f} of {self.budget:.1f} full-data epochs"
+        )
 
-    # ------------------------------------------------------------------ internals
-    def _enqueue(self, config: dict[str, Any], fraction: float, reason: str) -> int:
+    # ------------------------------------------------------------------ budget
+    def _path_cost(self, n: int, start: int) -> float:
+        return bracket_cost(n, self.rungs, self.eta, self.epochs, start)
+
+    def _remaining(self) -> float:
+        """Budget not yet spent or promised to queued and running jobs. Landscape probes
+        are counted as well: each planned job is charged the mean probe cost measured so
+        far, and brackets are planned on what is left once that is set aside."""
+        jobs = [*self._queue, *self._pending.values()]
+        pending = sum(j.fidelity.fraction * j.fidelity.epochs for j in jobs)
+        probes = [e.result.probe_cost for e in self._history]
+        probe = sum(probes) / len(probes) if probes else 0.0
+        return self.budget - self._spent - pending - probe * len(jobs)
+
+    def _probe_share(self) -> float:
+        """Measured probe cost per unit of training cost (0 without probes)."""
+        training = sum(e.result.cost for e in self._history)
+        probes = sum(e.result.probe_cost for e in self._history)
+        return probes / training if training > 0 else 0.0
+
+    # ------------------------------------------------------------------ brackets
+    def _start_bracket(self) -> None:
+        """Open the next bracket of the cycle that the remaining budget can carry to the
+        top rung (shrunk if need be), or finish."""
+        # Probes cost about the same share of each evaluation's training: plan brackets
+        # on the training part of what is left.
+        remaining = self._remaining() / (1.0 + self._probe_share())
+        found = fit_bracket(
+            self._sizes,
+            self._bracket_start + 1 if self._bracket_index >= 0 else 0,
+            remaining,
+            self.rungs,
+            self.eta,
+            self.epochs,
+        )
+        if found is None:
+            top = self.rungs[-1] * self.epochs
+            self._finish(
+                f"the remaining budget ({max(remaining, 0.0):.1f} full-data epochs) cannot train "
+                f"another configuration on the top rung ({format_share(self.rungs[-1])} of the "
+                f"data costs {top:.1f})"
+            )
+            return
+        start, n = found
+        self._bracket_start = start
+        self._bracket_index += 1
+        self._bracket_rung = start
+        configs = self._new_configs(n)
+        if not configs:
+            self._finish("the search space has no configuration left to try")
+            return
+        self._members = []
+        for trial, _, why in configs:
+            self._members.append(trial)
+            self._enqueue(trial, start, why)
+        self._messages.append(
+            f"bracket {self._bracket_index + 1}: {len(configs)} configurations on "
+            f"{format_share(self.rungs[start])} of the data ("
+            + ", ".join(
+                f"{sum(1 for _, s, _ in configs if s == src)} {src}"
+                for src in SOURCES
+                if any(s == src for _, s, _ in configs)
+            )
+            + ")"
+        )
+
+    def _finish(self, reason: str) -> None:
+        self._finished = True
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self._messages.append(f"stopped: {reason}")
+
+    def _advance(self) -> None:
+        answer = self.answer()
+        top = (self.rungs[-1], self.epochs)
+        if (
+            answer is not None
+            and self.objective == "val_accuracy"
+            and (answer.evaluation.fidelity.fraction, answer.evaluation.fidelity.epochs) == top
+            and float(answer.evaluation.score or 0.0) >= 1.0
+        ):
+            self._finish(
+                f"the answer (trial {answer.evaluation.trial_id}) has a perfect validation "
+                f"accuracy on {format_share(self.rungs[-1])} of the data: no challenger can "
+                "beat it"
+            )
+            return
+        k = self._bracket_rung
+        if k + 1 < len(self.rungs):
+            promoted = self._promote(k)
+            if promoted:
+                self._bracket_rung = k + 1
+                return
+        self._start_bracket()
+
+    def _promote(self, k: int) -> int:
+        """Promote the best of the bracket's configurations on rung ``k`` to ``k + 1``;
+        returns how many were promoted (as many as the remaining budget allows)."""
+        fidelity = (self.rungs[k], self.epochs)
+        at_rung = [e for e in self._history if (e.fidelity.fraction, e.fidelity.epochs) == fidelity]
+        members = set(self._members)
+        mine = [
+            e for e in at_rung if e.trial_id in members and e.status is EvaluationStatus.COMPLETE
+        ]
+        if not mine:
+            return 0
+        slope = prior_fit(self._history, self.prior_scores).slope
+        judged = {
+            j.evaluation.trial_id: j
+            for j in judge(
+                at_rung,
+                prior_scores=self.prior_scores,
+                n_val=self.n_val,
+                objective=self.objective,
+                slope=slope,
+            )
+        }
+        surrogate = self._checked_surrogate(k, mine)
+        if surrogate is not None:
+            order = sorted(
+                mine,
+                key=lambda e: (
+                    -surrogate[e.trial_id][0],
+                    -judged[e.trial_id].posterior,
+                    e.trial_id,
+                ),
+            )
+        else:
+            order = sorted(mine, key=lambda e: (-judged[e.trial_id].posterior, e.trial_id))
+        keep = max(1, len(self._members) // self.eta)
+        step = self.rungs[k + 1] * self.epochs * (1.0 + self._probe_share())
+        affordable = int(max(self._remaining(), 0.0) // step + 1e-9) if step > 0 else keep
+        keep = min(keep, affordable, len(order))
+        target = self.rungs[k + 1]
+        for rank, e in enumerate(order):
+            j = judged[e.trial_id]
+            mean, std = surrogate[e.trial_id] if surrogate is not None else (math.nan, math.nan)
+            action = "promote" if rank < keep else "keep out"
+            self.predictions.append(
+                Prediction(
+                    e.trial_id,
+                    self._bracket_index,
+                    action,
+                    mean,
+                    std,
+                    e.score,
+                    e.fidelity.fraction,
+                    self._sources.get(e.trial_id, ""),
+                    j.posterior,
+                )
+            )
+            if rank < keep:
+                basis = (
+                    f"predicted final rank {mean:.2f} ± {std:.2f} by the checked surrogate"
+                    if surrogate is not None
+                    else f"rank {rank + 1} by posterior score"
+                )
+                self._enqueue(
+                    e.trial_id,
+                    k + 1,
+                    f"promoted to {format_share(target)}: {basis}; measured {e.score:.4g} on "
+                    f"{format_share(e.fidelity.fraction)}, posterior {j.posterior:.4f} "
+                    f"(prior weight {j.prior_weight:.2f})",
+                )
+                self._messages.append(
+                    f"  promote trial {e.trial_id}: measured {e.score:.4f}, posterior "
+                    f"{j.posterior:.4f} (prior weight {j.prior_weight:.2f})"
+                )
+        self._members = [e.trial_id for e in order[:keep]]
+        return keep
+
+    def _checked_surrogate(
+        self, k: int, mine: list[Evaluation]
+    ) -> dict[int, tuple[float, float]] | None:
+        """The prior surrogate's predicted final rank of the bracket's configurations on
+        rung ``k``, if it ranked this study's configurations better than raw scores."""
+        trainer = self.trainer
+        if trainer is None or trainer.surrogate_ is None or k + 1 >= len(self.rungs):
+            return None
+        here = (self.rungs[k], self.epochs)
+        there = (self.rungs[k + 1], self.epochs)
+
+        def complete_at(fid: tuple[float, int]) -> dict[int, Evaluation]:
+            return {
+                e.trial_id: e
+                for e in self._history
+                if (e.fidelity.fraction, e.fidelity.epochs) == fid
+                and e.status is EvaluationStatus.COMPLETE
+                and e.score is not None
+                and math.isfinite(e.score)
+            }
+
+        lower, upper = complete_at(here), complete_at(there)
+        quantile = dict(
+            zip(lower, _quantiles([float(e.score or 0.0) for e in lower.values()]), strict=True)
+        )
+        wanted = sorted(set(lower) | {e.trial_id for e in mine})
+        rows = np.vstack(
+            [
+                trainer.surrogate_row(
+                    self.meta_features,
+                    self.model_family,
+                    lower[t].config,
+                    lower[t].result,
+                    float(quantile[t]),
+                )
+                for t in wanted
+            ]
+        )
+        mean, std = trainer.predict_final(rows)
+        predicted = {t: (float(m), float(s)) for t, m, s in zip(wanted, mean, std, strict=True)}
+        pairs = [t for t in lower if t in upper]
+        used = False
+        rho_s = rho_raw = math.nan
+        if len(pairs) >= 2:
+            target = [float(upper[t].score or 0.0) for t in pairs]
+            rho_s = _spearman([predicted[t][0] for t in pairs], target)
+            rho_raw = _spearman([float(lower[t].score or 0.0) for t in pairs], target)
+            used = (
+                len(pairs) >= MIN_CHECK_PAIRS
+                and math.isfinite(rho_s)
+                and (not math.isfinite(rho_raw) or rho_s > rho_raw)
+            )
+        self.surrogate_checks.append(
+            SurrogateCheck(self._bracket_index, k, len(pairs), rho_s, rho_raw, used)
+        )
+        return predicted if used else None
+
+    # ------------------------------------------------------------------ proposals
+    def _trial_for(self, config: dict[str, Any], source: str, score: float | None) -> int:
         key = canonical_config_json(config)
-        trial_id = self._seen.get(key)
-        if trial_id is None:
-            trial_id = self._next_trial
+        trial = self._seen.get(key)
+        if trial is None:
+            trial = self._next_trial
             self._next_trial += 1
-            self._seen[key] = trial_id
+            self._seen[key] = trial
+            self._configs[trial] = config
+            self._sources[trial] = source
+            if score is not None:
+                self.prior_scores[trial] = score
+        return trial
+
+    def _prior_scores_of(self, configs: Sequence[Mapping[str, Any]]) -> list[float | None]:
+        """Prior score of each configuration: given with the prior, else the prior
+        surrogate's predicted final rank (``None`` without a prior)."""
+        out: list[float | None] = [
+            self._prior_by_key.get(canonical_config_json(c)) for c in configs
+        ]
+        missing = [i for i, v in enumerate(out) if v is None]
+        trainer = self.trainer
+        if missing and trainer is not None and trainer.surrogate_ is not None:
+            rows = np.vstack(
+                [
+                    trainer.surrogate_row(self.meta_features, self.model_family, configs[i])
+                    for i in missing
+                ]
+            )
+            mean, _ = trainer.predict_final(rows)
+            for i, m in zip(missing, mean, strict=True):
+                out[i] = float(m)
+        return out
+
+    def _enqueue(self, trial: int, rung: int, reason: str) -> None:
         self._queue.append(
             Job(
                 job_id=self._jobs.take(),
-                trial_id=trial_id,
-                config=config,
-                fidelity=Fidelity(fraction, self.epochs),
-                bracket=0,
-                rung=self.rungs.index(fraction),
+                trial_id=trial,
+                config=self._configs[trial],
+                fidelity=Fidelity(self.rungs[rung], self.epochs),
+                bracket=self._bracket_index,
+                rung=rung,
                 reason=reason,
             )
         )
-        return trial_id
 
-    def _fitted_trainer(self) -> MetaModelTrainer:
-        """The prior plus this study so far (the prior's own rows are shared).
+    def _fresh(self, configs: Sequence[Mapping[str, Any]], taken: set[str]) -> list[dict]:
+        out: list[dict[str, Any]] = []
+        for c in configs:
+            key = canonical_config_json(c)
+            if key not in self._seen and key not in taken:
+                taken.add(key)
+                out.append(dict(c))
+        return out
 
-        When the prior's models exist and this study's rows would be under 5% of what they
-        were fitted on, refitting would barely move a forest and costs seconds per
-        iteration: the prior's models are used as they are. They still read this
-        study's partial results (curves, landscape, rank within the rung) as inputs.
-        """
-        prior = self.trainer
-        if prior.surrogate_ is not None and len(self._history) * 20 < len(prior.experiences):
-            self._messages.append(
-                f"  (prior of {len(prior.experiences)} evaluations outweighs this study's "
-                f"{len(self._history)}: its models are reused, not refitted)"
-            )
-            return prior
-        trainer = MetaModelTrainer(
-            self.space,
-            top_k=self.trainer.top_k,
-            use_dataset_features=self.trainer.use_dataset_features,
-            use_training_features=self.trainer.use_training_features,
-            use_landscape_features=self.trainer.use_landscape_features,
-            min_coverage=self.trainer.min_coverage,
-            n_estimators=self.trainer.n_estimators,
-            random_state=self.trainer.random_state,
+    def _new_configs(self, n: int) -> list[tuple[int, str, str]]:
+        """``n`` new configurations for a bracket, registered as trials:
+        ``(trial id, source, reason)``."""
+        seed = int(
+            np.random.SeedSequence([int(self.seed), self._bracket_index]).generate_state(1)[0]
         )
-        trainer.experiences = list(self.trainer.experiences)
-        trainer.add(
-            Experience(
-                self.dataset,
-                None,
-                self.meta_features,
-                self.model_family,
-                "__current__",
-                job.trial_id,
-                result,
-            )
-            # In job order: the forests' bootstrap depends on the order of their rows,
-            # which must not depend on the order results arrived in.
-            for job, result in sorted(self._history, key=lambda jr: jr[0].job_id)
+        taken: set[str] = set()
+        chosen: list[tuple[dict[str, Any], str, str]] = []
+        first = self._bracket_index == 0
+        has_prior = bool(self._prior_pool) or (
+            self.trainer is not None and self.trainer.surrogate_ is not None
         )
-        return trainer.fit()
-
-    def _advance(self) -> None:
-        # In job order, so that the outcome does not depend on completion order.
-        batch = sorted(self._batch, key=lambda jr: jr[0].job_id)
-        self._batch = []
-        if self._iteration + 1 >= len(self.rungs):
-            self._finished = True
-            return
-        ok = [(j, r) for j, r in batch if r.status is EvaluationStatus.COMPLETE]
-        if not ok:
-            self._finished = True
-            return
-        trainer = self._fitted_trainer()
-        use_surrogate = trainer.surrogate_ is not None
-        self.surrogate_used.append(use_surrogate)
-        # Rank within each fidelity among everything this study trained on it: a
-        # newcomer screened alone on the smallest rung is ranked against the earlier
-        # configurations there, not crowned the best of a group of one.
-        rung_q: dict[int, float] = {}
-        by_fidelity: dict[float, list[tuple[Job, EvaluationResult]]] = {}
-        for job, result in sorted(self._history, key=lambda jr: jr[0].job_id):
-            by_fidelity.setdefault(job.fidelity.fraction, []).append((job, result))
-        for group in by_fidelity.values():
-            scores = [
-                r.score
-                if r.status is EvaluationStatus.COMPLETE
-                and r.score is not None
-                and math.isfinite(r.score)
-                else None
-                for _, r in group
-            ]
-            for (job, _), q in zip(group, _quantiles(scores)):
-                rung_q[job.job_id] = float(q)
-        if use_surrogate:
-            rows = np.vstack(
-                [
-                    trainer.surrogate_row(
-                        self.meta_features,
-                        self.model_family,
-                        job.config,
-                        result,
-                        rung_q[job.job_id],
-                    )
-                    for job, result in ok
-                ]
-            )
-            mean, std = trainer.predict_final(rows)
-        else:
-            mean = np.array([rung_q[j.job_id] for j, _ in ok])
-            std = np.zeros(len(ok))
-        order = sorted(range(len(ok)), key=lambda i: (-mean[i], ok[i][0].trial_id))
-        self._messages.append(
-            f"iteration {self._iteration + 1}: meta-model refitted on "
-            f"{len(trainer.experiences)} evaluations; "
-            + (
-                "ranking by predicted final rank"
-                if use_surrogate
-                else "no surrogate yet, ranking by measured score"
-            )
-        )
-        # The anchor is carried up on top of the 1 / eta that earn promotion, so every
-        # rung compares it with the best challengers on equal data.
-        n_promoted_now = sum(
-            1 for j, _ in batch if j.rung == self._iteration and j.trial_id != self.anchor_trial
-        )
-        keep = max(1, math.floor(max(n_promoted_now, 1) / self.eta))
-        self._iteration += 1
-        target = self.rungs[self._iteration]
-        rank = -1
-        for i in order:
-            job, result = ok[i]
-            carried = job.trial_id == self.anchor_trial
-            if not carried:
-                rank += 1
-            action = "carry" if carried else ("promote" if rank < keep else "keep out")
+        agreement = 1.0 if first else prior_fit(self._history, self.prior_scores).agreement
+        share = PRIOR_SHARE * agreement if has_prior else 0.0
+        n_prior = min(n, math.ceil(n * share - 1e-9))
+        for config in self._prior_candidates(n_prior, taken, seed):
+            if first and not chosen and self._prior_pool and config == self._prior_pool[0]:
+                why = f"{ANCHOR_REASON} for this dataset (source: prior)"
+            else:
+                why = "one of the prior's best configurations (source: prior)"
+            chosen.append((config, "prior", why))
+        if first:
+            for config in self._fresh(self._user, taken)[: n - len(chosen)]:
+                chosen.append((config, "user", "your configuration (source: user)"))
+        rest = n - len(chosen)
+        answer = self.answer()
+        if not first:
+            n_model = round(rest * MODEL_SHARE) if self._model_rows() >= MIN_MODEL_ROWS else 0
+            for config, why in self._model_proposals(n_model, taken, seed):
+                chosen.append((config, "model", why))
+            if answer is not None:
+                n_local = round(rest * LOCAL_SHARE)
+                why = (
+                    f"a local move around the answer, trial {answer.evaluation.trial_id} "
+                    "(source: local)"
+                )
+                for config in self._local_moves(answer.evaluation.config, n_local, taken):
+                    chosen.append((config, "local", why))
+        draws = self._fresh(self.space.sample(4 * n + 8, seed=seed), taken)
+        for config in draws[: n - len(chosen)]:
+            chosen.append((config, "random", "a uniform draw from the space (source: random)"))
+        scores = self._prior_scores_of([c for c, _, _ in chosen])
+        out: list[tuple[int, str, str]] = []
+        for (config, source, why), score in zip(chosen, scores, strict=True):
+            trial = self._trial_for(config, source, score)
             self.predictions.append(
                 Prediction(
-                    job.trial_id,
-                    self._iteration - 1,
-                    action,
-                    float(mean[i]),
-                    float(std[i]),
-                    result.score,
-                    job.fidelity.fraction,
+                    trial,
+                    self._bracket_index,
+                    "propose",
+                    math.nan if score is None else score,
+                    math.nan,
+                    None,
+                    None,
+                    source,
                 )
             )
-            if not carried and rank < keep:
-                self._messages.append(
-                    f"  promote trial {job.trial_id}: measured {result.score:.4f} on "
-                    f"{format_share(job.fidelity.fraction)}, predicted final rank "
-                    f"{mean[i]:.2f} ± {std[i]:.2f}"
-                )
-                basis = (
-                    f"predicted final rank {mean[i]:.2f} ± {std[i]:.2f} by the surrogate"
-                    if use_surrogate
-                    else f"rank {rank + 1} by raw score (no surrogate yet)"
-                )
-                self._enqueue(
-                    dict(job.config),
-                    target,
-                    f"promoted to {format_share(target)}: {basis}; measured "
-                    f"{result.score:.4g} on {format_share(job.fidelity.fraction)}",
-                )
-            elif carried:
-                self._messages.append(
-                    f"  carry trial {job.trial_id} (the meta-model's pick): measured "
-                    f"{result.score:.4f} on {format_share(job.fidelity.fraction)}, predicted "
-                    f"final rank {mean[i]:.2f} ± {std[i]:.2f}"
-                )
-                self._enqueue(
-                    dict(job.config),
-                    target,
-                    f"carried to {format_share(target)}: the meta-model's pick is judged at "
-                    "every rung"
-                    + (
-                        f" (predicted final rank {mean[i]:.2f} ± {std[i]:.2f})"
-                        if use_surrogate
-                        else ""
-                    )
-                    + f"; measured {result.score:.4g} on {format_share(job.fidelity.fraction)}",
-                )
-        if self._iteration + 1 == len(self.rungs):
-            self._enqueue_runners_up(trainer, use_surrogate)
-        if self._iteration + 1 < len(self.rungs):
-            n_new = self.n_newcomers if self.n_newcomers is not None else max(1, keep // 2)
-            self._propose(trainer, n_new, mean, use_surrogate)
+            out.append((trial, source, why if score is None else f"{why}; prior score {score:.4f}"))
+        return out
 
-    def _enqueue_runners_up(self, trainer: MetaModelTrainer | None, use_surrogate: bool) -> None:
-        """The prior's runners-up, straight onto the top rung (once)."""
-        top = self.rungs[-1]
-        queued = {job.trial_id for job in self._queue if job.fidelity.fraction == top}
-        for n, config in enumerate(self._runners_up, start=2):
-            trial = self._seen.get(canonical_config_json(config))
-            if trial is not None and trial in queued:
-                continue  # promoted there already
-            prediction = ""
-            if trainer is not None and use_surrogate:
-                row = trainer.surrogate_row(self.meta_features, self.model_family, config)
-                mean, std = trainer.predict_final(row)
-                prediction = f" (predicted final rank {mean[0]:.2f} ± {std[0]:.2f})"
-            trial = self._enqueue(
-                dict(config),
-                top,
-                f"runner-up {n} of the meta-model's portfolio: trained on "
-                f"{format_share(top)} directly, replaces the pick only if better by more "
-                f"than validation noise{prediction}",
+    def _prior_candidates(self, n: int, taken: set[str], seed: int) -> list[dict[str, Any]]:
+        if n <= 0:
+            return []
+        out = self._fresh(self._prior_pool, taken)[:n]
+        if len(out) < n and self.trainer is not None and self.trainer.surrogate_ is not None:
+            suggestions = self.trainer.suggest(
+                self.meta_features, self.model_family, 2 * n, seed=seed
             )
-            queued.add(trial)
-            if prediction:
-                self.predictions.append(
-                    Prediction(
-                        trial,
-                        max(self._iteration - 1, 0),
-                        "runner-up",
-                        float(mean[0]),
-                        float(std[0]),
-                        None,
-                        None,
-                    )
-                )
-            self._messages.append(f"  runner-up {n} of the portfolio: trial {trial}{prediction}")
-        self._runners_up = []
+            out += self._fresh([s.config for s in suggestions], taken)[: n - len(out)]
+        return out
 
-    def _propose(
-        self, trainer: MetaModelTrainer, n_new: int, current: np.ndarray, use_surrogate: bool
-    ) -> None:
-        if n_new <= 0:
-            return
-        seed = int(np.random.SeedSequence([self.seed, self._iteration]).generate_state(1)[0])
-        candidates = self.space.sample(self.n_candidates, seed=seed)
-        if trainer.predictor_ is not None:
-            candidates += [
-                s.config
-                for s in trainer.suggest(
-                    self.meta_features, self.model_family, max(8, n_new * 4), seed=seed
-                )
+    def _local_moves(
+        self, config: Mapping[str, Any], n: int, taken: set[str]
+    ) -> list[dict[str, Any]]:
+        if n <= 0:
+            return []
+        centre = np.clip(self.space.encode(config), 0.0, 1.0)
+        moves = [
+            self.space.decode(
+                np.clip(centre + self._rng.normal(0.0, LOCAL_STEP, centre.shape), 0, 1)
+            )
+            for _ in range(8 * n)
+        ]
+        return self._fresh(moves, taken)[:n]
+
+    def _model_rows(self) -> int:
+        return sum(1 for e in self._history if e.status is EvaluationStatus.COMPLETE)
+
+    def _model_proposals(
+        self, n: int, taken: set[str], seed: int
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Expected improvement under a random forest fitted on this study's own
+        measurements (configuration, data share and prior score in; the score's rank on
+        its rung out), over uniform draws and local moves around the best so far."""
+        if n <= 0:
+            return []
+        from sklearn.ensemble import RandomForestRegressor
+
+        ok = [e for e in self._history if e.status is EvaluationStatus.COMPLETE]
+        rows, targets = [], []
+        by_rung: dict[tuple[float, int], list[Evaluation]] = {}
+        for e in self._history:
+            by_rung.setdefault((e.fidelity.fraction, e.fidelity.epochs), []).append(e)
+        for group in by_rung.values():
+            scores = [
+                float(e.score)
+                if e.status is EvaluationStatus.COMPLETE
+                and e.score is not None
+                and math.isfinite(e.score)
+                else None
+                for e in group
             ]
-        fresh = [c for c in candidates if canonical_config_json(c) not in self._seen]
-        unique: dict[str, dict[str, Any]] = {canonical_config_json(c): c for c in fresh}
-        fresh = list(unique.values())
-        if not fresh:
-            return
-        if use_surrogate:
-            rows = np.vstack(
-                [trainer.surrogate_row(self.meta_features, self.model_family, c) for c in fresh]
+            rows.append(self._model_rows_of([e.config for e in group], group[0].fidelity.fraction))
+            targets += [float(q) for q in _quantiles(scores)]
+        if len(ok) < MIN_MODEL_ROWS:
+            return []
+        forest = RandomForestRegressor(
+            n_estimators=50, min_samples_leaf=2, random_state=int(seed) % (2**31)
+        ).fit(np.vstack(rows), np.array(targets))
+        answer = self.answer()
+        centres = [answer.evaluation.config] if answer is not None else []
+        candidates = self._fresh(self.space.sample(self.n_candidates, seed=seed), set(taken))
+        for centre in centres:
+            candidates += self._fresh(self._local_moves(centre, 32, set(taken)), set(taken))
+        if not candidates:
+            return []
+        top = self.rungs[-1]
+        X = self._model_rows_of(candidates, top)
+        per_tree = np.vstack([t.predict(X) for t in forest.estimators_])
+        mean, std = per_tree.mean(axis=0), per_tree.std(axis=0)
+        seen_rows = self._model_rows_of([e.config for e in ok], top)
+        best = float(forest.predict(seen_rows).max())
+        ei = expected_improvement(mean, std, best)
+        out: list[tuple[dict[str, Any], str]] = []
+        for i in np.argsort(-ei, kind="stable"):
+            if len(out) >= n:
+                break
+            key = canonical_config_json(candidates[i])
+            if key in taken:
+                continue
+            taken.add(key)
+            out.append(
+                (
+                    candidates[i],
+                    f"proposed by expected improvement {ei[i]:.3g} under a model of this "
+                    f"study's measurements (source: model)",
+                )
             )
-            mean, std = trainer.predict_final(rows)
-            ei = expected_improvement(mean, std, float(np.max(current)))
-            picks = np.argsort(-ei, kind="stable")[:n_new]
-            for i in picks:
-                trial = self._enqueue(
-                    fresh[i],
-                    self.rungs[0],
-                    f"proposed by expected improvement {ei[i]:.3g} (predicted final rank "
-                    f"{mean[i]:.2f} ± {std[i]:.2f})",
+        return out
+
+    def _model_rows_of(self, configs: Sequence[Mapping[str, Any]], fraction: float) -> np.ndarray:
+        scores = self._prior_scores_of(configs)
+        return np.vstack(
+            [
+                np.concatenate(
+                    [self.space.encode(c), [math.log2(fraction), -1.0 if s is None else s]]
                 )
-                self.predictions.append(
-                    Prediction(
-                        trial, self._iteration, "propose", float(mean[i]), float(std[i]), None, None
-                    )
-                )
-                self._messages.append(
-                    f"  propose trial {trial}: expected improvement {ei[i]:.3g}, predicted "
-                    f"final rank {mean[i]:.2f} ± {std[i]:.2f}"
-                )
-        else:
-            for config in fresh[:n_new]:
-                self._enqueue(config, self.rungs[0], "random newcomer (no surrogate yet)")
+                for c, s in zip(configs, scores, strict=True)
+            ]
+        )
