@@ -81,8 +81,9 @@ def main() -> None:
         min_resource=1 / 8,
         max_resource=1.0,
         reduction_factor=2,
-        num_initial_configs=6,
+        num_initial_configs=8,
         num_iterations=4,
+        budget=sh_result.total_cost,  # the same compute successive halving spent
     )
     mp_result = mp.result_
     mp_seconds = time.perf_counter() - started
@@ -137,6 +138,15 @@ def main() -> None:
         f"other datasets ({', '.join(prior.sources)}); digits itself left out."
     )
     final_trial = mp_result.study.best_evaluation.trial_id
+    sources = mp_result.sources
+    tried = ", ".join(
+        f"{sum(1 for s in sources.values() if s == name)} {name}"
+        for name in ("prior", "model", "local", "random", "user")
+        if name in sources.values()
+    )
+    print(f"MetaProbing tried {len(sources)} configurations ({tried}).")
+    source = sources.get(final_trial)
+    print(f"Its answer: trial {final_trial} ({source}); why: {mp_result.answer_note}")
     since = next(
         (
             cost
@@ -147,16 +157,21 @@ def main() -> None:
     )
     if since is not None:
         print(
-            f"MetaProbing held its final answer (trial {final_trial}) from {since:.1f} "
-            f"full-data epochs on, of {mp_result.total_cost:.1f} spent."
+            f"It held that answer from {since:.1f} full-data epochs on, of "
+            f"{mp_result.total_cost:.1f} spent (budget {mp_result.budget:.1f}); stopped "
+            f"because {mp_result.stop_reason}."
         )
-    frame = mp_result.predictions_frame()
-    promoted = frame[frame.action == "promote"]
-    if len(promoted) > 2:
-        corr = np.corrcoef(promoted.predicted_rank, promoted.measured_final.fillna(0.0))[0, 1]
+    used = sum(c.used for c in mp_result.surrogate_checks)
+    print(
+        f"The prior's surrogate re-ranked {used} of {len(mp_result.surrogate_checks)} "
+        "promotions (only where it had ranked this study's own configurations better than "
+        "their raw scores)."
+    )
+    rhos = mp_result.promotion_spearman()
+    if rhos:
         print(
-            f"predicted final rank vs measured final score of promoted configurations: "
-            f"correlation {corr:.2f} over {len(promoted)} promotions"
+            f"promotion order vs the next rung's scores: mean Spearman {np.mean(rhos):.2f} over "
+            f"{len(rhos)} promotion decisions"
         )
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,7 @@ from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from torch import nn
 
 from llp.data import FidelityData
-from llp.meta_probing import MetaProbing
+from llp.meta_probing import MetaProbing, MetaProbingResult, PredictionRecord
 from llp.search import SOURCES
 from llp.space import Categorical, Float, Int, SearchSpace
 from llp.training import EvaluationStatus, Fidelity
@@ -124,6 +127,21 @@ def test_cold_start_runs_brackets_within_its_budget_and_explains_every_decision(
             up = result.rungs[result.rungs.index(p.decided_on) + 1]
             assert any(e.trial_id == p.trial_id and e.resource == up for e in result.evaluations)
     assert len(result.predictions_frame()) == len(result.predictions)
+    assert all(-1.0 <= rho <= 1.0 for rho in result.promotion_spearman())
+    # Promotions in exactly the order the next rung confirmed correlate 1, reversed -1.
+    up = {e.trial_id: e.score for e in result.evaluations if e.resource == 0.5}
+    assert len(set(up.values())) >= 3
+
+    def promoted(sign: float) -> MetaProbingResult:
+        records = [
+            PredictionRecord(t, 99, "promote", {}, math.nan, math.nan, None, None,
+                             posterior=sign * score, decided_on=0.25)
+            for t, score in up.items()
+        ]  # fmt: skip
+        return replace(result, predictions=tuple(records))
+
+    assert promoted(1.0).promotion_spearman() == [pytest.approx(1.0)]
+    assert promoted(-1.0).promotion_spearman() == [pytest.approx(-1.0)]
     # Without a prior the answer is the best measured on the top rung.
     from llp.runner import select_best
 

@@ -37,6 +37,7 @@ from llp.search import (
     select_answer,
 )
 from llp.search._base import check_resources, rung_resources
+from llp.search._meta_guided import spearman
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationStatus, Trainer
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
@@ -133,6 +134,33 @@ class MetaProbingResult:
         if self.budget is None:
             return 0.0
         return max(self.budget - self.study.total_cost, 0.0)
+
+    def promotion_spearman(self) -> list[float]:
+        """How well promotions ranked: for each promotion decision that sent three or more
+        configurations up a rung, the Spearman correlation between the order they were
+        promoted in (their posterior score) and the scores they then measured on the
+        next rung (1: promoted in exactly the order the next rung confirmed). Decisions
+        whose scores are all tied are left out."""
+        scores = {
+            (e.trial_id, e.resource): float(e.score)
+            for e in self.evaluations
+            if e.status is EvaluationStatus.COMPLETE and e.score is not None
+        }
+        groups: dict[tuple[int, float], list[tuple[float, float]]] = {}
+        for p in self.predictions:
+            if p.action != "promote" or p.decided_on not in self.rungs[:-1]:
+                continue
+            up = self.rungs[self.rungs.index(p.decided_on) + 1]
+            after = scores.get((p.trial_id, up))
+            if after is not None and math.isfinite(p.posterior):
+                groups.setdefault((p.iteration, p.decided_on), []).append((p.posterior, after))
+        out = []
+        for pairs in groups.values():
+            if len(pairs) >= 3:
+                rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
+                if math.isfinite(rho):
+                    out.append(rho)
+        return out
 
     @property
     def evaluations(self) -> tuple[Any, ...]:

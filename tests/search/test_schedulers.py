@@ -347,8 +347,21 @@ def test_the_meta_guided_search_never_spends_more_than_its_budget(
 
 
 def test_a_small_budget_lowers_the_top_rung() -> None:
-    scheduler = meta_guided([], num_iterations=4, epochs=10, budget=8.0)
+    from llp.search import bracket_cost
+
+    # With a prior, the top rung is the highest one evaluation can afford twice, so the
+    # pick is trained on as much data as the budget allows.
+    prior = [{"x": 1.0}]
+    scheduler = meta_guided([], num_iterations=4, epochs=10, budget=8.0, prior_configs=prior)
     assert scheduler.rungs == [0.125, 0.25]
+    # Without one, the whole first bracket of 8 must also reach the top rung: 8 on 1/8
+    # and 4 on 1/4 would cost 20, so the 8 (here 6, all 8 budget allows) are screened on
+    # 1/8 alone rather than fewer of them on more data.
+    cold = meta_guided([], num_iterations=4, epochs=10, budget=8.0, num_initial_configs=8)
+    assert cold.rungs == [0.125]
+    assert sum(1 for _ in iter(cold.ask, None)) == 6
+    cold = meta_guided([], num_iterations=4, epochs=10, budget=26.7, num_initial_configs=8)
+    assert cold.rungs == [0.125, 0.25] and bracket_cost(8, cold.rungs, 2, 10) <= 26.7
 
 
 def prior_study(agree: bool, **kwargs):

@@ -101,7 +101,7 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
     return np.asarray((mean - best) * norm.cdf(z) + std * norm.pdf(z))
 
 
-def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman's rank correlation; NaN when either side is constant."""
     if len(set(a)) < 2 or len(set(b)) < 2:
         return math.nan
@@ -140,15 +140,24 @@ def bracket_cost(n: int, rungs: Sequence[float], eta: int, epochs: int, start: i
     return total
 
 
-def affordable_rungs(rungs: Sequence[float], epochs: int, budget: float) -> list[float]:
+def affordable_rungs(
+    rungs: Sequence[float], epochs: int, budget: float, n_first: int = 1, eta: int = 2
+) -> list[float]:
     """``rungs`` without the top ones while one evaluation on the top rung would cost
-    more than half of ``budget`` (a race needs at least two there).
+    more than half of ``budget`` (a race needs at least two there), or while the first
+    bracket's ``n_first`` configurations could not be carried to the top rung within
+    ``budget`` (a small budget screens its configurations on less data rather than
+    screening fewer).
 
     >>> affordable_rungs([0.125, 0.25, 0.5, 1.0], 10, 8.0)
     [0.125, 0.25]
+    >>> affordable_rungs([0.125, 0.25, 0.5, 1.0], 10, 26.7, n_first=8, eta=2)
+    [0.125, 0.25]
     """
     out = list(rungs)
-    while len(out) > 1 and out[-1] * epochs > budget / 2:
+    while len(out) > 1 and (
+        out[-1] * epochs > budget / 2 or bracket_cost(n_first, out, eta, epochs) > budget + 1e-9
+    ):
         out.pop()
     return out
 
@@ -244,7 +253,8 @@ class MetaGuidedScheduler(Scheduler):
         Training compute the study may spend, in full-data-epoch equivalents (results'
         ``cost + probe_cost``). Defaults to the cost of the first bracket. The top rung is
         lowered (by ``reduction_factor`` at a time) while one evaluation there would
-        cost more than half the budget.
+        cost more than half the budget and, without prior configurations, while the
+        first bracket could not reach it within the budget (:func:`affordable_rungs`).
     num_initial_configs : int, optional
         Configurations of the first bracket (default: ``len(initial_configs)`` plus the
         prior configurations, at least ``reduction_factor ** (num_iterations - 1)``).
@@ -319,7 +329,12 @@ class MetaGuidedScheduler(Scheduler):
             budget = self._path_cost(n_first, 0)
         self.budget = check_real("budget", budget, low=0.0, owner="MetaProbing")
         # A top rung that one evaluation could not afford twice leaves no race at all.
-        self.rungs = affordable_rungs(self.rungs, self.epochs, self.budget)
+        # Without a prior, a budget that cannot carry the whole first bracket to the top
+        # rung screens it on less data rather than screening fewer configurations (the
+        # pick of a prior is worth training on more data: BENCHMARKS.md).
+        self.rungs = affordable_rungs(
+            self.rungs, self.epochs, self.budget, 1 if self._prior_pool else n_first, eta
+        )
         self._sizes = bracket_sizes(n_first, len(self.rungs), eta)
         self._jobs = JobCounter()
         self._next_trial = 0
@@ -624,8 +639,8 @@ class MetaGuidedScheduler(Scheduler):
         rho_s = rho_raw = math.nan
         if len(pairs) >= 2:
             target = [float(upper[t].score or 0.0) for t in pairs]
-            rho_s = _spearman([predicted[t][0] for t in pairs], target)
-            rho_raw = _spearman([float(lower[t].score or 0.0) for t in pairs], target)
+            rho_s = spearman([predicted[t][0] for t in pairs], target)
+            rho_raw = spearman([float(lower[t].score or 0.0) for t in pairs], target)
             used = (
                 len(pairs) >= MIN_CHECK_PAIRS
                 and math.isfinite(rho_s)
