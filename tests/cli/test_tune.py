@@ -70,6 +70,12 @@ def test_plain_output_names_the_best_configuration_study_and_report(
         assert name in out
     assert f"report {tmp_path / 'r' / 'index.html'}" in " ".join(out.split())
     assert "plan:" in result.stderr and "study 'digits-mlp-" in result.stderr
+    # Without landscape probes the budget line does not mention them; the budget the study
+    # left unspent is said, with why it stopped.
+    spent = next(line for line in out.splitlines() if line.startswith("budget spent"))
+    assert "of 12 full-data epochs" in spent and "landscape" not in spent
+    stopped = [line for line in out.splitlines() if line.startswith("stopped")]
+    assert len(stopped) == 1 and "left unspent" in stopped[0], out
 
 
 def test_quiet_prints_only_the_best_configuration(digits_csv: Path, storage: Path) -> None:
@@ -280,6 +286,11 @@ def test_with_the_shipped_prior_the_study_starts_from_the_pick_and_spends_its_bu
     assert out["total_cost"] + out["budget_saved"] == pytest.approx(12.0)
     assert out["answer_note"] and out["sources"]["0"] == "prior"
     assert out["search_seconds"] >= out["wall_seconds"] > 0  # the prior's fits on top
+    # The knowledge base names the same answer, judged by the study's own rule.
+    shown = invoke_json(["kb", "show", out["study"], "--storage", storage])
+    (listed,) = invoke_json(["kb", "list", "--storage", storage])["studies"]
+    for stats in (shown, listed):
+        assert (stats["best_trial"], stats["best_score"]) == (out["best_trial"], out["best_score"])
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from llp.report import (
     parse_prior_score,
     prediction_series,
     rung_series,
+    source_table,
 )
 from llp.report._figures import budget_figure, rung_figure
 from llp.report._landscape import N_POINTS_1D, N_POINTS_2D
@@ -211,10 +213,49 @@ def test_budget_series_counts_every_cost_and_judges_the_best_at_the_top_fidelity
     assert predictions["measured"] == [0.85] and predictions["measured_fraction"] == [0.5]
 
 
+def test_the_report_says_where_the_configurations_came_from(
+    written_report: dict[str, Any], stored_study: dict[str, Any]
+) -> None:
+    html = Path(written_report["index"]).read_text(encoding="utf-8")
+    assert "Where the configurations came from" in html
+    data = json.loads(Path(written_report["data"]).read_text())
+    rows = {r["source"]: r for r in data["sources"]}
+    expected = Counter(stored_study["sources"].values())
+    assert {s: r["configurations"] for s, r in rows.items()} == expected
+    assert "prior" in rows  # the meta-model's pick and the prior's best configurations
+    (holder,) = [r for r in rows.values() if r["answer"]]
+    assert holder["source"] == stored_study["sources"][str(stored_study["best_trial"])]
+    assert holder["best_at_top"] >= stored_study["best_score"]
+    # The budget the study was given, and what it left.
+    unspent = stored_study["budget_saved"]
+    assert f"{unspent:.1f}</" in html and "of 24 left unspent" in html
+
+
+def test_source_table_reads_the_first_proposal_of_each_trial(
+    make_study: Callable[..., Any],
+) -> None:
+    kb, name = make_study(
+        [
+            (0, 0.5, 0.6, "the meta-model's pick (source: prior); prior score 0.9000"),
+            (1, 0.5, 0.7, "a uniform draw from the space (source: random)"),
+            (0, 1.0, 0.8, "promoted to 100%: rank 1 by posterior score"),
+            (1, 1.0, 0.7, "promoted to 100%: rank 2 by posterior score"),
+            (2, 0.5, 0.5, "a uniform draw from the space (source: random)"),
+        ]
+    )
+    study = load_study(kb, name)
+    rows = source_table(study, {"trial_number": 0})
+    assert rows == [
+        {"source": "prior", "configurations": 1, "best_at_top": 0.8, "answer": True},
+        {"source": "random", "configurations": 2, "best_at_top": 0.7, "answer": False},
+    ]
+
+
 def test_a_study_without_meta_model_decisions_gets_a_note_instead_of_a_figure(
     make_study: Callable[..., Any], tmp_path: Path
 ) -> None:
     kb, name = make_study([(0, 1.0, 0.5, "initial"), (1, 1.0, 0.6, "initial")])
+    assert source_table(load_study(kb, name), None) == []  # no decisions, no sources
     report = build_report(kb, name, tmp_path / "r", meta_model=False)
     assert "predictions" not in report.figures
     assert any("No meta-model predictions" in n for n in report.notes)

@@ -24,33 +24,22 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _study_stats(frame: pd.DataFrame) -> dict[str, Any]:
-    """Evaluations, failures, cost and best score (at the highest fidelity reached)."""
-    if frame.empty:
-        return {
-            "n_evaluations": 0,
-            "n_failed": 0,
-            "total_cost": 0.0,
-            "best_score": None,
-            "best_fraction": None,
-            "best_trial": None,
-        }
-    ok = frame[frame["status"] == "complete"]
-    best: dict[str, Any] = {"best_score": None, "best_fraction": None, "best_trial": None}
-    if not ok.empty:
-        top = max(zip(ok["fraction"], ok["epochs"]))
-        at_top = ok[(ok["fraction"] == top[0]) & (ok["epochs"] == top[1])]
-        row = at_top.sort_values(["score", "trial_number"], ascending=[False, True]).iloc[0]
-        best = {
-            "best_score": _finite(row["score"]),
-            "best_fraction": float(row["fraction"]),
-            "best_trial": int(row["trial_number"]),
-        }
+def _study_stats(kb: KnowledgeBase, name: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Evaluations, failures, cost and the study's answer: the evaluation its own rule
+    chose (:func:`llp.report.best_evaluation`, e.g. MetaProbing's posterior rule), not
+    merely the best raw score."""
+    from llp.report import best_evaluation, load_study
+
+    answer = best_evaluation(load_study(kb, name)) if not frame.empty else None
     return {
         "n_evaluations": len(frame),
-        "n_failed": int((frame["status"] != "complete").sum()),
-        "total_cost": float(frame["cost"].sum() + frame["probe_cost"].sum()),
-        **best,
+        "n_failed": int((frame["status"] != "complete").sum()) if not frame.empty else 0,
+        "total_cost": float(frame["cost"].sum() + frame["probe_cost"].sum())
+        if not frame.empty
+        else 0.0,
+        "best_score": None if answer is None else _finite(answer["score"]),
+        "best_fraction": None if answer is None else float(answer["fraction"]),
+        "best_trial": None if answer is None else int(answer["trial_number"]),
     }
 
 
@@ -91,7 +80,7 @@ def list_knowledge(kb: KnowledgeBase) -> dict[str, Any]:
                 "objective": s.objective,
                 "seed": s.seed,
                 "created_at": s.created_at.isoformat(),
-                **_study_stats(rows),
+                **_study_stats(kb, s.name, rows),
             }
         )
     return {
@@ -154,7 +143,7 @@ def show_study(kb: KnowledgeBase, study: StudyRecord) -> dict[str, Any]:
                     "best_score": _finite(ok["score"].max()) if not ok.empty else None,
                 }
             )
-    stats = _study_stats(frame)
+    stats = _study_stats(kb, study.name, frame)
     top = []
     if stats["best_fraction"] is not None:
         ok = frame[(frame["status"] == "complete") & (frame["fraction"] == stats["best_fraction"])]

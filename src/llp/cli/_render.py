@@ -77,15 +77,19 @@ def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
         ),
         (
             "budget spent",
-            f"{study.total_cost:.1f} of {outcome.plan.budget:g} full-data epochs "
-            f"({study.probe_cost:.1f} of them on landscape probes)",
+            f"{study.total_cost:.1f} of {outcome.plan.budget:g} full-data epochs"
+            + (
+                f" ({study.probe_cost:.1f} of them on landscape probes)"
+                if study.probe_cost > 0
+                else ""
+            ),
         ),
         *(
             [
                 (
-                    "stopped early",
+                    "stopped",
                     f"{outcome.result.stop_reason}; {outcome.result.budget_saved:.1f} "
-                    "full-data epochs saved",
+                    "full-data epochs left unspent",
                 )
             ]
             if outcome.result.stop_reason and outcome.result.budget_saved > 0.05
@@ -235,8 +239,8 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
     )
     if shown["best_config"] is not None:
         console.print(
-            f"best {objective_words(shown['objective'])}: {fmt(shown['best_score'])} on "
-            f"{format_share(shown['best_fraction'])} of the data (trial {shown['best_trial']})"
+            f"answer: trial {shown['best_trial']}, {objective_words(shown['objective'])} "
+            f"{fmt(shown['best_score'])} on {format_share(shown['best_fraction'])} of the data"
         )
         for line in config_lines(shown["best_config"]):
             console.print(line)

@@ -26,6 +26,7 @@ from llp.report._collect import (
     parse_prior_score,
     prediction_series,
     rung_series,
+    source_table,
     top_trials,
 )
 from llp.report._landscape import SliceResult, landscape_slices
@@ -49,6 +50,7 @@ __all__ = [
     "prediction_series",
     "refit_importances",
     "rung_series",
+    "source_table",
     "surrogate_feature_names",
     "top_trials",
 ]

@@ -18,6 +18,7 @@ from llp.report._collect import (
     objective_label,
     prediction_series,
     rung_series,
+    source_table,
     top_trials,
 )
 from llp.report._html import FigureBlock, render_page, table
@@ -265,6 +266,7 @@ def _build(
         "rungs": rungs,
         "curves": curves,
         "predictions": predictions,
+        "sources": source_table(study, best),
         "landscape": [s.to_json() for s in slices],
         "importances": importances.to_json() if importances is not None else None,
         "notes": notes,
@@ -393,7 +395,28 @@ def _page(
         (f"{cost:.1f}", "full-data epochs spent"),
         (f"{wall:.1f} s", "training time, summed"),
     ]
+    planned = record.settings.get("budget")
+    if isinstance(planned, int | float) and planned > 0:
+        cards.append((f"{max(float(planned) - cost, 0.0):.1f}", f"of {planned:g} left unspent"))
     sections: list[tuple[str, str]] = []
+    origins = source_table(study, best)
+    if origins:
+        rows = [
+            [
+                o["source"],
+                o["configurations"],
+                "-" if o["best_at_top"] is None else o["best_at_top"],
+                "yes" if o["answer"] else "",
+            ]
+            for o in origins
+        ]
+        header = f"best {objective_label(record.objective)} on the largest data share"
+        sections.append(
+            (
+                "Where the configurations came from",
+                table(["source", "configurations", header, "the answer"], rows),
+            )
+        )
     ranked = top_trials(study, 10)
     if ranked:
         names = sorted(study.configs[int(ranked[0]["trial_number"])])

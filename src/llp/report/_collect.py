@@ -200,6 +200,41 @@ def best_evaluation(data: StudyData) -> Mapping[str, Any] | None:
     return rows.iloc[0].to_dict()
 
 
+def source_table(data: StudyData, best: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Where the study's configurations came from (the ``(source: ...)`` of the reason
+    each was first proposed with: prior, model, local, random, user): per source, how
+    many configurations, the best score any of them reached at the highest fidelity the
+    study reached, and whether the answer is one of them. Empty for a study whose
+    scheduler does not say (plain successive halving, Hyperband, random search)."""
+    sources: dict[int, str] = {}
+    for e in sorted(data.evaluations, key=lambda e: e.id):
+        source = parse_source(e.reason)
+        if source is not None:
+            sources.setdefault(e.trial_number, source)
+    if not sources:
+        return []
+    top = _top_fidelity(data.frame)
+    best_at_top: dict[int, float] = {}
+    if top is not None:
+        ok = data.complete
+        at_top = ok[(ok["fraction"] == top[0]) & (ok["epochs"] == top[1])]
+        best_at_top = {int(t): float(v) for t, v in zip(at_top["trial_number"], at_top["score"])}
+    answer = None if best is None else int(best["trial_number"])
+    rows = []
+    for source in dict.fromkeys(sources.values()):
+        trials = [t for t, s in sources.items() if s == source]
+        scores = [best_at_top[t] for t in trials if t in best_at_top]
+        rows.append(
+            {
+                "source": source,
+                "configurations": len(trials),
+                "best_at_top": max(scores) if scores else None,
+                "answer": answer in trials,
+            }
+        )
+    return rows
+
+
 def top_trials(data: StudyData, k: int) -> list[Mapping[str, Any]]:
     """The ``k`` best evaluations at the highest fidelity reached, best first."""
     top = _top_fidelity(data.frame)
