@@ -381,10 +381,14 @@ class MetaProbing:
         Parameters
         ----------
         budget : float, optional
-            Training compute to spend, in full-data-epoch equivalents (an epoch over 25 %
-            of the data costs 0.25; landscape probes count too). Default: twice the cost
-            of the first bracket. If one evaluation on ``max_resource`` would cost more
-            than half of it, the top rung is lowered so that a race still fits.
+            Compute to spend, in full-data-epoch equivalents (an epoch over 25 % of the
+            data costs 0.25), landscape probes included: the first evaluation runs
+            alone, and if its probes make the rest of the first bracket unaffordable,
+            that bracket is cut to what the budget pays for. Default: twice the training
+            cost of the first bracket, plus what landscape probes cost in the same
+            proportion (with ``measure_flatness`` the probes come on top of that
+            training). If one evaluation on ``max_resource`` would cost more than half
+            of it, the top rung is lowered so that a race still fits.
         portfolio_size : int, default=3
             How many of the prior's best configurations (the pick included) the study
             may start from at least; the first bracket holds up to half its
@@ -407,6 +411,7 @@ class MetaProbing:
         )
         check_int("num_iterations", num_iterations, min_value=1, owner="MetaProbing")
         rungs = rung_resources(r_min, r_max, eta)[-num_iterations:]
+        scale_with_probes = budget is None
         if budget is None:
             budget = 2.0 * bracket_cost(num_initial_configs, rungs, eta, self.max_epochs)
         budget = check_real("budget", budget, low=0.0, owner="MetaProbing")
@@ -432,6 +437,7 @@ class MetaProbing:
             num_iterations,
             portfolio_size,
             budget,
+            scale_with_probes,
         )
         started = time.perf_counter()
         trainer, sources = self._prior_trainer(
@@ -473,6 +479,7 @@ class MetaProbing:
             num_iterations=num_iterations,
             epochs=self.max_epochs,
             budget=budget,
+            scale_budget_with_probes=scale_with_probes,
             num_initial_configs=num_initial_configs,
             prior_configs=prior_configs,
             prior_scores=prior_scores,
@@ -503,8 +510,6 @@ class MetaProbing:
             if recorder is not None and recorder.knowledge_base is not self.storage:
                 recorder.knowledge_base.close()
         study, incumbents, note = self._judge(study, scheduler)
-        if scheduler.stop_reason is not None:
-            say(f"stopped early: {scheduler.stop_reason}")
         self.result_ = MetaProbingResult(
             best_config=study.best_config,
             best_score=study.best_score,
@@ -521,7 +526,7 @@ class MetaProbing:
             meta_features=dict(info.meta_features),
             rungs=tuple(scheduler.rungs),
             surrogate_used=tuple(c.used for c in scheduler.surrogate_checks),
-            budget=budget,
+            budget=scheduler.budget,
             stop_reason=scheduler.stop_reason,
             surrogate_checks=tuple(scheduler.surrogate_checks),
             sources=scheduler.sources(),
@@ -530,7 +535,7 @@ class MetaProbing:
         say(
             f"best: {study.best_score:.4f} on {study.best_evaluation.resource:.0%} of the "
             f"data after {len(study.evaluations)} evaluations, cost "
-            f"{study.total_cost:.2f} of {budget:.2f} full-data epochs"
+            f"{study.total_cost:.2f} of {scheduler.budget:.2f} full-data epochs"
         )
         return dict(study.best_config)
 
@@ -597,6 +602,7 @@ class MetaProbing:
         num_iterations: int,
         portfolio_size: int,
         budget: float,
+        budget_scales_with_probes: bool,
     ) -> StudyRecorder | None:
         """Get or create the study before reading the prior: a resumed study's prior is
         what was recorded before the study was first created."""
@@ -608,6 +614,7 @@ class MetaProbing:
             "num_iterations": num_iterations,
             "portfolio_size": portfolio_size,
             "budget": budget,
+            "budget_scales_with_probes": budget_scales_with_probes,
             "epochs": self.max_epochs,
             "measure_flatness": bool(measure_flatness),
             "prior": self.prior,

@@ -17,7 +17,7 @@ import pytest
 from tests.cli.conftest import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = ["docs/tutorial.md", "README.md"]
+DOCUMENTS = ["README.md", "docs/tutorial.md"]
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
 
@@ -30,31 +30,30 @@ def needs_missing_shipped_knowledge(code: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("document", DOCUMENTS)
 def test_documented_commands_run_as_written(
-    document: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = ROOT / document
-    if not path.exists():
-        pytest.skip(f"{document} does not exist")
+    """README first, then the tutorial, in one folder, as a new user would follow them:
+    their study names and files must not collide."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LLP_STORAGE", raising=False)
-    ran = 0
-    for kind, body in BLOCK.findall(path.read_text(encoding="utf-8")):
-        if kind == "console":
-            for line in body.splitlines():
-                if not line.startswith("$ llp "):
+    for document in DOCUMENTS:
+        ran = 0
+        text = (ROOT / document).read_text(encoding="utf-8")
+        for kind, body in BLOCK.findall(text):
+            if kind == "console":
+                for line in body.splitlines():
+                    if not line.startswith("$ llp "):
+                        continue
+                    result = invoke(shlex.split(line[len("$ llp ") :]))
+                    assert result.exit_code == 0, f"{document}: {line}\n{result.output}"
+                    ran += 1
+            elif kind == "python" and document != "README.md":  # tests/test_docs.py runs those
+                if needs_missing_shipped_knowledge(body):
                     continue
-                result = invoke(shlex.split(line[len("$ llp ") :]))
-                assert result.exit_code == 0, f"{document}: {line}\n{result.output}"
+                exec(compile(body, f"{document} (python block)", "exec"), {"__name__": "__docs__"})
                 ran += 1
-        elif kind == "python" and document != "README.md":  # tests/test_docs.py runs those
-            if needs_missing_shipped_knowledge(body):
-                continue
-            exec(compile(body, f"{document} (python block)", "exec"), {"__name__": "__docs__"})
-            ran += 1
-        elif kind == "toml" and body.startswith("# "):
-            name = body.splitlines()[0][2:].strip()
-            (tmp_path / name).write_text(body, encoding="utf-8")
-    if document != "README.md":
-        assert ran > 0
+            elif kind == "toml" and body.startswith("# "):
+                name = body.splitlines()[0][2:].strip()
+                (tmp_path / name).write_text(body, encoding="utf-8")
+        assert ran > 0, document

@@ -302,6 +302,9 @@ def test_dataloader_of_images_gives_the_features_of_the_flat_arrays(digits) -> N
     loader = DataLoader(TensorDataset(images, torch.from_numpy(y)), batch_size=64, shuffle=True)
     extractor = DatasetFeatureExtractor()
     assert_same_features(extractor.extract_from(loader), extractor.extract_features(X, y))
+    # The prototype's call: extract_features(train_loader), the labels inside the loader.
+    assert_same_features(extractor.extract_features(loader), extractor.extract_features(X, y))
+    assert_same_features(extractor.extract_features(loader.dataset), extractor.extract_from(loader))
 
 
 class PairDataset(Dataset):
@@ -458,6 +461,9 @@ def test_extract_from_errors() -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
     with pytest.raises(TypeError, match=r"'data' parameter must be an \(X, y\) tuple"):
         extractor.extract_from(object())
+    # Arrays without labels: the error names the missing parameter.
+    with pytest.raises(TypeError, match=r"'y' parameter of DatasetFeatureExtractor"):
+        extractor.extract_features(np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"'target' parameter must name the label column"):
         extractor.extract_from(frame)
     with pytest.raises(ValueError, match=r"'target' parameter must be a column .* Got 'label'"):

@@ -346,6 +346,44 @@ def test_the_meta_guided_search_never_spends_more_than_its_budget(
         assert firsts == [n for _, n in planned]
 
 
+def probing(probe_cost: float):
+    """``evaluate`` whose landscape probes cost ``probe_cost`` full-data epochs each."""
+    from dataclasses import replace
+
+    def evaluate(job):
+        result = fake_result(job, 0.5 + 0.3 * job.config["x"])
+        return replace(result, probe_cost=probe_cost)
+
+    return evaluate
+
+
+def test_expensive_probes_cut_the_first_bracket_to_the_budget() -> None:
+    scheduler = meta_guided([], num_iterations=3, epochs=1, budget=4.0, num_initial_configs=8)
+    first = scheduler.ask()
+    assert first is not None and scheduler.ask() is None  # alone until its cost is known
+    scheduler.tell(first, probing(1.0)(first))
+    assert any("dropped" in m for m in scheduler.drain_messages())
+    result = drive(scheduler, probing(1.0))
+    assert scheduler.spent <= 4.0 + 1e-9  # training and probes, the first included
+    trained = {e.trial_id for e in result.evaluations} | {first.trial_id}
+    # Dropped configurations leave no trace: no source, no proposal, no prior score.
+    assert set(scheduler.sources()) == trained
+    assert {p.trial_id for p in scheduler.predictions if p.action == "propose"} <= trained
+
+
+def test_a_default_budget_grows_by_what_probes_cost() -> None:
+    scheduler = meta_guided(
+        [], num_iterations=3, epochs=1, num_initial_configs=4, scale_budget_with_probes=True
+    )
+    training_budget = scheduler.budget
+    result = drive(scheduler, probing(0.25))
+    training = sum(e.result.cost for e in result.evaluations)
+    probes = sum(e.result.probe_cost for e in result.evaluations)
+    assert training <= training_budget + 1e-9 < training + probes
+    assert scheduler.budget == pytest.approx(training_budget * (1 + probes / training))
+    assert result.total_cost <= scheduler.budget + 1e-9
+
+
 def test_a_small_budget_lowers_the_top_rung() -> None:
     from llp.search import bracket_cost
 
@@ -359,7 +397,7 @@ def test_a_small_budget_lowers_the_top_rung() -> None:
     # 1/8 alone rather than fewer of them on more data.
     cold = meta_guided([], num_iterations=4, epochs=10, budget=8.0, num_initial_configs=8)
     assert cold.rungs == [0.125]
-    assert sum(1 for _ in iter(cold.ask, None)) == 6
+    assert len({e.trial_id for e in drive(cold, probing(0.0)).evaluations}) == 6
     cold = meta_guided([], num_iterations=4, epochs=10, budget=26.7, num_initial_configs=8)
     assert cold.rungs == [0.125, 0.25] and bracket_cost(8, cold.rungs, 2, 10) <= 26.7
 

@@ -184,15 +184,20 @@ class DatasetFeatureExtractor:
         return np.asarray(DATASET_FEATURES, dtype=object)
 
     # ------------------------------------------------------------------ public
-    def extract_features(self, X: Any, y: Any, *, task: TaskOption = "auto") -> dict[str, float]:
+    def extract_features(
+        self, X: Any, y: Any = None, *, task: TaskOption = "auto"
+    ) -> dict[str, float]:
         """Meta-features of the dataset ``(X, y)``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
             Numpy array, torch tensor, nested list or pandas DataFrame. Images are
-            flattened. NaN (or None) marks a missing cell.
-        y : array-like of shape (n_samples,)
+            flattened. NaN (or None) marks a missing cell. Without ``y``: anything
+            :meth:`extract_from` reads (a torch ``DataLoader`` or ``Dataset``, an
+            ``(X, y)`` tuple, a :class:`llp.data.FidelityData`), as the prototype's
+            ``extract_features(train_loader)`` was called.
+        y : array-like of shape (n_samples,), optional
             Class labels or regression targets; no missing values.
         task : {"auto", "classification", "regression"}, default="auto"
             ``"auto"`` reads integer, bool and string labels, and floats with at most 100
@@ -203,6 +208,17 @@ class DatasetFeatureExtractor:
         dict of str to float
             The features of :data:`DATASET_FEATURES`, in that order.
         """
+        if y is None:
+            self._check_params(task)
+            features = self._features_of_holder(X, None, task)
+            if features is None:
+                raise TypeError(
+                    f"The 'y' parameter of {type(self).__name__}.extract_features is "
+                    "required when X is an array (the labels); without it X must be a torch "
+                    "Dataset or DataLoader, an (X, y) tuple or an llp FidelityData. Got X of "
+                    f"type {type(X).__name__}."
+                )
+            return features
         self._check_params(task)
         sample = sample_arrays(X, y, task=task, max_samples=self.max_samples, seed=self.seed)
         return self._features_of(sample)
@@ -231,6 +247,19 @@ class DatasetFeatureExtractor:
         dict of str to float
         """
         self._check_params(task)
+        features = self._features_of_holder(data, target, task)
+        if features is None:
+            raise TypeError(
+                "The 'data' parameter must be an (X, y) tuple, a pandas DataFrame (with "
+                "target=...), a torch Dataset or DataLoader, or an llp FidelityData. Got "
+                f"{type(data).__name__} instead."
+            )
+        return features
+
+    def _features_of_holder(
+        self, data: Any, target: str | None, task: TaskOption
+    ) -> dict[str, float] | None:
+        """The features of a data holder :meth:`extract_from` reads; None for another type."""
         options = {"max_samples": self.max_samples, "seed": self.seed}
         from llp.data import FidelityData
 
@@ -248,11 +277,7 @@ class DatasetFeatureExtractor:
             return self._features_of(sample_torch(data, task=task, **options))
         if isinstance(data, tuple) and len(data) == 2:
             return self.extract_features(data[0], data[1], task=task)
-        raise TypeError(
-            "The 'data' parameter must be an (X, y) tuple, a pandas DataFrame (with "
-            "target=...), a torch Dataset or DataLoader, or an llp FidelityData. Got "
-            f"{type(data).__name__} instead."
-        )
+        return None
 
     @staticmethod
     def to_vector(features: Mapping[str, float]) -> NDArray[np.float64]:

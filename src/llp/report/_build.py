@@ -397,7 +397,12 @@ def _page(
     ]
     planned = record.settings.get("budget")
     if isinstance(planned, int | float) and planned > 0:
-        cards.append((f"{max(float(planned) - cost, 0.0):.1f}", f"of {planned:g} left unspent"))
+        if record.settings.get("budget_scales_with_probes"):
+            # A default budget: training, plus probes in the proportion they cost.
+            training = float(study.frame["cost"].sum())
+            probes = float(study.frame["probe_cost"].sum())
+            planned = float(planned) * (1.0 + (probes / training if training > 0 else 0.0))
+        cards.append((f"{max(float(planned) - cost, 0.0):.1f}", f"of {planned:.4g} left unspent"))
     sections: list[tuple[str, str]] = []
     origins = source_table(study, best)
     if origins:

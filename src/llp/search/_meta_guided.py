@@ -288,6 +288,7 @@ class MetaGuidedScheduler(Scheduler):
         num_iterations: int = 3,
         epochs: int = 1,
         budget: float | None = None,
+        scale_budget_with_probes: bool = False,
         num_initial_configs: int | None = None,
         prior_configs: Sequence[Mapping[str, Any]] = (),
         prior_scores: Mapping[str, float] | None = None,
@@ -327,13 +328,14 @@ class MetaGuidedScheduler(Scheduler):
         self.num_initial_configs = n_first
         if budget is None:
             budget = self._path_cost(n_first, 0)
-        self.budget = check_real("budget", budget, low=0.0, owner="MetaProbing")
+        self._base_budget = check_real("budget", budget, low=0.0, owner="MetaProbing")
+        self._scale_budget = bool(scale_budget_with_probes)
         # A top rung that one evaluation could not afford twice leaves no race at all.
         # Without a prior, a budget that cannot carry the whole first bracket to the top
         # rung screens it on less data rather than screening fewer configurations (the
         # pick of a prior is worth training on more data: BENCHMARKS.md).
         self.rungs = affordable_rungs(
-            self.rungs, self.epochs, self.budget, 1 if self._prior_pool else n_first, eta
+            self.rungs, self.epochs, self._base_budget, 1 if self._prior_pool else n_first, eta
         )
         self._sizes = bracket_sizes(n_first, len(self.rungs), eta)
         self._jobs = JobCounter()
@@ -362,6 +364,10 @@ class MetaGuidedScheduler(Scheduler):
     def ask(self) -> Job | None:
         if self._finished or not self._queue:
             return None
+        if not self._history and self._pending:
+            # Until one evaluation has come back, what landscape probes cost is unknown:
+            # one at a time, so the rest of the first bracket can be fitted to the budget.
+            return None
         job = self._queue.pop(0)
         self._pending[job.job_id] = job
         return job
@@ -375,11 +381,22 @@ class MetaGuidedScheduler(Scheduler):
         # Kept in the order the jobs were asked, not finished: every decision then reads
         # the same history whatever order parallel workers finish in.
         bisect.insort(self._history, Evaluation(job, result), key=lambda e: e.job.job_id)
+        if len(self._history) == 1:
+            self._fit_queue_to_budget()
         if not self._pending and not self._queue:
             self._advance()
 
     def is_finished(self) -> bool:
         return self._finished
+
+    @property
+    def budget(self) -> float:
+        """Compute the study may spend, full-data-epoch equivalents. Fixed when given;
+        with ``scale_budget_with_probes`` it is the training budget grown by the share
+        landscape probes have cost so far (probes then come on top of training)."""
+        if self._scale_budget:
+            return self._base_budget * (1.0 + self._probe_share())
+        return self._base_budget
 
     @property
     def planned_cost(self) -> float:
@@ -442,6 +459,33 @@ class MetaGuidedScheduler(Scheduler):
         training = sum(e.result.cost for e in self._history)
         probes = sum(e.result.probe_cost for e in self._history)
         return probes / training if training > 0 else 0.0
+
+    def _fit_queue_to_budget(self) -> None:
+        """After the first result: drop the first bracket's queued configurations that
+        the budget cannot pay for once their landscape probes are priced in."""
+        dropped = 0
+        while self._queue and self._remaining() < -1e-9:
+            job = self._queue.pop()
+            self._forget(job.trial_id)
+            dropped += 1
+        if dropped:
+            probe = self._history[0].result.probe_cost
+            self._messages.append(
+                f"landscape probes cost {probe:.1f} full-data epochs per evaluation: "
+                f"{dropped} configurations of the first bracket dropped to stay within "
+                f"the budget of {self.budget:.1f}"
+            )
+
+    def _forget(self, trial: int) -> None:
+        """Undo the proposal of a configuration that was never trained."""
+        config = self._configs.pop(trial)
+        self._seen.pop(canonical_config_json(config), None)
+        self._sources.pop(trial, None)
+        self.prior_scores.pop(trial, None)
+        self._members = [t for t in self._members if t != trial]
+        self.predictions = [
+            p for p in self.predictions if not (p.trial_id == trial and p.action == "propose")
+        ]
 
     # ------------------------------------------------------------------ brackets
     def _start_bracket(self) -> None:
