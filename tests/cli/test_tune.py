@@ -385,3 +385,17 @@ def test_dask_address_runs_the_evaluations_on_an_existing_cluster(storage: Path)
             assert client.scheduler_info()["workers"]
     with KnowledgeBase.open(storage) as kb:
         assert len(kb.evaluations(study=out["study"])) == out["n_evaluations"] > 0
+
+
+def test_help_says_what_the_options_do_as_written() -> None:
+    from llp.cli._data import _NPZ_LABELS, TARGET_NAMES
+
+    result = invoke(["tune", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "Needs llp[dask]." in text  # not eaten as markup
+    assert "<bool>" not in text  # flags take no value
+    assert "DATA" in text.split("Options:")[0] and "{data}" not in text
+    assert "landscape probes included" in text and "come on top" not in text
+    assert all(name in text for name in (*TARGET_NAMES, *_NPZ_LABELS))
+    assert "[default: no-flatness]" in text

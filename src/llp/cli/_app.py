@@ -31,10 +31,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: option text as written (no markup eating "llp[dask]"), flags
+    # without type placeholders, DATA in the usage line, lines broken between words.
+    rich_markup_mode=None,
 )
 kb_app = typer.Typer(
     help="What the knowledge base holds; export and import it to share knowledge.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(kb_app, name="kb")
 
@@ -63,7 +67,8 @@ TargetOpt = Annotated[
         "-t",
         help=(
             "Label column of a CSV/Parquet file (default: a column named target, label, "
-            "class or y, else the last) or label array of an NPZ file (default: y)."
+            "labels, class or y, any case, else the last) or label array of an NPZ file "
+            "(default: y, labels, label, target or targets)."
         ),
         show_default=False,
     ),
@@ -91,6 +96,7 @@ DataArg = Annotated[
         help="A CSV, Parquet or NPZ file, or a built-in dataset: digits, digits-images, "
         "iris, wine, breast_cancer.",
         show_default=False,
+        metavar="DATA",
     ),
 ]
 
@@ -140,9 +146,9 @@ def tune(
         float,
         typer.Option(
             "--budget",
-            help="Training compute to spend, in full-data-epoch equivalents (an epoch on 25% "
-            "of the data costs 0.25); sets how many configurations the search starts with. "
-            "Landscape probes come on top.",
+            help="Compute to spend, in full-data-epoch equivalents (an epoch on 25% of the "
+            "data costs 0.25), landscape probes included; the schedule is planned from it "
+            "(see docs/cli.md).",
         ),
     ] = DEFAULTS["budget"],
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of every evaluation.")] = DEFAULTS[
@@ -223,7 +229,7 @@ def tune(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Tune a model on DATA: meta-guided successive halving over data shares, every
+    """Tune a model on DATA: meta-guided Hyperband over data shares, every
     evaluation stored; prints the best configuration and where the report is."""
     from llp.cli._progress import TuneProgress
     from llp.cli._render import dumps, print_tune
@@ -337,7 +343,10 @@ def predict(
 @exits_cleanly("report")
 def report(
     study: Annotated[
-        str, typer.Argument(help="Name of a stored study ('llp kb list').", show_default=False)
+        str,
+        typer.Argument(
+            help="Name of a stored study ('llp kb list').", show_default=False, metavar="STUDY"
+        ),
     ],
     storage: StorageOpt = None,
     out_dir: Annotated[
@@ -471,7 +480,11 @@ def kb_list(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
 def kb_show(
     name: Annotated[
         str,
-        typer.Argument(help="A study name, or a dataset name or fingerprint.", show_default=False),
+        typer.Argument(
+            help="A study name, or a dataset name or fingerprint.",
+            show_default=False,
+            metavar="NAME",
+        ),
     ],
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
@@ -494,7 +507,10 @@ def kb_show(
 @exits_cleanly("kb export")
 def kb_export(
     path: Annotated[
-        Path, typer.Argument(help="File to write: .json or .parquet.", show_default=False)
+        Path,
+        typer.Argument(
+            help="File to write: .json or .parquet.", show_default=False, metavar="PATH"
+        ),
     ],
     fmt: Annotated[
         str | None,
@@ -529,7 +545,10 @@ def kb_export(
 @exits_cleanly("kb import")
 def kb_import(
     path: Annotated[
-        Path, typer.Argument(help="A file written by 'llp kb export'.", show_default=False)
+        Path,
+        typer.Argument(
+            help="A file written by 'llp kb export'.", show_default=False, metavar="PATH"
+        ),
     ],
     dry_run: Annotated[
         bool,
