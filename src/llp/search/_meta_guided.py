@@ -598,7 +598,7 @@ class MetaGuidedScheduler(Scheduler):
             order = sorted(mine, key=lambda e: (-judged[e.trial_id].posterior, e.trial_id))
         keep = max(1, len(self._members) // self.eta)
         step = self.rungs[k + 1] * self.epochs * (1.0 + self._probe_share())
-        affordable = int(max(self._remaining(), 0.0) // step + 1e-9) if step > 0 else keep
+        affordable = int((max(self._remaining(), 0.0) + 1e-9) // step) if step > 0 else keep
         keep = min(keep, affordable, len(order))
         target = self.rungs[k + 1]
         for rank, e in enumerate(order):
