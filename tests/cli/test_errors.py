@@ -275,3 +275,27 @@ def test_a_value_of_the_wrong_type_is_a_usage_error_with_status_2(storage: Path)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "--epochs" in result.output
+
+
+def test_a_missing_data_file_is_reported_before_the_heavy_imports(tmp_path: Path) -> None:
+    """The mistake is said before PyTorch, scikit-learn or the meta-model load (what
+    makes a first error slow), in a fresh interpreter as a user runs it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from llp.cli import main\n"
+        "sys.argv = ['llp', 'tune', 'missing.csv']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "heavy = sorted(m for m in ('torch', 'sklearn', 'llp.meta_probing') if m in sys.modules)\n"
+        "print(code, heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "2 []", done.stdout + done.stderr
+    assert "'missing.csv' is neither an existing file" in done.stderr

@@ -299,16 +299,6 @@ def run_tune(
     TuneInterrupted
         On Ctrl-C, after everything finished before it is stored.
     """
-    import torch
-    from torch import nn
-
-    from llp.knowledge import make_optimizer
-    from llp.meta_probing import MetaProbing
-    from llp.runner import StudyFailedError
-
-    # The families' models are small: one thread is much faster than several competing
-    # for the cores, and --workers runs evaluations side by side instead.
-    torch.set_num_threads(1)
     # Remarks wait until every input is checked, so that a mistake prints one line only.
     pending: list[str] = []
     remarks: list[str] = []  # every remark, also kept for --json
@@ -332,6 +322,17 @@ def run_tune(
         probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
     )
     note(f"plan: {plan.describe()}")
+    # Every input is checked: now the heavy imports (a mistake above is said at once).
+    import torch
+    from torch import nn
+
+    from llp.knowledge import make_optimizer
+    from llp.meta_probing import MetaProbing
+    from llp.runner import StudyFailedError
+
+    # The families' models are small: one thread is much faster than several competing
+    # for the cores, and --workers runs evaluations side by side instead.
+    torch.set_num_threads(1)
     family = loaded.recipe.family
     kb = open_study_knowledge_base(options.storage, recipe=loaded.recipe.to_dict())
     executor = None

@@ -65,8 +65,9 @@ def parse_prior_score(reason: str) -> float | None:
 
 def decision_action(reason: str) -> str:
     """What the meta-guided scheduler did with a configuration, from the reason it
-    stored: ``"promoted"``, ``"carried"`` (the meta-model's pick), ``"runner-up"`` (one of
-    the prior's next-best, sent to the top rung) or ``"proposed"``."""
+    stored: ``"promoted"`` or ``"proposed"``; studies stored by earlier versions also
+    have ``"carried"`` (the meta-model's pick, taken to every rung) and ``"runner-up"``
+    (one of the prior's next-best, sent straight to the top rung)."""
     for action in ("promoted", "carried", "runner-up"):
         if reason.startswith(action):
             return action
@@ -340,8 +341,8 @@ def prediction_series(data: StudyData) -> dict[str, list[Any]]:
     """The meta-model's predictions stored in the reasons, next to what was measured.
 
     One entry per promoted or proposed evaluation that carries a prediction: ``trial``,
-    ``fraction`` (where the decision sent it), ``action`` (``"promoted"``, ``"carried"``,
-    ``"runner-up"`` or ``"proposed"``), ``predicted`` (final percentile rank, 1 = best:
+    ``fraction`` (where the decision sent it), ``action`` (:func:`decision_action`),
+    ``predicted`` (final percentile rank, 1 = best:
     the checked surrogate's for a promotion it ranked, the prior score for a proposal),
     ``uncertainty`` (0 for a prior score), and the trial's ``measured`` score at the
     highest fraction it completed (``measured_fraction``; ``None`` if it never

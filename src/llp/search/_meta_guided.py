@@ -4,13 +4,11 @@ import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from llp._checks import check_int, check_real
-from llp.meta import MetaModelTrainer
-from llp.meta._trainer import _quantiles
 from llp.search._base import (
     Evaluation,
     Job,
@@ -23,6 +21,9 @@ from llp.search._base import (
 from llp.search._evidence import Judgement, judge, prior_fit, select_answer
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, EvaluationStatus, Fidelity
+
+if TYPE_CHECKING:  # the meta-model (scikit-learn) loads only when a study uses it
+    from llp.meta import MetaModelTrainer
 
 #: How the reason of the meta-model's pick begins (reports find the pick by it).
 ANCHOR_REASON = "the meta-model's pick"
@@ -659,6 +660,8 @@ class MetaGuidedScheduler(Scheduler):
                 and math.isfinite(e.score)
             }
 
+        from llp.meta._trainer import _quantiles
+
         lower, upper = complete_at(here), complete_at(there)
         quantile = dict(
             zip(lower, _quantiles([float(e.score or 0.0) for e in lower.values()]), strict=True)
@@ -848,6 +851,8 @@ class MetaGuidedScheduler(Scheduler):
         if n <= 0:
             return []
         from sklearn.ensemble import RandomForestRegressor
+
+        from llp.meta._trainer import _quantiles
 
         ok = [e for e in self._history if e.status is EvaluationStatus.COMPLETE]
         rows, targets = [], []
