@@ -277,16 +277,28 @@ def test_a_value_of_the_wrong_type_is_a_usage_error_with_status_2(storage: Path)
     assert "--epochs" in result.output
 
 
-def test_a_missing_data_file_is_reported_before_the_heavy_imports(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["tune", "missing.csv"], "'missing.csv' is neither an existing file"),
+        (["report", "nosuch", "--storage", "kb.db"], "There is no study 'nosuch'"),
+    ],
+)
+def test_a_mistake_is_reported_before_the_heavy_imports(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
     """The mistake is said before PyTorch, scikit-learn or the meta-model load (what
     makes a first error slow), in a fresh interpreter as a user runs it."""
     import subprocess
     import sys
 
+    from llp.store import KnowledgeBase
+
+    KnowledgeBase.open(tmp_path / "kb.db").close()
     script = (
         "import sys\n"
         "from llp.cli import main\n"
-        "sys.argv = ['llp', 'tune', 'missing.csv']\n"
+        f"sys.argv = ['llp', *{args!r}]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
@@ -298,4 +310,4 @@ def test_a_missing_data_file_is_reported_before_the_heavy_imports(tmp_path: Path
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "2 []", done.stdout + done.stderr
-    assert "'missing.csv' is neither an existing file" in done.stderr
+    assert said in " ".join(done.stderr.split())

@@ -385,17 +385,19 @@ def report(
     quiet: QuietOpt = False,
 ) -> None:
     """Write the HTML report of STUDY (PNG figures, report.json) from the knowledge base."""
-    import torch
-
     from llp.cli._render import dumps
     from llp.cli._storage import RUNS_DIR, open_knowledge_base, require_study
-    from llp.report import build_report
 
     check_at_least("--top", top, 1)
-    torch.set_num_threads(1)
     out, err = _consoles(quiet, as_json)
     with open_knowledge_base(storage, must_exist=True) as kb:
         record = require_study(kb, study)
+        # The study exists: now the heavy imports (a wrong name is said at once).
+        import torch
+
+        from llp.report import build_report
+
+        torch.set_num_threads(1)
         fidelity_data, note = _study_data(record, data, target) if landscape else (None, None)
         if note:
             err.print(f"[dim]llp:[/dim] {note}")
