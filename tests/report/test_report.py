@@ -371,3 +371,25 @@ def test_a_meta_probing_answer_is_judged_in_the_report_as_the_study_judged_it() 
     plan[2:] = []
     best = best_evaluation(study_data([0.70, 0.95], rule))
     assert best is not None and int(best["trial_number"]) == 0
+
+
+def test_the_budget_legend_fits_the_figure() -> None:
+    """Four data shares, failures and the long best-so-far label: the legend's columns
+    shrink until it fits the figure's width (it was clipped on both sides)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fractions = [0.125, 0.25, 0.5, 1.0]
+    series = {
+        "cumulative_cost": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "score": [0.5, 0.6, 0.7, 0.8, None],
+        "fraction": [*fractions, 1.0],
+        "incumbent": [None, None, None, 0.8, 0.8],
+        "status": ["complete"] * 4 + ["failed"],
+    }
+    fig = budget_figure(series, "val_accuracy")
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    assert len(legend.get_texts()) == 6  # every entry is still there

@@ -94,8 +94,18 @@ def _fraction_label(fraction: float) -> str:
 def _legend_below(fig: Figure, ax: Axes, ncols: int = 3) -> None:
     """The legend under the axes, where it never hides a point."""
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(handles)))
+    if not handles:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    # As many columns as fit the figure's width: long labels get fewer, never clipped.
+    for n in range(min(ncols, len(handles)), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=n)
+        if n == 1 or legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            return
+        legend.remove()
 
 
 def _mark_failures(ax: Axes, xs: Sequence[float], label: str = "failed") -> None:
