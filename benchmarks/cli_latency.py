@@ -1,0 +1,112 @@
+"""How long the command line makes a person wait, next to the search it runs.
+
+Every command runs in a fresh interpreter (what the ``llp`` script does, as a user types
+it) in a scratch folder, several times; the median wall time is reported:
+
+- ``import``: ``python -c "import llp.cli"``;
+- first errors: ``llp tune missing.csv`` (a missing file) and ``llp report nosuch``
+  (an unknown study);
+- ``llp predict iris`` (fits the prior's meta-model each time: there is no cache yet);
+- one ``llp tune digits`` study (its own ``search_seconds``), then ``llp report`` on it
+  with the retraining for landscape slices on and off (``--no-landscape``), and without
+  the meta-model refit for feature importances too (``--no-meta``).
+
+Goals from the issue that asked for it: an error in < 1.5 s, ``llp predict`` < 2 s
+warm, the report < 25 % of the search's wall time with retraining, < 2 s without.
+
+Run: ``python benchmarks/cli_latency.py`` (``--repeats N``). Writes
+``benchmarks/results/cli_latency.json`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(args: list[str], cwd: Path, *, expect: int = 0) -> tuple[float, str]:
+    """Wall seconds of one command in a fresh interpreter, and its stdout."""
+    started = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != expect:
+        raise RuntimeError(f"{args} exited {done.returncode}: {done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def median_of(repeats: int, args: list[str], cwd: Path, *, expect: int = 0) -> list[float]:
+    return [timed(args, cwd, expect=expect)[0] for _ in range(repeats)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=40.0)
+    args = parser.parse_args()
+    llp = [sys.executable, "-c", "import sys; from llp.cli import main; sys.exit(main())"]
+    rows: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        cwd = Path(scratch)
+        storage = cwd / "kb.db"
+        rows["import llp.cli"] = median_of(
+            args.repeats, [sys.executable, "-c", "import llp.cli"], cwd
+        )
+        rows["error: llp tune missing.csv"] = median_of(
+            args.repeats, [*llp, "tune", "missing.csv"], cwd, expect=2
+        )
+        _, out = timed(
+            [*llp, "tune", "digits", "--budget", str(args.budget), "--storage", str(storage),
+             "--study", "latency", "--no-report", "--json", "--quiet"],
+            cwd,
+        )  # fmt: skip
+        tuned = json.loads(out)
+        rows["error: llp report nosuch"] = median_of(
+            args.repeats, [*llp, "report", "nosuch", "--storage", str(storage)], cwd, expect=2
+        )
+        rows["llp predict iris"] = median_of(
+            args.repeats, [*llp, "predict", "iris", "--storage", str(storage), "--quiet"], cwd
+        )
+        report = [*llp, "report", "latency", "--storage", str(storage), "--quiet"]
+        rows["llp report (retraining on)"] = median_of(
+            max(1, args.repeats // 2), [*report, "--out", str(cwd / "r1")], cwd
+        )
+        rows["llp report --no-landscape"] = median_of(
+            args.repeats, [*report, "--out", str(cwd / "r2"), "--no-landscape"], cwd
+        )
+        rows["llp report --no-landscape --no-meta"] = median_of(
+            args.repeats, [*report, "--out", str(cwd / "r3"), "--no-landscape", "--no-meta"], cwd
+        )
+    search = float(tuned["search_seconds"])
+    table = {name: statistics.median(times) for name, times in rows.items()}
+    result = {
+        "command": "python benchmarks/cli_latency.py " + " ".join(sys.argv[1:]),
+        "python": platform.python_version(),
+        "repeats": args.repeats,
+        "budget": args.budget,
+        "search_seconds": search,
+        "median_seconds": table,
+        "all_seconds": rows,
+        "report_share_of_search": table["llp report (retraining on)"] / search,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cli_latency.json").write_text(json.dumps(result, indent=1) + "\n")
+    print("| command | median wall s |")
+    print("|---|---:|")
+    for name, seconds in table.items():
+        print(f"| {name} | {seconds:.2f} |")
+    tune = f"`llp tune digits --budget {args.budget:g}`"
+    print(f"| (the study's own search, {tune}) | {search:.2f} |")
+    print(f"\nreport with retraining / search: {result['report_share_of_search']:.0%}")
+
+
+if __name__ == "__main__":
+    main()
