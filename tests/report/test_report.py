@@ -31,6 +31,7 @@ from llp.report import (
 from llp.report._figures import budget_figure, rung_figure
 from llp.report._landscape import N_POINTS_1D, N_POINTS_2D
 from llp.store import KnowledgeBase
+from tests.cli.conftest import invoke
 from tests.report.conftest import run_llp
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -393,3 +394,21 @@ def test_the_budget_legend_fits_the_figure() -> None:
     box = legend.get_window_extent(canvas.get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
     assert len(legend.get_texts()) == 6  # every entry is still there
+
+
+def test_the_report_says_each_slow_stage_as_it_starts(
+    make_study: Callable[..., Any], tmp_path: Path, stored_study: dict[str, Any]
+) -> None:
+    kb, name = make_study([(0, 1.0, 0.5, "initial"), (1, 1.0, 0.6, "initial")])
+    lines: list[str] = []
+    build_report(kb, name, tmp_path / "r", landscape=False, meta_model=False, progress=lines.append)
+    assert lines == ["report: drawing the figures"]
+    # Through the command line, on stderr (stdout stays for the result).
+    result = invoke(
+        ["report", stored_study["study"], "--storage", stored_study["storage_path"],
+         "--out", tmp_path / "cli", "--no-landscape"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "report: refitting the meta-model" in said and "report: drawing the figures" in said
+    assert "report:" not in result.stdout

@@ -411,6 +411,7 @@ def report(
                 top_k=top,
                 landscape=landscape,
                 meta_model=meta_model,
+                progress=lambda line: err.print(f"[dim]llp:[/dim] {line}"),
             )
         except ValueError as exc:  # e.g. a study with no evaluations yet
             raise CliError(str(exc)) from exc

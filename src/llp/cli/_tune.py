@@ -472,9 +472,9 @@ def _write_report(
     itself is stored and ``llp report`` can try again."""
     from llp.report import build_report
 
-    note("writing the report (retraining the best configurations for landscape slices)")
+    note("writing the report")
     try:
-        report = build_report(kb, study, out_dir, data=data)
+        report = build_report(kb, study, out_dir, data=data, progress=note)
     except Exception as exc:  # the search result must survive a plotting problem
         return None, f"{type(exc).__name__}: {one_line(str(exc))}"
     return report.index, None

@@ -74,6 +74,7 @@ def build_report(
     top_k: int = 3,
     landscape: bool = True,
     meta_model: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Write the report of a stored study: ``index.html``, PNG figures, ``report.json``.
 
@@ -101,6 +102,9 @@ def build_report(
         Configurations retrained for slices.
     landscape, meta_model : bool, default=True
         Draw those sections.
+    progress : callable, optional
+        Receives a line as each stage starts (the slow ones are the retraining for
+        slices and the meta-model refit).
 
     Returns
     -------
@@ -140,6 +144,7 @@ def build_report(
             top_k,
             landscape,
             meta_model,
+            progress or (lambda _line: None),
         )
     finally:
         if kb is not knowledge_base:
@@ -157,6 +162,7 @@ def _build(
     top_k: int,
     landscape: bool,
     meta_model: bool,
+    progress: Callable[[str], None],
 ) -> Report:
     from llp.report import _figures as figs
 
@@ -173,14 +179,18 @@ def _build(
     predictions = prediction_series(study)
     slices: list[SliceResult] = []
     if landscape:
+        if data is not None:
+            progress(f"report: retraining the {top_k} best configurations for landscape slices")
         slices = _slices(study, data, model_fn, optimizer_fn, criterion, top_k, notes)
     importances: Importances | None = None
     if meta_model:
         from llp.report._meta import refit_importances
 
+        progress("report: refitting the meta-model for its feature importances")
         importances = refit_importances(kb, study)
         if not importances.fitted:
             notes.append(f"No feature importances: {importances.why}.")
+    progress("report: drawing the figures")
     blocks: list[FigureBlock] = []
     written: dict[str, Path] = {}
     label = objective_label(objective)
