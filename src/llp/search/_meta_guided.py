@@ -229,6 +229,10 @@ class MetaGuidedScheduler(Scheduler):
     - **Stopping.** The study stops when the remaining budget cannot train another
       configuration on the top rung, or when the answer's validation accuracy on the top
       rung is perfect; :attr:`stop_reason` says which.
+    - **Landscape probes** are paid from the budget. Their cost is unknown until an
+      evaluation comes back, so the first evaluation runs alone; the rest of the first
+      bracket is then cut to what the budget pays for, and later brackets and
+      promotions are planned with the measured probe share.
 
     Without a prior (``prior_scores`` empty, no portfolio, no fitted surrogate) this is
     Hyperband with model-based and local proposals and raw-score promotions.
