@@ -311,3 +311,14 @@ def test_a_mistake_is_reported_before_the_heavy_imports(
     )
     assert done.stdout.strip() == "2 []", done.stdout + done.stderr
     assert said in " ".join(done.stderr.split())
+
+
+@pytest.mark.parametrize("name", ["../..", "/etc/llp", "a/../../b", "..", ".hidden", "x\ny", ""])
+def test_a_hostile_study_name_never_leads_the_report_out_of_its_folder(name: str) -> None:
+    from llp.cli._storage import report_folder
+
+    base = Path("llp-runs/reports").resolve()
+    folder = report_folder(name).resolve()
+    assert folder.parent == base and folder.name not in ("", ".", "..")
+    assert report_folder("digits-mlp-1a2b3c4d").name == "digits-mlp-1a2b3c4d"  # names kept
+    assert report_folder("a/b") != report_folder("a_b")  # no two studies share a folder

@@ -386,7 +386,7 @@ def report(
 ) -> None:
     """Write the HTML report of STUDY (PNG figures, report.json) from the knowledge base."""
     from llp.cli._render import dumps
-    from llp.cli._storage import RUNS_DIR, open_knowledge_base, require_study
+    from llp.cli._storage import open_knowledge_base, report_folder, require_study
 
     check_at_least("--top", top, 1)
     out, err = _consoles(quiet, as_json)
@@ -401,7 +401,7 @@ def report(
         fidelity_data, note = _study_data(record, data, target) if landscape else (None, None)
         if note:
             err.print(f"[dim]llp:[/dim] {note}")
-        folder = out_dir if out_dir is not None else RUNS_DIR / "reports" / study
+        folder = out_dir if out_dir is not None else report_folder(study)
         try:
             written = build_report(
                 kb,

@@ -82,6 +82,21 @@ def _opened(where: str, open_it: Callable[[], _K]) -> _K:
         ) from exc
 
 
+def report_folder(study: str) -> Path:
+    """The default folder of a study's report, ``llp-runs/reports/NAME``, always inside
+    ``llp-runs/reports``: a stored name is untrusted (an imported study may be called
+    ``../..`` or ``/etc``), so anything but letters, digits, ``.``, ``_`` and ``-`` becomes
+    ``_``, a leading dot is dropped, and a changed name gets a digest of the original so
+    two names never share a folder."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", study).lstrip(".")[:100] or "study"
+    if safe != study:
+        safe += "-" + hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return RUNS_DIR / "reports" / safe
+
+
 def require_study(kb: KnowledgeBase, name: str) -> StudyRecord:
     """The study called ``name``, or a :class:`CliError` listing the stored ones."""
     study = kb.get_study(name)
@@ -163,6 +178,7 @@ __all__ = [
     "StudyKnowledgeBase",
     "open_knowledge_base",
     "open_study_knowledge_base",
+    "report_folder",
     "require_study",
     "resolve_storage",
 ]

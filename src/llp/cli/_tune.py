@@ -18,7 +18,7 @@ from llp.cli._defaults import TUNE_DEFAULTS
 from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, one_line
 from llp.cli._plan import Plan, plan_schedule, probe_cost_per_evaluation
 from llp.cli._spaces import default_space, read_space_file, starting_configs
-from llp.cli._storage import RUNS_DIR, open_study_knowledge_base
+from llp.cli._storage import open_study_knowledge_base, report_folder
 
 if TYPE_CHECKING:
     from llp.data import FidelityData
@@ -432,7 +432,7 @@ def run_tune(
         report_path, report_error = None, None
         if options.report:
             out_dir = (
-                Path(options.report_dir) if options.report_dir else RUNS_DIR / "reports" / name
+                Path(options.report_dir) if options.report_dir else report_folder(name)
             )
             try:
                 report_path, report_error = _write_report(kb, name, out_dir, data, note)
