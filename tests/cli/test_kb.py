@@ -203,3 +203,43 @@ def test_import_refuses_non_standard_json_tokens(tuned: dict[str, Any], tmp_path
     result = invoke(["kb", "import", bad, "--storage", tmp_path / "copy.db"])
     assert result.exit_code == 2
     assert "non-standard token NaN" in result.stderr
+
+
+def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
+    """Names and reasons come from files anyone may share: rich markup in them is printed
+    as written (it used to crash `kb list`), terminal escapes and line breaks are shown
+    escaped, never sent to the terminal."""
+    from dataclasses import replace
+
+    from llp.store import KnowledgeBase, NewEvaluation
+    from tests.report.conftest import fake_result
+
+    storage = tmp_path / "hostile.db"
+    study_name = "[/]broken[bold"
+    with KnowledgeBase.open(storage) as kb:
+        dataset = kb.upsert_dataset(
+            "e" * 64, name="\x1b]0;pwned\x07[link=file:///etc/passwd]x", meta_features={}
+        )
+        study = kb.get_or_create_study(
+            study_name, scheduler="MetaProbing", settings={}, space=None, seed=0,
+            objective="val_accuracy", dataset_id=dataset,
+        )  # fmt: skip
+        failed = replace(
+            fake_result({"x": 1}, 1.0, None), failure_reason="[enforce fail at x]\nllp: forged"
+        )
+        kb.record_evaluations(
+            study.id,
+            [
+                NewEvaluation(0, {"x": 0}, fake_result({"x": 0}, 1.0, 0.5), rung=0, reason="r"),
+                NewEvaluation(1, {"x": 1}, failed, rung=0, reason="r"),
+            ],
+        )
+    for args in (["kb", "list"], ["kb", "show", study_name], ["kb", "show", "e" * 64]):
+        result = invoke([*args, "--storage", storage])
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output
+    listed = invoke(["kb", "list", "--storage", storage]).stdout
+    assert study_name in listed and "\\x1b]0;pwned\\x07" in listed
+    shown = invoke(["kb", "show", study_name, "--storage", storage]).stdout
+    assert "failure: [enforce fail at x]\\nllp: forged" in shown
+    assert "\nllp: forged" not in shown  # no forged line of output

@@ -105,9 +105,21 @@ def _consoles(quiet: bool, as_json: bool) -> tuple[Console, Console]:
     """stdout for results; stderr for remarks and progress (silent with --quiet/--json)."""
     from rich.console import Console
 
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet or as_json)
+    # No markup: names, reasons and configurations come from files anyone may share; a
+    # "[/]" or "[link=...]" in them must print as written (styles use rich Text).
+    out = Console(highlight=False, soft_wrap=True, markup=False)
+    err = Console(
+        stderr=True, highlight=False, soft_wrap=True, quiet=quiet or as_json, markup=False
+    )
     return out, err
+
+
+def _remark(err: Console, text: str) -> None:
+    """One remark line on stderr: ``llp: TEXT`` (TEXT printed inert)."""
+    from llp.cli._errors import inert
+    from llp.cli._render import styled
+
+    err.print(styled(("llp:", "dim"), " ", inert(text)))
 
 
 def check_at_least(option: str, value: int, minimum: int) -> None:
@@ -266,7 +278,7 @@ def tune(
     try:
         outcome = run_tune(
             options,
-            note=lambda text: err.print(f"[dim]llp:[/dim] {text}"),
+            note=lambda text: _remark(err, text),
             progress_factory=lambda n: TuneProgress(err, n, enabled=show),
         )
     except TuneInterrupted as stop:
@@ -330,7 +342,7 @@ def predict(
         seed=seed,
         n_configs=n_configs,
         n_neighbours=neighbours,
-        note=lambda text: err.print(f"[dim]llp:[/dim] {text}"),
+        note=lambda text: _remark(err, text),
     )
     if as_json:
         typer.echo(dumps(result))
@@ -400,7 +412,7 @@ def report(
         torch.set_num_threads(1)
         fidelity_data, note = _study_data(record, data, target) if landscape else (None, None)
         if note:
-            err.print(f"[dim]llp:[/dim] {note}")
+            _remark(err, note)
         folder = out_dir if out_dir is not None else report_folder(study)
         try:
             written = build_report(
@@ -411,7 +423,7 @@ def report(
                 top_k=top,
                 landscape=landscape,
                 meta_model=meta_model,
-                progress=lambda line: err.print(f"[dim]llp:[/dim] {line}"),
+                progress=lambda line: _remark(err, line),
             )
         except ValueError as exc:  # e.g. a study with no evaluations yet
             raise CliError(str(exc)) from exc
@@ -429,7 +441,7 @@ def report(
         )
         return
     for text in written.notes:
-        err.print(f"[dim]llp:[/dim] {text}")
+        _remark(err, text)
     out.print(str(written.index))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,9 +37,20 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def inert(text: object) -> str:
+    """A stored or user-given string as inert text: control characters (terminal escape
+    sequences, a newline that would forge a line of output) are shown as ``\\xNN``.
+    (The CLI's consoles print without markup, so brackets stay brackets.)"""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
 def one_line(text: str) -> str:
-    """``text`` with its whitespace (line breaks included) collapsed to single spaces."""
-    return " ".join(str(text).split())
+    """``text`` with its whitespace (line breaks included) collapsed to single spaces,
+    made :func:`inert`."""
+    return inert(" ".join(str(text).split()))
 
 
 def _debug() -> bool:

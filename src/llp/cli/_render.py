@@ -7,10 +7,12 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from llp.cli._errors import inert
 from llp.search._base import format_share
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from llp.cli._tune import TuneOutcome
 
@@ -39,12 +41,19 @@ def fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return inert(value)
 
 
 def config_lines(config: Mapping[str, Any], indent: int = 2) -> list[str]:
-    width = max((len(k) for k in config), default=0)
-    return [f"{' ' * indent}{k:>{width}} = {fmt(v)}" for k, v in config.items()]
+    width = max((len(inert(k)) for k in config), default=0)
+    return [f"{' ' * indent}{inert(k):>{width}} = {fmt(v)}" for k, v in config.items()]
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text in parts, a part ``(text, style)`` styled (no markup is parsed)."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 def objective_words(objective: str) -> str:
@@ -60,7 +69,7 @@ def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
     best = study.best_evaluation
     prior = outcome.result.prior
     console.print()
-    console.print(f"[bold]best configuration[/bold] (study {outcome.study}):")
+    console.print(styled(("best configuration", "bold"), f" (study {inert(outcome.study)}):"))
     for line in config_lines(study.best_config):
         console.print(line)
     rows = [
@@ -130,9 +139,12 @@ def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -
             console.print(f"{key}={fmt(value)}")
         return
     console.print(
-        f"[bold]zero-shot recommendation[/bold] for {result['data']['name']} "
-        f"({result['family']}), from {result['n_evaluations']} evaluations of "
-        f"{result['n_datasets']} datasets ({', '.join(result['sources'])}):"
+        styled(
+            ("zero-shot recommendation", "bold"),
+            f" for {inert(result['data']['name'])} ({result['family']}), from "
+            f"{result['n_evaluations']} evaluations of {result['n_datasets']} datasets "
+            f"({', '.join(result['sources'])}):",
+        )
     )
     for i, rec in enumerate(recs):
         title = "recommended" if i == 0 else f"alternative {i}"
@@ -142,9 +154,13 @@ def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -
             if rec["expected_score"] is not None
             else "no comparable scores on similar datasets"
         )
+        console.print()
         console.print(
-            f"\n[bold]{title}[/bold] ({rec['source']}): {expected}; predicted final rank "
-            f"{rec['predicted_rank']:.2f} ± {rec['rank_uncertainty']:.2f}"
+            styled(
+                (title, "bold"),
+                f" ({rec['source']}): {expected}; predicted final rank "
+                f"{rec['predicted_rank']:.2f} ± {rec['rank_uncertainty']:.2f}",
+            )
         )
         for line in config_lines(rec["config"]):
             console.print(line)
@@ -155,7 +171,7 @@ def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -
         table.add_column(column, justify="right" if column != "dataset" else "left")
     for d in result["similar_datasets"]:
         table.add_row(
-            d["name"],
+            fmt(d["name"]),
             d["source"],
             fmt(d["n_samples"]),
             f"{d['distance']:.2f}",
@@ -163,7 +179,8 @@ def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -
         )
     console.print()
     console.print(table)
-    console.print(f"\n[dim]{result['explanation']}[/dim]")
+    console.print()
+    console.print(result["explanation"], style="dim")
 
 
 def print_kb_list(console: Console, listing: Mapping[str, Any]) -> None:
@@ -171,8 +188,11 @@ def print_kb_list(console: Console, listing: Mapping[str, Any]) -> None:
 
     counts = listing["counts"]
     console.print(
-        f"[bold]{listing['storage']}[/bold]: {counts['datasets']} datasets, "
-        f"{counts['studies']} studies, {counts['evaluations']} evaluations"
+        styled(
+            (inert(listing["storage"]), "bold"),
+            f": {counts['datasets']} datasets, {counts['studies']} studies, "
+            f"{counts['evaluations']} evaluations",
+        )
     )
     shipped = listing.get("shipped_knowledge")
     if shipped:
@@ -204,7 +224,7 @@ def print_kb_list(console: Console, listing: Mapping[str, Any]) -> None:
             if s["best_score"] is not None:
                 best = f"{s['best_score']:.4f} on {format_share(s['best_fraction'])}"
             table.add_row(
-                s["name"],
+                fmt(s["name"]),
                 fmt(s["dataset"]),
                 fmt(s["model_family"]),
                 f"{s['n_evaluations']} ({s['n_failed']} failed)",
@@ -218,17 +238,19 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
     from rich.table import Table
 
     if shown["kind"] == "dataset":
-        console.print(f"[bold]dataset {fmt(shown['name'])}[/bold]  {shown['fingerprint']}")
+        console.print(
+            styled((f"dataset {fmt(shown['name'])}", "bold"), f"  {shown['fingerprint']}")
+        )
         console.print(f"group {fmt(shown['group'])} · {fmt(shown['n_samples'])} examples")
-        console.print(f"studies: {', '.join(shown['studies']) or 'none'}")
+        console.print(f"studies: {', '.join(map(inert, shown['studies'])) or 'none'}")
         table = Table(title="meta-features", title_justify="left", show_edge=False)
         table.add_column("name")
         table.add_column("value", justify="right")
         for key, value in shown["meta_features"].items():
-            table.add_row(key, fmt(value))
+            table.add_row(inert(key), fmt(value))
         console.print(table)
         return
-    console.print(f"[bold]study {shown['name']}[/bold]")
+    console.print(styled((f"study {inert(shown['name'])}", "bold")))
     console.print(
         f"dataset {fmt(shown['dataset'])} · {shown['scheduler']} · family "
         f"{fmt(shown['model_family'])} · seed {shown['seed']} · created {shown['created_at']}"
@@ -256,7 +278,7 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
         )
     console.print(table)
     for reason in shown["failure_reasons"]:
-        console.print(f"[dim]failure: {reason}[/dim]", highlight=False)
+        console.print(f"failure: {inert(reason)}", style="dim", highlight=False)
 
 
 __all__ = [

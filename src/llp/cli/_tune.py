@@ -431,9 +431,7 @@ def run_tune(
         note(f"search finished in {search_seconds:.1f} s")
         report_path, report_error = None, None
         if options.report:
-            out_dir = (
-                Path(options.report_dir) if options.report_dir else report_folder(name)
-            )
+            out_dir = Path(options.report_dir) if options.report_dir else report_folder(name)
             try:
                 report_path, report_error = _write_report(kb, name, out_dir, data, note)
             except KeyboardInterrupt:
