@@ -164,6 +164,32 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
             lambda d: d["datasets"][0]["meta_features"].update(num_classes="ten"),
             r"datasets\[0\]\.meta_features\['num_classes'\] must be a number\. Got 'ten'",
         ),
+        # Finite values the meta-model's float32 cannot hold, and impossible scores: one
+        # such record used to break every later fit (llp predict, llp tune).
+        (
+            lambda d: _first_evaluation(d).update(cost=1e308),
+            r"evaluations\[0\]\.cost must be <= 1e\+09\. Got 1e\+308",
+        ),
+        (
+            lambda d: _first_evaluation(d)["curve"]["train_loss"].__setitem__(0, 1e39),
+            r"\.curve\[0\]\.train_loss must be at most 1e\+30 in magnitude",
+        ),
+        (
+            lambda d: _first_evaluation(d)["landscape"].update(sharpness=1e39),
+            r"\.landscape\['sharpness'\] must be at most 1e\+30 in magnitude",
+        ),
+        (
+            lambda d: _first_evaluation(d).update(score=17.0),
+            r"evaluations\[0\]\.score must be <= 1\. Got 17\.0",
+        ),
+        (
+            lambda d: _first_evaluation(d).update(score=-1e39),
+            r"evaluations\[0\]\.score must be >= 0\.0\. Got -1e\+39",
+        ),
+        (
+            lambda d: d["datasets"][0]["meta_features"].update(num_classes=1e39),
+            r"meta_features\['num_classes'\] must be at most 1e\+30 in magnitude",
+        ),
     ],
 )
 def test_import_validates_every_record_and_writes_nothing_when_one_is_wrong(

@@ -355,11 +355,20 @@ def _int(value: Any, where: str, *, low: int | None = 0, optional: bool = False)
     return value
 
 
+#: Largest magnitude a stored number may have: the meta-model reads records as float32,
+#: and a finite value beyond its range (3.4e38) would become infinite there and break
+#: every later fit on the knowledge base.
+MAX_MAGNITUDE = 1e30
+#: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
+MAX_COST = 1e9
+
+
 def _number(
     value: Any,
     where: str,
     *,
     low: float | None = None,
+    high: float | None = None,
     nonfinite: bool = False,
     optional: bool = False,
 ) -> float | None:
@@ -375,6 +384,13 @@ def _number(
         raise _Invalid(f"{where} must be finite. Got {value!r}.")
     if low is not None and number < low:
         raise _Invalid(f"{where} must be >= {low}. Got {value!r}.")
+    if high is not None and number > high:
+        raise _Invalid(f"{where} must be <= {high:g}. Got {value!r}.")
+    if math.isfinite(number) and abs(number) > MAX_MAGNITUDE:
+        raise _Invalid(
+            f"{where} must be at most {MAX_MAGNITUDE:g} in magnitude (the meta-model reads "
+            f"float32). Got {value!r}."
+        )
     return number
 
 
@@ -623,6 +639,8 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
     lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
     if len(lengths) != 1 or -1 in lengths:
         raise _Invalid(f"{where}.curve must hold lists of one length for {list(_CURVE_KEYS)}.")
+    # An accuracy is a share of the validation examples; a loss has no such bound.
+    score_low, score_high = (0.0, 1.0) if objective == "val_accuracy" else (None, None)
     curve = []
     for k in range(lengths.pop()):
         at = f"{where}.curve[{k}]"
@@ -633,7 +651,9 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
                 train_loss=_number(columns["train_loss"][k], f"{at}.train_loss", nonfinite=True)
                 or 0.0,
                 val_loss=_number(columns["val_loss"][k], f"{at}.val_loss", nonfinite=True) or 0.0,
-                val_accuracy=_number(accuracy, f"{at}.val_accuracy", nonfinite=True, optional=True),
+                val_accuracy=_number(
+                    accuracy, f"{at}.val_accuracy", nonfinite=True, optional=True, low=0.0, high=1.0
+                ),
                 seconds=_number(columns["seconds"][k], f"{at}.seconds", nonfinite=True) or 0.0,
             )
         )
@@ -647,11 +667,15 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
             fidelity=fidelity,
             status=EvaluationStatus(status),
             curve=tuple(curve),
-            score=_number(record["score"], f"{where}.score", optional=True),
+            score=_number(
+                record["score"], f"{where}.score", optional=True, low=score_low, high=score_high
+            ),
             objective=objective,
-            cost=_number(record["cost"], f"{where}.cost", low=0.0) or 0.0,
-            seconds=_number(record["seconds"], f"{where}.seconds", low=0.0) or 0.0,
-            train_seconds=_number(record["train_seconds"], f"{where}.train_seconds", low=0.0)
+            cost=_number(record["cost"], f"{where}.cost", low=0.0, high=MAX_COST) or 0.0,
+            seconds=_number(record["seconds"], f"{where}.seconds", low=0.0, high=MAX_COST) or 0.0,
+            train_seconds=_number(
+                record["train_seconds"], f"{where}.train_seconds", low=0.0, high=MAX_COST
+            )
             or 0.0,
             n_train=_int(record["n_train"], f"{where}.n_train") or 0,
             seed=_int(record["seed"], f"{where}.seed", low=None) or 0,
@@ -660,7 +684,8 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
             ),
             traceback=_text(record["traceback"], f"{where}.traceback", optional=True, empty=True),
             landscape=_float_mapping(record["landscape"], f"{where}.landscape", nonfinite=True),
-            probe_cost=_number(record["probe_cost"], f"{where}.probe_cost", low=0.0) or 0.0,
+            probe_cost=_number(record["probe_cost"], f"{where}.probe_cost", low=0.0, high=MAX_COST)
+            or 0.0,
         )
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"{where}: {exc}") from None
