@@ -98,6 +98,38 @@ def test_importing_twice_changes_nothing(tuned: dict[str, Any], tmp_path: Path) 
     assert again["studies_new"] == 0 and again["evaluations_new"] == 0
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(name="poisoned"),
+        lambda d: d.update(n_samples=d["n_samples"] + 1),
+        lambda d: d["meta_features"].update(num_classes=99.0),
+    ],
+)
+def test_an_import_never_replaces_a_stored_dataset(
+    tuned: dict[str, Any], tmp_path: Path, change: Any
+) -> None:
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    copy = tmp_path / "copy.db"
+    invoke_json(["kb", "import", exported, "--storage", copy])
+    with KnowledgeBase.open(copy) as kb:
+        (before,) = kb.list_datasets()
+    # Same fingerprint, other facts, under a study name the knowledge base lacks.
+    doc = json.loads(exported.read_text())
+    change(doc["datasets"][0])
+    doc["studies"][0]["name"] = "another-study"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    result = invoke(["kb", "import", tampered, "--storage", copy])
+    assert result.exit_code == 2, result.output
+    assert "nothing was imported (an import never replaces a stored dataset)" in " ".join(
+        result.stderr.split()
+    )
+    with KnowledgeBase.open(copy) as kb:
+        assert kb.list_datasets() == [before] and kb.get_study("another-study") is None
+
+
 def test_dry_run_validates_without_writing(tuned: dict[str, Any], tmp_path: Path) -> None:
     exported = tmp_path / "kb.json"
     invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])

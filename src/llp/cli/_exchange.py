@@ -749,8 +749,35 @@ class _StoredLike:
 
 
 def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
-    """Refuse, before writing anything, what the knowledge base would refuse halfway."""
-    datasets = {d.id: d.fingerprint for d in kb.list_datasets()}
+    """Refuse, before writing anything, what the knowledge base would refuse halfway,
+    and what would silently overwrite what it holds."""
+    stored_datasets = kb.list_datasets()
+    datasets = {d.id: d.fingerprint for d in stored_datasets}
+    by_fingerprint = {d.fingerprint: d for d in stored_datasets}
+    for d in plan.datasets:
+        held = by_fingerprint.get(d["fingerprint"])
+        if held is None:
+            continue
+        # A fingerprint names one dataset: an import may fill in what is missing, never
+        # replace what is stored (that would rewrite what every study on it learned from).
+        differs = [
+            key
+            for key, ours, theirs in (
+                ("name", held.name, d["name"]),
+                ("group", held.group, d["group"]),
+                ("n_samples", held.n_samples, d["n_samples"]),
+                ("meta_features", dict(held.meta_features) or None, d["meta_features"] or None),
+            )
+            if ours is not None
+            and theirs is not None
+            and json.dumps(ours, sort_keys=True) != json.dumps(theirs, sort_keys=True)
+        ]
+        if differs:
+            raise CliError(
+                f"The dataset {d['fingerprint'][:16]}... is stored in {kb.storage!r} with "
+                f"another {', '.join(differs)}; nothing was imported (an import never "
+                "replaces a stored dataset). Import into another knowledge base."
+            )
     for s in plan.studies:
         stored = kb.get_study(s["name"])
         if stored is None:
