@@ -222,6 +222,20 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
             lambda d: d["datasets"][0]["meta_features"].update(num_classes=1e39),
             r"meta_features\['num_classes'\] must be at most 1e\+30 in magnitude",
         ),
+        # What the store cannot hold is refused before anything is written (it used to
+        # fail halfway, leaving a study written and the next one empty).
+        (
+            lambda d: _first_evaluation(d).update(seed=2**64),
+            r"evaluations\[0\]\.seed must be an integer that fits 64 bits",
+        ),
+        (
+            lambda d: _first_evaluation(d).update(trial=2**70),
+            r"evaluations\[0\]\.trial must be an integer >= 0 that fits 64 bits",
+        ),
+        (
+            lambda d: _first_evaluation(d).update(reason="x" * 1_000_001),
+            r"evaluations\[0\]\.reason must be at most 1000000 characters",
+        ),
     ],
 )
 def test_import_validates_every_record_and_writes_nothing_when_one_is_wrong(

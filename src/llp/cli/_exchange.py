@@ -331,12 +331,22 @@ def _keys(record: Mapping[str, Any], keys: Iterable[str], where: str) -> None:
         raise _Invalid(f"{where} {' and '.join(parts)}.")
 
 
+#: The longest text a record may hold (a traceback, the longest llp writes, is far shorter).
+MAX_TEXT = 1_000_000
+#: The range of the store's integer columns (64-bit signed).
+MAX_INT = 2**63 - 1
+
+
 def _text(value: Any, where: str, *, optional: bool = False, empty: bool = False) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str) or (not empty and not value.strip()) or "\x00" in value:
         rule = "a non-empty string" if not empty else "a string"
         raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
+    if len(value) > MAX_TEXT:
+        raise _Invalid(
+            f"{where} must be at most {MAX_TEXT} characters. Got {len(value)} characters."
+        )
     return value
 
 
@@ -349,9 +359,17 @@ def _name(value: Any, where: str) -> str:
 def _int(value: Any, where: str, *, low: int | None = 0, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (low is not None and value < low)
+        or not -MAX_INT - 1 <= value <= MAX_INT
+    ):
         rule = f"an integer >= {low}" if low is not None else "an integer"
-        raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
+        raise _Invalid(
+            f"{where} must be {rule} that fits 64 bits (at most {MAX_INT})"
+            f"{' or null' if optional else ''}. Got {value!r}."
+        )
     return value
 
 
