@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from llp.store import KnowledgeBase
 from tests.cli.conftest import FAST, invoke
 
 
@@ -261,12 +262,27 @@ def test_import_of_a_file_that_is_not_json(
         ("--iterations", "0", "an int >= 1"),
         ("--reduction-factor", "1", "an int >= 2"),
         ("--workers", "0", "an int >= 1"),
+        ("--seed", "-1", r"an int in \[0, 4294967295\]"),
+        ("--seed", str(2**32), r"an int in \[0, 4294967295\]"),
+        ("--seed", str(2**70), r"an int in \[0, 4294967295\]"),
     ],
 )
 def test_out_of_range_integer_options(storage: Path, option: str, value: str, rule: str) -> None:
     assert_user_error(
         ["tune", "iris", option, value, "--storage", storage],
         rf"The '{option}' option must be {rule}\. Got {value} instead\.",
+    )
+    with KnowledgeBase.open(storage) as kb:  # and no study is left behind
+        assert kb.list_studies() == []
+
+
+def test_so_many_iterations_that_the_smallest_rung_is_empty_are_refused(storage: Path) -> None:
+    # iris: 120 training examples, 3 classes; 1/2**6 of them is 1.9 examples.
+    assert_user_error(
+        ["tune", "iris", "--iterations", "100", "--storage", storage],
+        r"The '--iterations' option must be at most 6 for 120 training examples and "
+        r"--reduction-factor 2: with 100 the smallest rung would hold 1\.89e-28 examples, "
+        r"fewer than one per class\. Got 100 instead\.",
     )
 
 

@@ -122,6 +122,17 @@ def _remark(err: Console, text: str) -> None:
     err.print(styled(("llp:", "dim"), " ", inert(text)))
 
 
+#: Seeds go to NumPy, PyTorch and the store: a 32-bit unsigned range fits them all.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise CliError(
+            f"The '--seed' option must be an int in [0, {MAX_SEED}]. Got {seed} instead."
+        )
+
+
 def check_at_least(option: str, value: int, minimum: int) -> None:
     """Integer options: name the option, show the value, state the rule."""
     if value < minimum:
@@ -253,6 +264,7 @@ def tune(
     check_at_least("--iterations", iterations, 1)
     check_at_least("--reduction-factor", reduction_factor, 2)
     check_at_least("--workers", workers, 1)
+    check_seed(seed)
     out, err = _consoles(quiet, as_json)
     options = TuneOptions(
         data=data,
@@ -332,6 +344,7 @@ def predict(
 
     check_at_least("--configs", n_configs, 1)
     check_at_least("--neighbours", neighbours, 1)
+    check_seed(seed)
     out, err = _consoles(quiet, as_json)
     loaded = load_data(data, target=target, family=family)
     result = recommend(

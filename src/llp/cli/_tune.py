@@ -274,6 +274,24 @@ def model_builder(family: str, data: FidelityData) -> Callable[[Any], Any]:
     return functools.partial(make_mlp, n_features=int(data.input_shape[0]), n_classes=n_classes)
 
 
+def check_iterations(
+    iterations: int, reduction_factor: int, n_train: int, n_classes: int | None
+) -> None:
+    """The smallest rung must hold at least one training example per class (and two)."""
+    need = max(n_classes or 1, 2)
+    most = 1
+    while n_train / reduction_factor**most >= need:
+        most += 1
+    if iterations > most:
+        smallest = n_train / reduction_factor ** (iterations - 1)
+        raise CliError(
+            f"The '--iterations' option must be at most {most} for {n_train} training "
+            f"examples and --reduction-factor {reduction_factor}: with {iterations} the "
+            f"smallest rung would hold {smallest:.3g} examples, fewer than one per class. "
+            f"Got {iterations} instead."
+        )
+
+
 def run_tune(
     options: TuneOptions,
     *,
@@ -312,6 +330,7 @@ def run_tune(
     loaded = load_data(options.data, target=options.target, family=options.family)
     data = loaded.fidelity_data(seed=options.seed)
     note(loaded.description)
+    check_iterations(options.iterations, options.reduction_factor, data.n_train, data.n_classes)
     space = read_space_file(options.space) if options.space else default_space()
     prior = resolve_prior(options.prior, note)
     plan = plan_schedule(
