@@ -457,6 +457,12 @@ class MetaProbing:
             f"datasets ({', '.join(sources) or 'none'}); predictor "
             f"{'fitted' if prior.predictor_fitted else 'not fitted'}, surrogate "
             f"{'fitted' if prior.surrogate_fitted else 'not fitted'} in {prior.seconds:.1f} s"
+            + (
+                f"; skipped {sum(trainer.skipped_rows_.values())} stored rows with values "
+                "beyond float32's range"
+                if any(trainer.skipped_rows_.values())
+                else ""
+            )
         )
         zero_shot, prior_configs, prior_scores = self._prior_configs(
             trainer, info, max(num_initial_configs, portfolio_size)

@@ -243,3 +243,21 @@ def test_input_errors() -> None:
         MetaModelTrainer(SPACE, min_coverage=2.0)
     with pytest.raises(TypeError, match="Expected Experience records"):
         MetaModelTrainer(SPACE).add([{"config": {}}])
+
+
+def test_rows_beyond_float32_are_skipped_and_counted_not_fatal() -> None:
+    """A stored record with a value float32 cannot hold (from an old import or another
+    tool) used to break every fit on the knowledge base; the fit leaves it out."""
+    from dataclasses import replace
+
+    fs = [0.2, 0.5, 0.8]
+    clean = MetaModelTrainer(SPACE, n_estimators=10).add(make_experiences(fs, n_configs=8)).fit()
+    assert clean.skipped_rows_ == {"predictor": 0, "surrogate": 0}
+    poisoned = make_experiences(fs, n_configs=8)
+    features = {**poisoned[0].meta_features, "feature_mean": 1e39}
+    poisoned[0] = replace(poisoned[0], meta_features=features)
+    trainer = MetaModelTrainer(SPACE, n_estimators=10).add(poisoned).fit()
+    assert trainer.predictor_ is not None and trainer.surrogate_ is not None
+    assert sum(trainer.skipped_rows_.values()) >= 1
+    X, _, _ = trainer.surrogate_training_set()
+    assert np.isfinite(X[~np.isnan(X)]).all() and np.abs(X[~np.isnan(X)]).max() < 3.4e38

@@ -28,7 +28,7 @@ from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, EvaluationStatus
 
 #: Fitted (predictor, surrogate) pairs by the digest of what they were fitted on.
-_FIT_CACHE: dict[str, tuple[Any, Any]] = {}
+_FIT_CACHE: dict[str, tuple[Any, Any, dict[str, int]]] = {}
 _FIT_CACHE_SIZE = 4
 
 _LANDSCAPE = tuple(n for n in TRAINING_FEATURES if n.startswith("landscape_"))
@@ -124,6 +124,9 @@ class MetaModelTrainer:
         self.experiences: list[Experience] = []
         self.predictor_: HyperparameterPredictor | None = None
         self.surrogate_: PerformanceSurrogate | None = None
+        #: Rows left out of the last fit because a value was beyond float32's range,
+        #: per model (``"predictor"``, ``"surrogate"``).
+        self.skipped_rows_: dict[str, int] = {}
         self._training_features = TrainingResultFeatureExtractor()
 
     # ------------------------------------------------------------------ collecting
@@ -298,7 +301,9 @@ class MetaModelTrainer:
                 groups.append(e.dataset)
         if not rows:
             return np.zeros((0, 0)), np.zeros(0), np.zeros(0, dtype=object)
-        return np.vstack(rows), np.array(targets), np.array(groups, dtype=object)
+        X, y = np.vstack(rows), np.array(targets)
+        keep = self._readable(X, y[:, None], "surrogate")
+        return X[keep], y[keep], np.array(groups, dtype=object)[keep]
 
     def predictor_training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, Y, weights)``: the best ``top_k`` configurations of every study, with the
@@ -320,7 +325,20 @@ class MetaModelTrainer:
                 w.append(0.1 + quantile[key])
         if not X:
             return np.zeros((0, 0)), np.zeros((0, len(self.space))), np.zeros(0)
-        return np.vstack(X), np.vstack(Y), np.array(w)
+        Xa, Ya = np.vstack(X), np.vstack(Y)
+        keep = self._readable(Xa, Ya, "predictor")
+        return Xa[keep], Ya[keep], np.array(w)[keep]
+
+    def _readable(self, X: np.ndarray, Y: np.ndarray, model: str) -> np.ndarray:
+        """Rows the models can read: no value beyond float32's range (a stored record
+        from an old import or another tool may hold one; it would break every fit).
+        NaN stays (the estimators impute it). The count skipped is kept in
+        :attr:`skipped_rows_`."""
+        limit = float(np.finfo(np.float32).max)
+        with np.errstate(invalid="ignore"):
+            bad = (np.abs(X) > limit).any(axis=1) | (np.abs(Y) > limit).any(axis=1)
+        self.skipped_rows_[model] = int(bad.sum())
+        return ~bad
 
     # ------------------------------------------------------------------ fitting
     def fit(self) -> MetaModelTrainer:
@@ -334,10 +352,11 @@ class MetaModelTrainer:
         key = self._fit_key()
         cached = _FIT_CACHE.get(key)
         if cached is not None:
-            self.predictor_, self.surrogate_ = cached
+            self.predictor_, self.surrogate_, skipped = cached
+            self.skipped_rows_ = dict(skipped)
             return self
         self._fit_uncached()
-        _FIT_CACHE[key] = (self.predictor_, self.surrogate_)
+        _FIT_CACHE[key] = (self.predictor_, self.surrogate_, dict(self.skipped_rows_))
         while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
             _FIT_CACHE.pop(next(iter(_FIT_CACHE)))
         return self
