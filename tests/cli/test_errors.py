@@ -338,3 +338,27 @@ def test_a_hostile_study_name_never_leads_the_report_out_of_its_folder(name: str
     assert folder.parent == base and folder.name not in ("", ".", "..")
     assert report_folder("digits-mlp-1a2b3c4d").name == "digits-mlp-1a2b3c4d"  # names kept
     assert report_folder("a/b") != report_folder("a_b")  # no two studies share a folder
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "text", "said"),
+    [
+        ("import", "deep.json", "[" * 200_000 + "]" * 200_000, "is nested too deeply"),
+        ("space", "deep.json", "[" * 200_000 + "]" * 200_000, "is nested too deeply"),
+        ("space", "deep.toml", "x = " + "[" * 200_000 + "]" * 200_000, "is nested too deeply"),
+    ],
+)
+def test_deeply_nested_files_are_a_one_line_error(
+    tmp_path: Path, storage: Path, command: str, name: str, text: str, said: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    args = (
+        ["kb", "import", path, "--storage", storage]
+        if command == "import"
+        else ["tune", "iris", "--space", path, "--storage", storage]
+    )
+    assert_user_error(args, said)
+    if storage.exists():  # nothing was written
+        with KnowledgeBase.open(storage) as kb:
+            assert kb.counts()["evaluations"] == 0 and kb.list_studies() == []

@@ -518,11 +518,16 @@ def read_export(path: str | Path) -> _ImportPlan:
     if fmt is None:
         with file.open("rb") as fh:
             fmt = "parquet" if fh.read(4) == b"PAR1" else "json"
-    doc = _read_json(file) if fmt == "json" else _read_parquet(file)
     try:
+        doc = _read_json(file) if fmt == "json" else _read_parquet(file)
         return _validate(doc)
     except _Invalid as exc:
         raise CliError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
+    except RecursionError:
+        raise CliError(
+            f"{str(path)!r} is not a valid llp export: it is nested too deeply (an export "
+            "nests a few levels; this one goes past Python's recursion limit)."
+        ) from None
 
 
 def _validate(doc: Any) -> _ImportPlan:

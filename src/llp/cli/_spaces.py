@@ -61,6 +61,17 @@ def default_space() -> SearchSpace:
 
 
 def read_space_file(path: str | Path) -> SearchSpace:
+    """Read a TOML, YAML or JSON space file (see :func:`_read_space_file`); a file nested
+    past Python's recursion limit is a one-line error, not a traceback."""
+    try:
+        return _read_space_file(path)
+    except RecursionError:
+        raise CliError(
+            f"The '--space' file {str(path)!r} is nested too deeply to be a search space."
+        ) from None
+
+
+def _read_space_file(path: str | Path) -> SearchSpace:
     """Read a TOML, YAML or JSON space file and check it against the model families.
 
     Raises
