@@ -412,3 +412,18 @@ def test_the_report_says_each_slow_stage_as_it_starts(
     said = " ".join(result.stderr.split())
     assert "report: refitting the meta-model" in said and "report: drawing the figures" in said
     assert "report:" not in result.stdout
+
+
+def test_a_report_folder_that_cannot_be_made_is_a_one_line_error(
+    stored_study: dict[str, Any], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = invoke(
+        ["report", stored_study["study"], "--storage", stored_study["storage_path"],
+         "--out", blocker / "report", "--no-landscape", "--no-meta"]
+    )  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.strip()][-1:]
+    assert line.startswith("llp report: error: Cannot write the report to ")
+    assert "Choose another folder with --out." in line

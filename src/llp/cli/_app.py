@@ -14,6 +14,7 @@ from llp.cli._errors import (
     EXIT_USER_ERROR,
     CliError,
     exits_cleanly,
+    one_line,
 )
 
 if TYPE_CHECKING:
@@ -440,6 +441,11 @@ def report(
             )
         except ValueError as exc:  # e.g. a study with no evaluations yet
             raise CliError(str(exc)) from exc
+        except OSError as exc:  # an unwritable or impossible --out
+            raise CliError(
+                f"Cannot write the report to {str(folder)!r}: {one_line(str(exc))}. Choose "
+                "another folder with --out."
+            ) from exc
     if as_json:
         typer.echo(
             dumps(
