@@ -427,3 +427,25 @@ def test_a_report_folder_that_cannot_be_made_is_a_one_line_error(
     (line,) = [x for x in result.stderr.splitlines() if x.strip()][-1:]
     assert line.startswith("llp report: error: Cannot write the report to ")
     assert "Choose another folder with --out." in line
+
+
+def test_a_damaged_data_recipe_costs_the_slices_not_the_report(tmp_path: Path) -> None:
+    from llp.store import NewEvaluation
+    from tests.report.conftest import fake_result
+
+    storage = tmp_path / "kb.db"
+    recipe = {"data": "iris", "target": None, "family": "mlp", "val_fraction": "abc"}
+    with KnowledgeBase.open(storage) as kb:
+        dataset = kb.upsert_dataset("f" * 64, name="iris", meta_features={})
+        study = kb.get_or_create_study(
+            "damaged", scheduler="MetaProbing", settings={"cli": recipe}, space=None, seed=0,
+            objective="val_accuracy", dataset_id=dataset,
+        )  # fmt: skip
+        result = fake_result({"x": 0}, 1.0, 0.5)
+        kb.record_evaluations(study.id, [NewEvaluation(0, {"x": 0}, result, rung=0, reason="r")])
+    done = invoke(["report", "damaged", "--storage", storage, "--out", tmp_path / "r", "--no-meta"])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stderr.split())
+    assert "no landscape slices: the study's data cannot be read again" in said
+    assert "could not convert string to float: 'abc'" in said
+    assert (tmp_path / "r" / "index.html").is_file()

@@ -484,10 +484,11 @@ def _study_data(
         recipe = DataRecipe.from_dict(recipe_dict)
         loaded = load_data(recipe.data, target=recipe.target, family=recipe.family)
         return loaded.fidelity_data(seed=seed), None
-    except CliError as exc:
+    except (CliError, TypeError, ValueError) as exc:  # a recipe stored by hand or damaged
         return (
             None,
-            f"no landscape slices: the study's data cannot be read again ({exc}); pass --data",
+            f"no landscape slices: the study's data cannot be read again "
+            f"({one_line(str(exc))}); pass --data",
         )
 
 
