@@ -315,3 +315,25 @@ def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
     shown = invoke(["kb", "show", study_name, "--storage", storage]).stdout
     assert "failure: [enforce fail at x]\\nllp: forged" in shown
     assert "\nllp: forged" not in shown  # no forged line of output
+
+
+def test_a_parquet_study_column_of_another_type_is_a_one_line_error(
+    tuned: dict[str, Any], tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    exported = tmp_path / "kb.parquet"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+    table = pq.read_table(exported)
+    lists = pa.array([[name] for name in table.column("study").to_pylist()])
+    bad = table.set_column(table.column_names.index("study"), "study", lists)
+    tampered = tmp_path / "tampered.parquet"
+    pq.write_table(bad.replace_schema_metadata(table.schema.metadata), tampered)
+    copy = tmp_path / "copy.db"
+    result = invoke(["kb", "import", tampered, "--storage", copy])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "row 0 column 'study' must be a study name (a string). Got a list." in " ".join(
+        result.stderr.split()
+    )
+    with KnowledgeBase.open(copy) as kb:
+        assert kb.counts()["evaluations"] == 0

@@ -495,6 +495,11 @@ def _read_parquet(path: Path) -> Any:
         studies[s["name"]] = s
     for number, row in enumerate(table.to_pylist()):
         name = row.pop("study")
+        if not isinstance(name, str):
+            raise CliError(
+                f"{str(path)!r}: row {number} column 'study' must be a study name (a "
+                f"string). Got a {type(name).__name__}."
+            )
         if name not in studies:
             raise CliError(f"{str(path)!r}: row {number} belongs to the unknown study {name!r}.")
         for key in _JSON_COLUMNS:
