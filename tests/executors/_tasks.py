@@ -64,3 +64,10 @@ def torch_threads(_: object) -> tuple[int, int]:
 
 def raise_value_error(_: object) -> None:
     raise ValueError("raised by the evaluation itself")
+
+
+def pid_after(seconds: float) -> int:
+    """The worker's process id, after holding it ``seconds`` (so that concurrent calls
+    land on different workers)."""
+    time.sleep(seconds)
+    return os.getpid()

@@ -365,3 +365,61 @@ def test_probing_classes_keep_as_many_jobs_in_flight_as_the_executor_has_workers
     with pytest.raises(KeyboardInterrupt):
         probe.run_random_search(2)
     assert runners[0].n_workers == 2
+
+
+def test_workers_of_a_killed_driver_exit_within_seconds(tmp_path) -> None:
+    """SIGKILL to the driver (no chance to shut its pool down) used to leave its workers
+    training on as orphans for minutes; they watch the driver and exit."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from llp.executors._base import DRIVER_CHECK_SECONDS
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script = (
+        "import sys, time\n"
+        "from llp.executors import make_executor\n"
+        "from tests.executors._tasks import pid_after\n"
+        "ex = make_executor('process', n_workers=2)\n"
+        "futures = [ex.submit(pid_after, 1.0) for _ in range(2)]\n"
+        "print(*sorted({f.result() for f in futures}), flush=True)\n"
+        "busy = [ex.submit(pid_after, 600.0) for _ in range(2)]  # mid-evaluation\n"
+        "time.sleep(600)\n"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    workers: list[int] = []
+    try:
+        workers = [int(p) for p in driver.stdout.readline().split()]
+        assert workers, "the driver printed no worker"
+        time.sleep(1.0)  # the long evaluations are running
+        driver.kill()
+        driver.wait(timeout=30)
+
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            # A zombie (exited, not yet reaped by its parent) counts as gone.
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    return fh.read().split(")")[-1].split()[0] != "Z"
+            except OSError:
+                return False
+
+        deadline = time.monotonic() + 10 * DRIVER_CHECK_SECONDS + 10
+        while any(alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(p) for p in workers)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for pid in workers:  # never leave them behind, whatever failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

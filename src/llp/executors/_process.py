@@ -197,7 +197,8 @@ class ProcessExecutor(Executor):
                 self._n_workers,
                 mp_context=context,
                 initializer=prepare_worker_process,
-                initargs=(self.torch_threads,),
+                # Workers watch this process: a killed driver leaves no orphans behind.
+                initargs=(self.torch_threads, os.getpid()),
             )
             self._generation += 1
             self.n_pools_started += 1
