@@ -219,3 +219,22 @@ def test_a_writer_kept_waiting_too_long_gets_a_clear_error(
             other.close()
         assert kb.counts()["datasets"] == 0
         kb.upsert_dataset("fp")  # and works once the lock is released
+
+
+def test_a_short_file_with_a_write_ahead_log_beside_it_is_left_to_sqlite(
+    tmp_path: Path, make_result: MakeResult
+) -> None:
+    """After a checkpoint cut short (a full disk), the main file can be shorter than its
+    header says while the log holds the committed pages: the file check must not call
+    that knowledge base corrupted (SQLite replays the log and decides)."""
+    from llp.store._engines import check_sqlite_file
+
+    path = tmp_path / "kb.db"
+    filled_knowledge_base(path, make_result)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 4096])
+    with pytest.raises(KnowledgeBaseError, match="truncated"):
+        check_sqlite_file(path)  # no log: truncated
+    (tmp_path / "kb.db-wal").write_bytes(b"\0" * 32)
+    check_sqlite_file(path)  # a log beside it: SQLite's call
+    assert path.read_bytes() == data[: len(data) - 4096]  # and nothing was written

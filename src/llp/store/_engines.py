@@ -127,8 +127,11 @@ def check_sqlite_file(path: Path) -> None:
     """Refuse, before SQLite touches it, a file that cannot be an intact SQLite database.
 
     Reads the 100-byte header only: the magic string, the page size and the page count.
-    A file shorter than the pages its header promises was truncated. An empty or missing
-    file is fine (a new knowledge base). Raises :class:`KnowledgeBaseError` naming the path.
+    A file shorter than the pages its header promises was truncated, unless a write-ahead
+    log (``PATH-wal``) sits beside it: then the committed pages may be in the log (a
+    checkpoint cut short, e.g. by a full disk) and SQLite, which replays the log, decides.
+    An empty or missing file is fine (a new knowledge base). Raises
+    :class:`KnowledgeBaseError` naming the path.
     """
     from llp.store._errors import KnowledgeBaseError
 
@@ -154,11 +157,13 @@ def check_sqlite_file(path: Path) -> None:
     n_pages = int.from_bytes(header[28:32], "big")
     # The page count is valid only when the change counter matches "version-valid-for".
     count_valid = n_pages > 0 and header[24:28] == header[92:96]
+    wal = path.with_name(path.name + "-wal")
+    logged = wal.exists() and wal.stat().st_size > 0
     if (
         page_size < 512
         or page_size & (page_size - 1)
-        or size % page_size
-        or (count_valid and size < n_pages * page_size)
+        or (not logged and size % page_size)
+        or (not logged and count_valid and size < n_pages * page_size)
     ):
         raise KnowledgeBaseError(
             f"Cannot open the knowledge base at {str(path)!r}: the SQLite file is truncated "
