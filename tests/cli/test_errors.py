@@ -276,6 +276,13 @@ def test_out_of_range_integer_options(storage: Path, option: str, value: str, ru
         assert kb.list_studies() == []
 
 
+def test_predict_checks_its_seed_too(storage: Path) -> None:
+    assert_user_error(
+        ["predict", "iris", "--seed", "-1", "--storage", storage],
+        r"llp predict: error: The '--seed' option must be an int in \[0, 4294967295\]\.",
+    )
+
+
 def test_so_many_iterations_that_the_smallest_rung_is_empty_are_refused(storage: Path) -> None:
     # iris: 120 training examples, 3 classes; 1/2**6 of them is 1.9 examples.
     assert_user_error(

@@ -449,3 +449,30 @@ def test_a_damaged_data_recipe_costs_the_slices_not_the_report(tmp_path: Path) -
     assert "no landscape slices: the study's data cannot be read again" in said
     assert "could not convert string to float: 'abc'" in said
     assert (tmp_path / "r" / "index.html").is_file()
+
+
+def test_a_default_budget_is_shown_grown_by_what_probes_cost(tmp_path: Path) -> None:
+    """A study given no budget may spend its training budget plus the probes' share
+    (``budget_scales_with_probes``): the report's "left unspent" counts from that."""
+    from llp.store import NewEvaluation
+    from tests.report.conftest import fake_result
+
+    storage = tmp_path / "kb.db"
+    settings = {"budget": 10.0, "budget_scales_with_probes": True}
+    with KnowledgeBase.open(storage) as kb:
+        dataset = kb.upsert_dataset("f" * 64, name="synthetic", meta_features={})
+        study = kb.get_or_create_study(
+            "scaled", scheduler="MetaProbing", settings=settings, space=None, seed=0,
+            objective="val_accuracy", dataset_id=dataset,
+        )  # fmt: skip
+        # Two evaluations: training 1.0 and probes 0.5 each, so the budget is 10 * 1.5.
+        kb.record_evaluations(
+            study.id,
+            [
+                NewEvaluation(t, {"x": t}, fake_result({"x": t}, 1.0, 0.5), rung=0, reason="r")
+                for t in (0, 1)
+            ],
+        )
+        report = build_report(kb, "scaled", tmp_path / "r", landscape=False, meta_model=False)
+    html = report.index.read_text(encoding="utf-8")
+    assert "12.0</" in html and "of 15 left unspent" in html  # 15 - 3 spent

@@ -785,7 +785,8 @@ class MetaGuidedScheduler(Scheduler):
         rest = n - len(chosen)
         answer = self.answer()
         if not first:
-            n_model = round(rest * MODEL_SHARE) if self._model_rows() >= MIN_MODEL_ROWS else 0
+            # Fewer than MIN_MODEL_ROWS measurements: no model, its share goes to draws.
+            n_model = round(rest * MODEL_SHARE)
             for config, why in self._model_proposals(n_model, taken, seed):
                 chosen.append((config, "model", why))
             if answer is not None:
@@ -843,22 +844,19 @@ class MetaGuidedScheduler(Scheduler):
         ]
         return self._fresh(moves, taken)[:n]
 
-    def _model_rows(self) -> int:
-        return sum(1 for e in self._history if e.status is EvaluationStatus.COMPLETE)
-
     def _model_proposals(
         self, n: int, taken: set[str], seed: int
     ) -> list[tuple[dict[str, Any], str]]:
         """Expected improvement under a random forest fitted on this study's own
         measurements (configuration, data share and prior score in; the score's rank on
         its rung out), over uniform draws and local moves around the best so far."""
-        if n <= 0:
+        ok = [e for e in self._history if e.status is EvaluationStatus.COMPLETE]
+        if n <= 0 or len(ok) < MIN_MODEL_ROWS:
             return []
         from sklearn.ensemble import RandomForestRegressor
 
         from llp.meta._trainer import _quantiles
 
-        ok = [e for e in self._history if e.status is EvaluationStatus.COMPLETE]
         rows, targets = [], []
         by_rung: dict[tuple[float, int], list[Evaluation]] = {}
         for e in self._history:
@@ -874,8 +872,6 @@ class MetaGuidedScheduler(Scheduler):
             ]
             rows.append(self._model_rows_of([e.config for e in group], group[0].fidelity.fraction))
             targets += [float(q) for q in _quantiles(scores)]
-        if len(ok) < MIN_MODEL_ROWS:
-            return []
         forest = RandomForestRegressor(
             n_estimators=50, min_samples_leaf=2, random_state=int(seed) % (2**31)
         ).fit(np.vstack(rows), np.array(targets))
