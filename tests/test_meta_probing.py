@@ -206,7 +206,22 @@ def test_an_interrupted_meta_study_resumes(tmp_path) -> None:
     mp.run_meta_optimization(
         0.5, 1.0, 2, measure_flatness=False, num_initial_configs=4, num_iterations=2
     )
-    assert mp.result_.study.n_reused == 3
+    study = mp.result_.study
+    assert study.n_reused == 3
+    # The resumed study made its decisions again: each is stored once, in order, and
+    # there is one stored answer after every evaluation, the last one the study's.
+    from llp.store import KnowledgeBase
+
+    with KnowledgeBase.open(db) as kb:
+        decisions = kb.decisions(study.study_name)
+        answers = kb.answers(study.study_name)
+    assert [(d.sequence, d.action, d.trial_number) for d in decisions] == [
+        (d.sequence, d.action, d.trial_id) for d in study.decisions
+    ]
+    assert len(answers) == len(study.evaluations)
+    assert answers[-1].trial_number == study.best_evaluation.trial_id
+    assert answers[-1].note == mp.result_.answer_note
+    assert [a.trial_number for a in answers] == [a.trial_id for a in study.answers]
 
 
 def test_same_seed_same_search() -> None:
@@ -315,9 +330,8 @@ def test_the_pick_runs_first_and_is_judged_like_every_other_configuration(tmp_pa
 def test_the_answer_says_why_it_is_the_answer(
     pick_top: float | None, other_top: float, answer: int, note: str
 ) -> None:
-    from llp.meta_probing import answer_note
     from llp.runner import Runner
-    from llp.search import Job, Scheduler, select_answer
+    from llp.search import Job, Scheduler, answer_note, select_answer
     from tests.conftest import fake_result
 
     configs = SPACE.sample(2, seed=0)

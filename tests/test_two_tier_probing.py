@@ -187,6 +187,7 @@ def test_every_evaluation_lands_in_the_knowledge_base(make_digits_data, tmp_path
 def test_a_crashed_study_resumes_without_losing_or_repeating_work(
     make_digits_data, tmp_path
 ) -> None:
+    from llp.search import BEST_RULE
     from llp.store import KnowledgeBase
 
     db = tmp_path / "kb.db"
@@ -208,8 +209,19 @@ def test_a_crashed_study_resumes_without_losing_or_repeating_work(
     assert resumed.total_cost == pytest.approx(clean.total_cost)
     with KnowledgeBase.open(db) as kb:
         assert kb.counts()["evaluations"] == 14
+        # One answer after every evaluation, by the best-score rule; no decisions (plain
+        # successive halving records none).
+        answers = kb.answers(resumed.study_name)
+        assert kb.decisions(resumed.study_name) == []
+    assert len(answers) == 14 and {a.rule for a in answers} == {BEST_RULE}
+    assert answers[-1].trial_number == resumed.best_evaluation.trial_id
+    assert [a.trial_number for a in answers] == [
+        None if a is None else a.trial_id for a in resumed.answers
+    ]
     again = make_probe(make_digits_data(), storage=db).run_successive_halving(0.25, 1.0, 2)
     assert again.n_reused == 14
+    with KnowledgeBase.open(db) as kb:
+        assert len(kb.answers(again.study_name)) == 14
 
 
 def test_resuming_a_study_with_other_settings_is_refused(make_digits_data, tmp_path) -> None:

@@ -12,8 +12,7 @@ import concurrent.futures as cf
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
@@ -30,11 +29,10 @@ from llp.runner import (
     describe_dataset,
 )
 from llp.search import (
-    Judgement,
+    ANSWER_RULE,
     MetaGuidedScheduler,
     SurrogateCheck,
     bracket_cost,
-    select_answer,
 )
 from llp.search._base import check_resources, rung_resources
 from llp.search._meta_guided import spearman
@@ -50,9 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["MetaProbing", "MetaProbingResult", "PredictionRecord", "PriorSummary"]
 
 Prior = Literal["default", "shipped", "store", "none"]
-#: The rule a study's answer is judged by, recorded with the study so that reports of it
-#: judge it the same way (:func:`llp.search.select_answer`).
-ANSWER_RULE = "posterior"
 #: How many of the prior's best configurations the study starts from at least.
 PORTFOLIO_SIZE = 3
 
@@ -515,19 +510,27 @@ class MetaProbing:
         finally:
             if recorder is not None and recorder.knowledge_base is not self.storage:
                 recorder.knowledge_base.close()
-        study, incumbents, note = self._judge(study, scheduler)
+        answer = study.answer
+        note = None if answer is None else answer.note
+        if note is not None:
+            self._say(note)
+        cost, incumbents = 0.0, []
+        for e, a in zip(study.evaluations, study.answers, strict=True):
+            cost += e.result.cost + e.result.probe_cost
+            if a is not None:
+                incumbents.append((cost, a.trial_id))
         self.result_ = MetaProbingResult(
             best_config=study.best_config,
             best_score=study.best_score,
             study=study,
             zero_shot_config=zero_shot,
             anchor_config=zero_shot,
-            incumbents=incumbents,
+            incumbents=tuple(incumbents),
             answer_note=note,
             initial_configs=tuple(
                 dict(e.config) for e in study.evaluations if e.job.bracket == 0 and e.job.rung == 0
             ),
-            predictions=_with_measurements(scheduler, study),
+            predictions=_with_measurements(scheduler.rungs, study),
             prior=prior,
             meta_features=dict(info.meta_features),
             rungs=tuple(scheduler.rungs),
@@ -546,41 +549,6 @@ class MetaProbing:
         return dict(study.best_config)
 
     # ------------------------------------------------------------------ helpers
-    def _judge(
-        self, study: StudyResult, scheduler: MetaGuidedScheduler
-    ) -> tuple[StudyResult, tuple[tuple[float, int], ...], str | None]:
-        """The final answer and the anytime answers, by the posterior rule of
-        :func:`llp.search.select_answer` (what the study would have returned had it stopped
-        after each evaluation)."""
-        evaluations = list(study.evaluations)
-        rule = partial(
-            select_answer,
-            prior_scores=scheduler.prior_scores,
-            n_val=scheduler.n_val,
-            objective=scheduler.objective,
-        )
-        incumbents: list[tuple[float, int]] = []
-        cost = 0.0
-        for i, e in enumerate(evaluations):
-            cost += e.result.cost + e.result.probe_cost
-            best = rule(evaluations[: i + 1])
-            if best is not None:
-                incumbents.append((cost, best.evaluation.trial_id))
-        final = rule(evaluations)
-        if final is None:
-            return study, tuple(incumbents), None
-        note = answer_note(final, evaluations, scheduler.anchor_trial, scheduler.n_val)
-        chosen = final.evaluation
-        if chosen is not study.best_evaluation:
-            study = replace(
-                study,
-                best_config=dict(chosen.config),
-                best_score=float(chosen.score or 0.0),
-                best_evaluation=chosen,
-            )
-        self._say(note)
-        return study, tuple(incumbents), note
-
     def _say(self, message: str) -> None:
         if self.show_progress:
             from rich.console import Console
@@ -706,43 +674,13 @@ class MetaProbing:
         return pick.config, configs, scores
 
 
-def answer_note(
-    final: Judgement, evaluations: Sequence[Any], anchor_trial: int | None, n_val: int
-) -> str:
-    """Why the answer is the answer, in one sentence."""
-    chosen = final.evaluation
-    measured = f"measured {chosen.score:.4f}" + (
-        f" on {n_val} validation examples" if n_val else ""
-    )
-    how = f"posterior {final.posterior:.4f}, prior weight {final.prior_weight:.2f}"
-    fidelity = chosen.fidelity
-    same_data = [
-        e for e in evaluations if e.fidelity == fidelity and e.status is EvaluationStatus.COMPLETE
-    ]
-    best_raw = max(same_data, key=lambda e: (float(e.score or 0.0), -e.trial_id))
-    if anchor_trial is not None and chosen.trial_id == anchor_trial:
-        note = f"the meta-model's pick (trial {anchor_trial}) is the answer: {measured} ({how})"
-        if best_raw.trial_id != chosen.trial_id:
-            note += (
-                f"; trial {best_raw.trial_id} measured higher ({best_raw.score:.4f}), by less "
-                "than the evidence needed to outweigh the prior"
-            )
-        return note
-    note = f"trial {chosen.trial_id} is the answer: {measured} ({how})"
-    if anchor_trial is None:
-        return note
-    picks = [e for e in same_data if e.trial_id == anchor_trial]
-    if picks:
-        return note + (
-            f"; the meta-model's pick (trial {anchor_trial}) measured {picks[-1].score:.4f} "
-            "on the same data"
-        )
-    return note + (f"; the meta-model's pick (trial {anchor_trial}) was not promoted to that data")
+#: The actions of :class:`PredictionRecord` for the scheduler's decisions.
+_PREDICTION_ACTIONS = {"proposed": "propose", "promoted": "promote", "kept out": "keep out"}
 
 
-def _with_measurements(
-    scheduler: MetaGuidedScheduler, study: StudyResult
-) -> tuple[PredictionRecord, ...]:
+def _with_measurements(rungs: Sequence[float], study: StudyResult) -> tuple[PredictionRecord, ...]:
+    """The study's proposals and promotion decisions (proposals dropped before they
+    trained left out) next to what the configurations then measured."""
     final: dict[int, tuple[float | None, float]] = {}
     configs: dict[int, Mapping[str, Any]] = {}
     for e in study.evaluations:
@@ -751,22 +689,34 @@ def _with_measurements(
         if top is None or e.resource >= top[1]:
             score = e.score if e.status is EvaluationStatus.COMPLETE else None
             final[e.trial_id] = (score, e.resource)
-    return tuple(
-        PredictionRecord(
-            trial_id=p.trial_id,
-            iteration=p.iteration,
-            action=p.action,
-            config=dict(configs.get(p.trial_id, {})),
-            predicted=p.predicted,
-            uncertainty=p.uncertainty,
-            measured_final=final.get(p.trial_id, (None, 0.0))[0],
-            measured_resource=final.get(p.trial_id, (None, None))[1],
-            source=p.source,
-            posterior=p.posterior,
-            decided_on=p.measured_resource if p.action != "propose" else None,
+    dropped = {d.trial_id for d in study.decisions if d.action == "dropped"}
+    out = []
+    for d in study.decisions:
+        action = _PREDICTION_ACTIONS.get(d.action)
+        if action is None or d.trial_id is None or d.trial_id in dropped:
+            continue
+        predicted = d.prior_score if d.action == "proposed" else d.predicted
+        decided_on = None
+        if d.action == "promoted" and d.rung is not None:
+            decided_on = rungs[d.rung - 1]
+        elif d.action == "kept out":
+            decided_on = d.fraction
+        out.append(
+            PredictionRecord(
+                trial_id=d.trial_id,
+                iteration=d.bracket,
+                action=action,
+                config=dict(configs.get(d.trial_id, {})),
+                predicted=math.nan if predicted is None else predicted,
+                uncertainty=math.nan if d.uncertainty is None else d.uncertainty,
+                measured_final=final.get(d.trial_id, (None, 0.0))[0],
+                measured_resource=final.get(d.trial_id, (None, None))[1],
+                source=d.source or "",
+                posterior=math.nan if d.posterior is None else d.posterior,
+                decided_on=decided_on,
+            )
         )
-        for p in scheduler.predictions
-    )
+    return tuple(out)
 
 
 def _fmt(value: Any) -> str:

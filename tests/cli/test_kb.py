@@ -85,8 +85,51 @@ def test_export_then_import_reproduces_the_knowledge_base(
 
     with KnowledgeBase.open(tuned["storage_path"]) as a, KnowledgeBase.open(copy) as b:
         assert a.counts() == b.counts()
-        assert content(export_document(a)) == content(export_document(b))
+        doc = export_document(a)
+        assert content(doc) == content(export_document(b))
         pd.testing.assert_frame_equal(frame_content(a), frame_content(b))
+        # The decisions and the answer after every evaluation travel with the study.
+        (study,) = doc["studies"]
+        assert len(study["answers"]) == tuned["n_evaluations"] and study["decisions"]
+        ours, theirs = a.answer(tuned["study"]), b.answer(tuned["study"])
+        fields = ("trial_number", "fraction", "epochs", "score", "rule", "note", "posterior")
+        assert [getattr(theirs, f) for f in fields] == [getattr(ours, f) for f in fields]
+
+
+def test_tune_kb_list_and_kb_show_name_the_same_answer_with_the_same_note(
+    tuned: dict[str, Any],
+) -> None:
+    listing = invoke_json(["kb", "list", "--storage", tuned["storage_path"]])
+    shown = invoke_json(["kb", "show", tuned["study"], "--storage", tuned["storage_path"]])
+    (listed,) = listing["studies"]
+    for surface in (listed, shown):
+        assert surface["best_trial"] == tuned["best_trial"]
+        assert surface["best_score"] == pytest.approx(tuned["best_score"])
+        assert surface["answer_note"] == tuned["answer_note"]
+        assert surface["answer_rule"] == tuned["answer_rule"] == "posterior"
+    assert shown["top_trials"][0]["trial"] == tuned["best_trial"]
+    plain = invoke(["kb", "show", tuned["study"], "--storage", tuned["storage_path"]])
+    assert "why this answer: " in " ".join(plain.stdout.split())
+
+
+def test_an_export_of_format_1_still_imports_without_answers(
+    tuned: dict[str, Any], tmp_path: Path
+) -> None:
+    from llp.cli._kb import NO_ANSWER_NOTE
+
+    exported = tmp_path / "kb.json"
+    invoke_json(["kb", "export", exported, "--storage", tuned["storage_path"]])
+
+    def to_format_1(doc: dict[str, Any]) -> None:
+        doc["format_version"] = 1
+        for study in doc["studies"]:
+            del study["decisions"], study["answers"]
+
+    copy = tmp_path / "copy.db"
+    imported = invoke_json(["kb", "import", _tamper(exported, to_format_1), "--storage", copy])
+    assert imported["evaluations_new"] == tuned["n_evaluations"]
+    shown = invoke_json(["kb", "show", tuned["study"], "--storage", copy])
+    assert shown["best_trial"] is None and shown["answer_note"] == NO_ANSWER_NOTE
 
 
 def test_importing_twice_changes_nothing(tuned: dict[str, Any], tmp_path: Path) -> None:
@@ -166,7 +209,7 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
     ("change", "message"),
     [
         (lambda d: d.update(format="something-else"), r"'format' must be 'llp-knowledge-export'"),
-        (lambda d: d.update(format_version=99), r"'format_version' is 99, newer than the 1"),
+        (lambda d: d.update(format_version=99), r"'format_version' is 99, newer than the 2"),
         (
             lambda d: _first_evaluation(d).update(score="high"),
             r"study '.*'\.evaluations\[0\]\.score must be a number or null\. Got 'high'",
@@ -235,6 +278,31 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         (
             lambda d: _first_evaluation(d).update(reason="x" * 1_000_001),
             r"evaluations\[0\]\.reason must be at most 1000000 characters",
+        ),
+        # Decisions and answers follow the store's rules and name the file's evaluations.
+        (
+            lambda d: d["studies"][0]["decisions"][0].update(action=3),
+            r"decisions\[0\]\.action must be a non-empty string\. Got 3",
+        ),
+        (
+            lambda d: d["studies"][0]["decisions"][0].update(posterior=1e39),
+            r"decisions\[0\]\.posterior must be at most 1e\+30 in magnitude",
+        ),
+        (
+            lambda d: d["studies"][0]["decisions"][0].update(rung=-1),
+            r"The 'rung' parameter of .*decisions\[0\] must be an int >= 0",
+        ),
+        (
+            lambda d: d["studies"][0]["decisions"][1].update(sequence=0),
+            r"decisions repeat a sequence number",
+        ),
+        (
+            lambda d: d["studies"][0]["answers"][0]["answer"].update(trial=999),
+            r"answers\[0\]\.answer names trial 999 .* not one of the study's evaluations",
+        ),
+        (
+            lambda d: d["studies"][0]["answers"][0].pop("note"),
+            r"answers\[0\] misses \['note'\]",
         ),
     ],
 )

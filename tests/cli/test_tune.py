@@ -252,23 +252,31 @@ def test_the_simulated_schedule_matches_what_the_meta_guided_search_runs(
 
 
 @pytest.mark.parametrize(
-    ("reason", "words"),
+    ("fields", "words"),
     [
-        ("promoted to 50%: rank 1 by posterior score; measured 0.9 on 25%, posterior 0.9100 "
-         "(prior weight 0.50)", "promoted, posterior 0.9100"),
-        ("promoted to 50%: predicted final rank 0.72 ± 0.24 by the checked surrogate; "
-         "measured 0.9 on 25%, posterior 0.9100 (prior weight 0.50)",
+        ({"action": "promoted", "rule": "posterior", "posterior": 0.91},
+         "promoted, posterior 0.9100"),
+        ({"action": "promoted", "rule": "checked surrogate", "predicted": 0.72,
+          "uncertainty": 0.24, "posterior": 0.91},
          "promoted, predicted rank 0.72 ± 0.24, posterior 0.9100"),
-        ("the meta-model's pick for this dataset (source: prior); prior score 0.8512",
-         "proposed (prior), prior score 0.85"),
-        ("proposed by expected improvement 0.01 under a model of this study's measurements "
-         "(source: model); prior score 0.6000", "proposed (model), prior score 0.60"),
-        ("a uniform draw from the space (source: random)", "proposed (random)"),
+        ({"action": "proposed", "rule": "zero-shot pick", "source": "prior",
+          "prior_score": 0.8512}, "proposed (prior), prior score 0.85"),
+        ({"action": "proposed", "rule": "expected improvement", "source": "model",
+          "predicted": 0.3, "uncertainty": 0.1, "prior_score": 0.6},
+         "proposed (model), prior score 0.60"),
+        ({"action": "proposed", "rule": "uniform draw", "source": "random"},
+         "proposed (random)"),
     ],
 )  # fmt: skip
-def test_the_progress_display_names_each_kind_of_decision(reason: str, words: str) -> None:
-    assert describe_decision(reason) == words
-    assert describe_decision("initial configuration") is None
+def test_the_progress_display_names_each_kind_of_decision(
+    fields: dict[str, Any], words: str
+) -> None:
+    from llp.search import Decision
+
+    # Read from the decision as data (the reason text is for people and never parsed).
+    decision = Decision(sequence=0, reason="(words for people)", trial_id=1, **fields)
+    assert describe_decision(decision) == words
+    assert describe_decision(None) is None
 
 
 def test_with_the_shipped_prior_the_study_starts_from_the_pick_and_spends_its_budget(

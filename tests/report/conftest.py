@@ -5,7 +5,7 @@ later process would (everything read back from the store)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +80,19 @@ def fake_result(
 
 @pytest.fixture
 def make_study(tmp_path: Path) -> Iterator[Callable[..., tuple[KnowledgeBase, str]]]:
-    """``make_study([(trial, fraction, score, reason), ...])``: a knowledge base holding
-    one study with exactly these evaluations (in this order)."""
-    from llp.store import NewEvaluation
+    """``make_study([(trial, fraction, score, reason), ...], decisions=(), answers=())``:
+    a knowledge base holding one study with exactly these evaluations (in this order),
+    these :class:`~llp.store.DecisionRecord` and, when ``answers`` is given, the answer
+    ``(trial, fraction)`` stored after each evaluation (``None``: none)."""
+    from llp.store import NewAnswer, NewEvaluation
 
     opened: list[KnowledgeBase] = []
 
-    def make(rows: list[tuple[int, float, float | None, str]]) -> tuple[KnowledgeBase, str]:
+    def make(
+        rows: list[tuple[int, float, float | None, str]],
+        decisions: Sequence[Any] = (),
+        answers: Sequence[tuple[int, float] | None] = (),
+    ) -> tuple[KnowledgeBase, str]:
         kb = KnowledgeBase.open(tmp_path / "synthetic.db")
         opened.append(kb)
         dataset = kb.upsert_dataset("f" * 64, name="synthetic", meta_features={})
@@ -101,6 +107,14 @@ def make_study(tmp_path: Path) -> Iterator[Callable[..., tuple[KnowledgeBase, st
                 for t, f, s, r in rows
             ],
         )
+        kb.record_decisions(study.id, decisions)
+        for (t, f, _, _), answer in zip(rows, answers):
+            if answer is not None:
+                kb.record_answer(
+                    study.id,
+                    after=(t, f, 2),
+                    answer=NewAnswer(*answer, 2, rule="posterior", note=f"trial {answer[0]}"),
+                )
         return kb, "synthetic"
 
     yield make

@@ -22,15 +22,13 @@ from llp.report import (
     budget_series,
     build_report,
     load_study,
-    parse_prediction,
-    parse_prior_score,
     prediction_series,
     rung_series,
     source_table,
 )
 from llp.report._figures import budget_figure, rung_figure
 from llp.report._landscape import N_POINTS_1D, N_POINTS_2D
-from llp.store import KnowledgeBase
+from llp.store import DecisionRecord, KnowledgeBase
 from tests.cli.conftest import invoke
 from tests.report.conftest import run_llp
 
@@ -92,7 +90,9 @@ def test_the_figures_draw_exactly_the_collected_series(stored_study: dict[str, A
     assert best_trial == stored_study["best_trial"]
     fig = rung_figure(rungs, data.objective)
     best_line = next(
-        line for line in fig.axes[0].get_lines() if line.get_label() == f"best: trial {best_trial}"
+        line
+        for line in fig.axes[0].get_lines()
+        if line.get_label() == f"answer: trial {best_trial}"
     )
     stored_scores = (
         data.frame[data.frame["trial_number"] == best_trial]
@@ -132,14 +132,16 @@ def test_predictions_in_the_report_are_the_ones_stored_with_the_evaluations(
 ) -> None:
     plotted = json.loads(Path(written_report["data"]).read_text())["predictions"]
     with KnowledgeBase.open(stored_study["storage_path"]) as kb:
-        stored = kb.evaluations(study=stored_study["study"])
-    decisions = [
-        parse_prediction(e.reason)
-        or (None if parse_prior_score(e.reason) is None else (parse_prior_score(e.reason), 0.0))
-        for e in stored
+        stored = kb.decisions(stored_study["study"])
+    # Read from the stored decisions, exactly (no text parsed, nothing rounded).
+    expected = [
+        (d.prior_score, 0.0) if d.action == "proposed" else (d.predicted, d.uncertainty)
+        for d in stored
+        if d.action in ("proposed", "promoted")
     ]
-    assert plotted["predicted"] and plotted["predicted"] == [p[0] for p in decisions if p]
-    assert plotted["uncertainty"] == [p[1] for p in decisions if p]
+    expected = [(p, u) for p, u in expected if p is not None]
+    assert plotted["predicted"] and plotted["predicted"] == [p for p, _ in expected]
+    assert plotted["uncertainty"] == [u for _, u in expected]
     assert set(plotted["action"]) <= {"promoted", "proposed"}
 
 
@@ -155,7 +157,9 @@ def test_a_report_in_a_later_process_reads_everything_from_the_store(
         assert Path(path).stat().st_size > 0
 
 
-def test_parsed_predictions_match_what_the_meta_guided_search_predicted(tmp_path: Path) -> None:
+def test_stored_predictions_are_exactly_what_the_meta_guided_search_predicted(
+    tmp_path: Path,
+) -> None:
     from llp.knowledge import DEFAULT_SPACE, make_mlp, make_optimizer
 
     torch.manual_seed(0)
@@ -181,18 +185,22 @@ def test_parsed_predictions_match_what_the_meta_guided_search_predicted(tmp_path
     }
     assert proposed, "the prior scored no proposal"
     with KnowledgeBase.open(storage) as kb:
-        parsed = prediction_series(load_study(kb, "wine"))
-    from_reasons = {
-        t: p for t, p, a in zip(parsed["trial"], parsed["predicted"], parsed["action"])
+        series = prediction_series(load_study(kb, "wine"))
+        decisions = kb.decisions("wine")
+    stored = {
+        t: p for t, p, a in zip(series["trial"], series["predicted"], series["action"])
         if a == "proposed"
     }  # fmt: skip
     trained = {e.trial_id for e in result.evaluations}
-    assert set(from_reasons) == set(proposed) & trained
-    for trial, predicted in from_reasons.items():
-        assert predicted == pytest.approx(proposed[trial], abs=5e-5)
+    assert set(stored) == set(proposed) & trained
+    assert stored == {t: proposed[t] for t in stored}  # exact, not rounded
+    # Every decision of the search is stored, in order, "kept out" ones included.
+    assert [d.sequence for d in decisions] == list(range(len(result.study.decisions)))
+    assert [d.action for d in decisions] == [d.action for d in result.study.decisions]
+    assert any(d.action == "kept out" for d in decisions)
 
 
-def test_budget_series_counts_every_cost_and_judges_the_best_at_the_top_fidelity(
+def test_budget_series_counts_every_cost_and_draws_the_stored_answer(
     make_study: Callable[..., Any],
 ) -> None:
     kb, name = make_study(
@@ -200,17 +208,28 @@ def test_budget_series_counts_every_cost_and_judges_the_best_at_the_top_fidelity
             (0, 0.25, None, "initial configuration"),
             (1, 0.25, 0.70, "initial configuration"),
             (2, 0.25, 0.90, "initial configuration"),
-            (2, 0.5, 0.80, "promoted to 50%: rank 1 by raw score (no surrogate yet)"),
-            (1, 0.5, 0.85, "promoted to 50%: predicted final rank 0.61 ± 0.20 by the surrogate"),
-        ]
-    )
+            (2, 0.5, 0.80, "promoted"),
+            (1, 0.5, 0.85, "promoted"),
+        ],
+        decisions=[
+            DecisionRecord(0, "promoted", "checked surrogate", "up", trial_number=2,
+                           fraction=0.5, predicted=None, posterior=0.88),
+            DecisionRecord(1, "promoted", "checked surrogate", "up", trial_number=1,
+                           fraction=0.5, predicted=0.61, uncertainty=0.2),
+        ],
+        # The stored answer stays with trial 2 although trial 1 measured higher on 50%.
+        answers=[None, (1, 0.25), (2, 0.25), (2, 0.5), (2, 0.5)],
+    )  # fmt: skip
     series = budget_series(load_study(kb, name))
     assert series["cumulative_cost"] == pytest.approx([1.5, 3.0, 4.5, 6.0, 7.5])
     assert series["score"] == [None, 0.70, 0.90, 0.80, 0.85]
-    # None until something completes; steps *down* when a larger share is first reached.
-    assert series["incumbent"] == [None, 0.70, 0.90, 0.80, 0.85]
+    # The stored answer's score, never re-judged: None until one is stored; steps down
+    # when the answer moves to more data.
+    assert series["incumbent"] == [None, 0.70, 0.90, 0.80, 0.80]
+    assert series["answer_trial"] == [None, 1, 2, 2, 2]
     predictions = prediction_series(load_study(kb, name))
     assert predictions["trial"] == [1] and predictions["predicted"] == [0.61]
+    assert predictions["uncertainty"] == [0.2]
     assert predictions["measured"] == [0.85] and predictions["measured_fraction"] == [0.5]
 
 
@@ -235,14 +254,25 @@ def test_the_report_says_where_the_configurations_came_from(
 def test_source_table_reads_the_first_proposal_of_each_trial(
     make_study: Callable[..., Any],
 ) -> None:
+    def proposed(sequence: int, trial: int, source: str) -> DecisionRecord:
+        return DecisionRecord(sequence, "proposed", "r", "words", trial_number=trial,
+                              fraction=0.5, source=source)  # fmt: skip
+
     kb, name = make_study(
         [
-            (0, 0.5, 0.6, "the meta-model's pick (source: prior); prior score 0.9000"),
-            (1, 0.5, 0.7, "a uniform draw from the space (source: random)"),
-            (0, 1.0, 0.8, "promoted to 100%: rank 1 by posterior score"),
-            (1, 1.0, 0.7, "promoted to 100%: rank 2 by posterior score"),
-            (2, 0.5, 0.5, "a uniform draw from the space (source: random)"),
-        ]
+            (0, 0.5, 0.6, "the pick"),
+            (1, 0.5, 0.7, "a draw"),
+            (0, 1.0, 0.8, "promoted"),
+            (1, 1.0, 0.7, "promoted"),
+            (2, 0.5, 0.5, "a draw"),
+        ],
+        decisions=[
+            proposed(0, 0, "prior"),
+            proposed(1, 1, "random"),
+            DecisionRecord(2, "promoted", "posterior", "w", trial_number=0, source="prior"),
+            proposed(3, 2, "random"),
+            proposed(4, 0, "model"),  # only the first proposal of a trial counts
+        ],
     )
     study = load_study(kb, name)
     rows = source_table(study, {"trial_number": 0})
@@ -308,70 +338,31 @@ def test_a_study_whose_data_file_moved_still_gets_its_report_without_slices(
     assert "landscape" in again["figures"]
 
 
-def test_a_meta_probing_answer_is_judged_in_the_report_as_the_study_judged_it() -> None:
-    import datetime
-    from types import SimpleNamespace
+def test_the_report_kb_show_and_kb_list_agree_on_an_answer_that_is_not_the_best_score(
+    make_study: Callable[..., Any], tmp_path: Path
+) -> None:
+    from llp.cli._kb import list_knowledge, show_study
+    from llp.report import top_trials
 
-    import pandas as pd
-
-    from llp.report._collect import StudyData, best_evaluation
-    from llp.runner import noise_margin
-    from llp.search import Job
-    from llp.search._meta_guided import ANCHOR_REASON
-    from llp.store import StoredEvaluation
-    from llp.training import Fidelity
-    from tests.conftest import fake_result
-
-    plan = [  # trial, fraction, reason
-        (0, 0.5, f"{ANCHOR_REASON} (carried)"),
-        (1, 0.5, "initial"),
-        (0, 1.0, "carried to 100%"),
-        (1, 1.0, "promoted"),
-    ]
-
-    def study_data(scores: list[float], settings: dict) -> StudyData:
-        stored = []
-        for i, ((trial, fraction, reason), score) in enumerate(zip(plan, scores)):
-            job = Job(i, trial, {"x": trial / 10}, Fidelity(fraction, 2), 0, 0, reason)
-            stored.append(
-                StoredEvaluation(
-                    i + 1,
-                    "s",
-                    None,
-                    {},
-                    "mlp",
-                    trial,
-                    0,
-                    0,
-                    reason,
-                    fake_result(job, score),
-                    "0",
-                    datetime.datetime.now(datetime.UTC),
-                )
-            )
-        frame = pd.DataFrame(
-            {
-                "evaluation_id": [e.id for e in stored],
-                "trial_number": [e.trial_number for e in stored],
-                "score": [e.result.score for e in stored],
-            }
-        )
-        study = SimpleNamespace(settings=settings, objective="val_accuracy")
-        return StudyData(study, None, frame, tuple(stored))  # type: ignore[arg-type]
-
-    rule = {"answer_noise_z": 1.0, "n_val": 60, "max_resource": 1.0, "epochs": 2}
-    margin = noise_margin(0.80, 60, "val_accuracy")
-    for settings, challenger, expected in (
-        (rule, 0.80 + margin / 2, 0),  # within noise: the pick
-        (rule, 0.80 + 2 * margin, 1),  # beyond it
-        ({}, 0.80 + margin / 2, 1),  # a study without the rule: the best score
-    ):
-        best = best_evaluation(study_data([0.70, 0.72, 0.80, challenger], settings))
-        assert best is not None and int(best["trial_number"]) == expected
-    # A study that stopped before its top rung answers with the pick, on its most data.
-    plan[2:] = []
-    best = best_evaluation(study_data([0.70, 0.95], rule))
-    assert best is not None and int(best["trial_number"]) == 0
+    kb, name = make_study(
+        [(0, 1.0, 0.80, "pick"), (1, 1.0, 0.83, "draw"), (2, 1.0, 0.60, "draw")],
+        answers=[(0, 1.0), (0, 1.0), (0, 1.0)],
+    )
+    data = load_study(kb, name)
+    assert data.answer is not None and data.answer.trial_number == 0
+    # The answer leads the table and the landscape, then the others by measured score.
+    assert [int(r["trial_number"]) for r in top_trials(data, 3)] == [0, 1, 2]
+    report = build_report(kb, name, tmp_path / "r", landscape=False, meta_model=False)
+    payload = json.loads(report.data.read_text())
+    assert payload["best"]["trial"] == 0 and payload["rungs"]["best_trial"] == 0
+    html = report.index.read_text(encoding="utf-8")
+    assert "0.8000 (trial 0)" in html and "Why this answer" in html and "trial 0" in html
+    shown = show_study(kb, kb.get_study(name))
+    assert (shown["best_trial"], shown["best_score"]) == (0, 0.80)
+    assert shown["answer_note"] == "trial 0" and shown["answer_rule"] == "posterior"
+    assert [t["trial"] for t in shown["top_trials"]] == [0, 1, 2]
+    (listed,) = list_knowledge(kb)["studies"]
+    assert (listed["best_trial"], listed["best_score"]) == (0, 0.80)
 
 
 def test_the_budget_legend_fits_the_figure() -> None:

@@ -1,12 +1,12 @@
 """Sharing knowledge: ``llp kb export`` and ``llp kb import``, as JSON or Parquet.
 
-JSON format (``format_version`` 1)
+JSON format (``format_version`` 2)
 ----------------------------------
 One strict JSON object (no ``NaN`` tokens: a non-finite float inside curves, landscape
 features or meta-features is written as the string ``"NaN"``, ``"Infinity"`` or
 ``"-Infinity"``)::
 
-    {"format": "llp-knowledge-export", "format_version": 1, "llp_version": "0.1.0",
+    {"format": "llp-knowledge-export", "format_version": 2, "llp_version": "0.1.0",
      "exported_at": "2026-...", "source": "llp-runs/knowledge.db",
      "datasets": [{"fingerprint", "name", "group", "n_samples", "meta_features",
                    "created_at"}],
@@ -18,7 +18,18 @@ features or meta-features is written as the string ``"NaN"``, ``"Infinity"`` or
                                    "train_seconds", "n_train", "seed", "curve",
                                    "landscape", "probe_cost", "failure_reason",
                                    "traceback", "bracket", "rung", "reason",
-                                   "llp_version", "created_at"}]}]}
+                                   "llp_version", "created_at"}],
+                  "decisions": [{"sequence", "action", "rule", "reason", "trial",
+                                 "bracket", "rung", "fraction", "epochs", "source",
+                                 "predicted", "uncertainty", "prior_score", "measured",
+                                 "posterior", "prior_weight"}],
+                  "answers": [{"after": {"trial", "fraction", "epochs"},
+                               "answer": {"trial", "fraction", "epochs"}, "rule", "note",
+                               "posterior", "prior_weight"}]}]}
+
+``decisions`` are the scheduler's decisions as data and ``answers`` the study's answer
+after each evaluation (:mod:`llp.store`); both name evaluations of the same study.
+Files of ``format_version`` 1 have neither and are still read.
 
 A curve is column-wise, as in the knowledge base: ``{"epoch": [...], "train_loss":
 [...], "val_loss": [...], "val_accuracy": [...], "seconds": [...]}``.
@@ -55,13 +66,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
 from llp.cli._errors import CliError, one_line
+from llp.store._codec import MAX_MAGNITUDE
 
 if TYPE_CHECKING:
-    from llp.store import KnowledgeBase, StoredEvaluation
+    from llp.store import (
+        AnswerRecord,
+        DecisionRecord,
+        KnowledgeBase,
+        NewAnswer,
+        StoredEvaluation,
+        StudyRecord,
+    )
     from llp.training import EvaluationResult
 
 FORMAT_NAME = "llp-knowledge-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PARQUET_METADATA_KEY = b"llp.export"
 
 _TOP_KEYS = {
@@ -74,10 +93,19 @@ _TOP_KEYS = {
     "studies",
 }
 _DATASET_KEYS = {"fingerprint", "name", "group", "n_samples", "meta_features", "created_at"}
-_STUDY_KEYS = {
+_STUDY_KEYS_1 = {
     "name", "dataset", "scheduler", "settings", "space", "seed", "objective",
     "model_family", "created_at", "llp_version", "evaluations",
 }  # fmt: skip
+#: From format 2 on, a study also carries its decisions and answers.
+_STUDY_KEYS = {*_STUDY_KEYS_1, "decisions", "answers"}
+_DECISION_KEYS = (
+    "sequence", "action", "rule", "reason", "trial", "bracket", "rung", "fraction",
+    "epochs", "source", "predicted", "uncertainty", "prior_score", "measured", "posterior",
+    "prior_weight",
+)  # fmt: skip
+_ANSWER_KEYS = ("after", "answer", "rule", "note", "posterior", "prior_weight")
+_KEY_KEYS = ("trial", "fraction", "epochs")
 _EVALUATION_KEYS = (
     "trial", "config", "fraction", "epochs", "status", "score", "objective", "cost",
     "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
@@ -141,6 +169,46 @@ def evaluation_to_json(e: StoredEvaluation) -> dict[str, Any]:
     }
 
 
+def decision_to_json(d: DecisionRecord) -> dict[str, Any]:
+    """One stored decision as an export record."""
+    record = {k: getattr(d, k) for k in _DECISION_KEYS if k != "trial"}
+    return {**record, "trial": d.trial_number}
+
+
+def answer_to_json(a: AnswerRecord, keys: Mapping[int, tuple[int, float, int]]) -> dict[str, Any]:
+    """One stored answer as an export record (``keys``: evaluation id -> its trial,
+    fraction and epochs)."""
+    after = keys[a.after_evaluation_id]
+    return {
+        "after": dict(zip(_KEY_KEYS, after, strict=True)),
+        "answer": {"trial": a.trial_number, "fraction": a.fraction, "epochs": a.epochs},
+        "rule": a.rule,
+        "note": a.note,
+        "posterior": a.posterior,
+        "prior_weight": a.prior_weight,
+    }
+
+
+def _study_to_json(kb: KnowledgeBase, s: StudyRecord, fingerprint: str | None) -> dict[str, Any]:
+    evaluations = kb.evaluations(study=s.name)
+    keys = {e.id: (e.trial_number, e.fidelity.fraction, e.fidelity.epochs) for e in evaluations}
+    return {
+        "name": s.name,
+        "dataset": fingerprint,
+        "scheduler": s.scheduler,
+        "settings": dict(s.settings),
+        "space": None if s.space is None else dict(s.space),
+        "seed": s.seed,
+        "objective": s.objective,
+        "model_family": s.model_family,
+        "created_at": _time(s.created_at),
+        "llp_version": s.llp_version,
+        "evaluations": [evaluation_to_json(e) for e in evaluations],
+        "decisions": [decision_to_json(d) for d in kb.decisions(s.name)],
+        "answers": [answer_to_json(a, keys) for a in kb.answers(s.name)],
+    }
+
+
 def export_document(kb: KnowledgeBase, studies: Sequence[str] | None = None) -> dict[str, Any]:
     """The knowledge base (or the named studies and their datasets) as an export
     document; raises :class:`CliError` for an unknown study name."""
@@ -165,7 +233,7 @@ def export_document(kb: KnowledgeBase, studies: Sequence[str] | None = None) -> 
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "llp_version": __version__,
-        "exported_at": _time(datetime.datetime.now(datetime.timezone.utc)),
+        "exported_at": _time(datetime.datetime.now(datetime.UTC)),
         "source": kb.storage,
         "datasets": [
             {
@@ -179,19 +247,9 @@ def export_document(kb: KnowledgeBase, studies: Sequence[str] | None = None) -> 
             for d in datasets
         ],
         "studies": [
-            {
-                "name": s.name,
-                "dataset": by_id[s.dataset_id].fingerprint if s.dataset_id in by_id else None,
-                "scheduler": s.scheduler,
-                "settings": dict(s.settings),
-                "space": None if s.space is None else dict(s.space),
-                "seed": s.seed,
-                "objective": s.objective,
-                "model_family": s.model_family,
-                "created_at": _time(s.created_at),
-                "llp_version": s.llp_version,
-                "evaluations": [evaluation_to_json(e) for e in kb.evaluations(study=s.name)],
-            }
+            _study_to_json(
+                kb, s, by_id[s.dataset_id].fingerprint if s.dataset_id in by_id else None
+            )
             for s in chosen
         ],
     }
@@ -373,10 +431,6 @@ def _int(value: Any, where: str, *, low: int | None = 0, optional: bool = False)
     return value
 
 
-#: Largest magnitude a stored number may have: the meta-model reads records as float32,
-#: and a finite value beyond its range (3.4e38) would become infinite there and break
-#: every later fit on the knowledge base.
-MAX_MAGNITUDE = 1e30
 #: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
 MAX_COST = 1e9
 
@@ -576,7 +630,7 @@ def _validate(doc: Any) -> _ImportPlan:
     for i, s in enumerate(top["studies"]):
         where = f"studies[{i}]"
         record = _mapping(s, where)
-        _keys(record, _STUDY_KEYS, where)
+        _keys(record, _STUDY_KEYS if version != 1 else _STUDY_KEYS_1, where)
         name = _name(record["name"], f"{where}.name")
         where = f"study {name!r}"
         if name in names:
@@ -623,6 +677,17 @@ def _validate(doc: Any) -> _ImportPlan:
                 )
             keys_seen.add(key)
             evaluations.append(item)
+        decisions = [
+            _decision(d, f"{where}.decisions[{j}]")
+            for j, d in enumerate(_list(record.get("decisions", []), f"{where}.decisions"))
+        ]
+        sequences = [d.sequence for d in decisions]
+        if len(set(sequences)) != len(sequences):
+            raise _Invalid(f"{where}.decisions repeat a sequence number.")
+        answers = [
+            _answer(a, f"{where}.answers[{j}]", keys_seen)
+            for j, a in enumerate(_list(record.get("answers", []), f"{where}.answers"))
+        ]
         plan.studies.append(
             {
                 "name": name,
@@ -636,9 +701,73 @@ def _validate(doc: Any) -> _ImportPlan:
                     record["model_family"], f"{where}.model_family", optional=True
                 ),
                 "evaluations": evaluations,
+                "decisions": decisions,
+                "answers": answers,
             }
         )
     return plan
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{where} must be a list.")
+    return value
+
+
+def _decision(value: Any, where: str) -> DecisionRecord:
+    from llp.store import DecisionRecord
+    from llp.store._codec import decision_row
+
+    record = _mapping(value, where)
+    _keys(record, _DECISION_KEYS, where)
+    fields = {k: record[k] for k in _DECISION_KEYS if k != "trial"}
+    for key in ("action", "rule", "reason", "source"):
+        _text(fields[key], f"{where}.{key}", optional=key == "source", empty=key == "reason")
+    for key in ("predicted", "uncertainty", "prior_score", "measured", "posterior"):
+        _number(fields[key], f"{where}.{key}", optional=True)
+    decision = DecisionRecord(**fields, trial_number=record["trial"])
+    try:
+        decision_row(decision, owner=where)  # the store's own rules, checked before writing
+    except (TypeError, ValueError) as exc:
+        raise _Invalid(one_line(str(exc))) from None
+    return decision
+
+
+def _key(value: Any, where: str) -> tuple[int, float, int]:
+    record = _mapping(value, where)
+    _keys(record, _KEY_KEYS, where)
+    return (
+        _int(record["trial"], f"{where}.trial") or 0,
+        _number(record["fraction"], f"{where}.fraction", low=0.0, high=1.0) or 0.0,
+        _int(record["epochs"], f"{where}.epochs", low=1) or 1,
+    )
+
+
+def _answer(
+    value: Any, where: str, evaluations: set[tuple[int, float, int]]
+) -> tuple[tuple[int, float, int], NewAnswer]:
+    from llp.store import NewAnswer
+
+    record = _mapping(value, where)
+    _keys(record, _ANSWER_KEYS, where)
+    after, chosen = (
+        _key(record["after"], f"{where}.after"),
+        _key(record["answer"], f"{where}.answer"),
+    )
+    for key, name in ((after, "after"), (chosen, "answer")):
+        if key not in evaluations:
+            raise _Invalid(
+                f"{where}.{name} names trial {key[0]} at fraction {key[1]}, epochs {key[2]}, "
+                "which is not one of the study's evaluations in the file."
+            )
+    answer = NewAnswer(
+        *chosen,
+        rule=_name(record["rule"], f"{where}.rule"),
+        note=_text(record["note"], f"{where}.note", empty=True) or "",
+        posterior=_number(record["posterior"], f"{where}.posterior", optional=True),
+        prior_weight=_number(record["prior_weight"], f"{where}.prior_weight", optional=True),
+    )
+    return after, answer
 
 
 def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
@@ -773,7 +902,7 @@ class _StoredLike:
         self.rung = item["rung"]
         self.reason = item["reason"]
         self.llp_version = ""
-        self.created_at = datetime.datetime.now(datetime.timezone.utc)
+        self.created_at = datetime.datetime.now(datetime.UTC)
 
 
 def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
@@ -902,6 +1031,9 @@ def import_knowledge(
                 for e in s["evaluations"]
             ],
         )
+        # Decisions and answers already stored for the study are kept as they are.
+        kb.record_decisions(study.id, s["decisions"])
+        kb.record_answers(study.id, s["answers"])
     after = kb.counts()
     return ImportSummary(
         Path(path),
@@ -919,6 +1051,8 @@ __all__ = [
     "FORMAT_VERSION",
     "ExportSummary",
     "ImportSummary",
+    "answer_to_json",
+    "decision_to_json",
     "evaluation_to_json",
     "export_document",
     "export_knowledge",

@@ -24,22 +24,30 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _study_stats(kb: KnowledgeBase, name: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """Evaluations, failures, cost and the study's answer: the evaluation its own rule
-    chose (:func:`llp.report.best_evaluation`, e.g. MetaProbing's posterior rule), not
-    merely the best raw score."""
-    from llp.report import best_evaluation, load_study
+#: What ``answer_note`` says for a study with evaluations but no stored answer.
+NO_ANSWER_NOTE = (
+    "no answer is stored with this study: it was recorded before llp stored answers "
+    "(knowledge-base schema 1)"
+)
 
-    answer = best_evaluation(load_study(kb, name)) if not frame.empty else None
+
+def _study_stats(kb: KnowledgeBase, name: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Evaluations, failures, cost and the study's answer as it stored it after its last
+    evaluation (:meth:`llp.store.KnowledgeBase.answer`; e.g. MetaProbing's posterior
+    rule), never judged again here."""
+    answer = kb.answer(name)
+    note = answer.note if answer is not None else (NO_ANSWER_NOTE if not frame.empty else None)
     return {
         "n_evaluations": len(frame),
         "n_failed": int((frame["status"] != "complete").sum()) if not frame.empty else 0,
         "total_cost": float(frame["cost"].sum() + frame["probe_cost"].sum())
         if not frame.empty
         else 0.0,
-        "best_score": None if answer is None else _finite(answer["score"]),
-        "best_fraction": None if answer is None else float(answer["fraction"]),
-        "best_trial": None if answer is None else int(answer["trial_number"]),
+        "best_score": None if answer is None else _finite(answer.score),
+        "best_fraction": None if answer is None else answer.fraction,
+        "best_trial": None if answer is None else answer.trial_number,
+        "answer_rule": None if answer is None else answer.rule,
+        "answer_note": note,
     }
 
 
@@ -125,12 +133,14 @@ def find_dataset(kb: KnowledgeBase, key: str) -> DatasetRecord | None:
 
 
 def show_study(kb: KnowledgeBase, study: StudyRecord) -> dict[str, Any]:
-    """One study: settings, space, dataset, evaluations per data share, best trials."""
-    frame = kb.evaluations_frame(study=study.name)
-    dataset = None
-    if study.dataset_id is not None:
-        dataset = next((d for d in kb.list_datasets() if d.id == study.dataset_id), None)
-    configs = {e.trial_number: dict(e.config) for e in kb.evaluations(study=study.name)}
+    """One study: settings, space, dataset, evaluations per data share, its answer, then
+    the best other trials on the largest data share (:func:`llp.report.top_trials`)."""
+    from llp.report import load_study, top_trials
+
+    data = load_study(kb, study.name)
+    frame = data.frame
+    dataset = data.dataset
+    configs = {t: dict(c) for t, c in data.configs.items()}
     rungs = []
     if not frame.empty:
         for fraction, rows in frame.groupby("fraction", sort=True):
@@ -144,19 +154,14 @@ def show_study(kb: KnowledgeBase, study: StudyRecord) -> dict[str, Any]:
                 }
             )
     stats = _study_stats(kb, study.name, frame)
-    top = []
-    if stats["best_fraction"] is not None:
-        ok = frame[(frame["status"] == "complete") & (frame["fraction"] == stats["best_fraction"])]
-        for _, row in (
-            ok.sort_values(["score", "trial_number"], ascending=[False, True]).head(5).iterrows()
-        ):
-            top.append(
-                {
-                    "trial": int(row["trial_number"]),
-                    "score": _finite(row["score"]),
-                    "config": configs.get(int(row["trial_number"]), {}),
-                }
-            )
+    top = [
+        {
+            "trial": int(row["trial_number"]),
+            "score": _finite(row["score"]),
+            "config": configs.get(int(row["trial_number"]), {}),
+        }
+        for row in top_trials(data, 5)
+    ]
     failures = (
         frame[frame["status"] != "complete"]["failure_reason"].dropna().astype(str).head(3).tolist()
         if not frame.empty

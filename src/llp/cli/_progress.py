@@ -1,8 +1,8 @@
 """The live display of ``llp tune``: where the search is and what the meta-model thinks.
 
 Three lines: the bar (iteration and data share, evaluations, elapsed time); the
-configurations tried, compute spent and best score so far; the meta-model's latest
-decision, read from the reason the scheduler gave the evaluation (the same text the
+configurations tried, compute spent and the study's answer so far; the search's latest
+decision, from the decision (as data) that sent the evaluation (the same record the
 knowledge base stores).
 """
 
@@ -12,40 +12,32 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from llp.report._collect import (
-    decision_action,
-    parse_posterior,
-    parse_prediction,
-    parse_prior_score,
-    parse_source,
-)
 from llp.search._base import format_share
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from llp.runner import ProgressEvent
+    from llp.search import Decision
 
 
-def describe_decision(reason: str) -> str | None:
+def describe_decision(decision: Decision | None) -> str | None:
     """The search's decision in a few words (``"promoted, posterior 0.9637"``,
-    ``"proposed (model), prior score 0.61"``); ``None`` for an evaluation no decision of
-    the meta-guided search sent (a plain scheduler's)."""
-    action = decision_action(reason)
-    source = parse_source(reason)
-    posterior = parse_posterior(reason)
-    parsed = parse_prediction(reason)
-    prior = parse_prior_score(reason)
-    if action != "proposed":
-        words = action
-        if parsed is not None:
-            words += f", predicted rank {parsed[0]:.2f} ± {parsed[1]:.2f}"
-        if posterior is not None:
-            words += f", posterior {posterior:.4f}"
-        return words if (parsed, posterior) != (None, None) else None
-    if source is None:
+    ``"proposed (model), prior score 0.61"``); ``None`` for an evaluation no recorded
+    decision sent (a plain scheduler's)."""
+    if decision is None:
         return None
-    return f"proposed ({source})" + (f", prior score {prior:.2f}" if prior is not None else "")
+    if decision.action != "proposed":
+        words = decision.action
+        if decision.predicted is not None and decision.uncertainty is not None:
+            words += f", predicted rank {decision.predicted:.2f} ± {decision.uncertainty:.2f}"
+        if decision.posterior is not None:
+            words += f", posterior {decision.posterior:.4f}"
+        return words
+    words = f"proposed ({decision.source})" if decision.source else "proposed"
+    if decision.prior_score is not None:
+        words += f", prior score {decision.prior_score:.2f}"
+    return words
 
 
 class TuneProgress:
@@ -123,18 +115,19 @@ class TuneProgress:
         from rich.text import Text
 
         best = "-"
-        if event.best_score is not None:
-            best = f"{event.best_score:.4f} ({format_share(event.best_resource or 0.0)} of data)"
+        if event.answer is not None:
+            share = format_share(event.answer.evaluation.resource)
+            best = f"{event.answer.score:.4f} (trial {event.answer.trial_id}, {share} of data)"
         total = max(self.n_planned or 0, event.n_finished) or None
         self._progress.update(
             self._task, completed=event.n_finished, total=total, position=event.position
         )
         self._progress.status = Text(
-            f"  {len(self.trials)} configs · cost {event.total_cost:.1f} · best {best}"
+            f"  {len(self.trials)} configs · cost {event.total_cost:.1f} · answer {best}"
         )
         evaluation = event.evaluation
         if evaluation is not None:
-            decision = describe_decision(evaluation.job.reason)
+            decision = describe_decision(evaluation.job.decision)
             if decision is not None:
                 measured = f"{evaluation.score:.4f}" if evaluation.score is not None else "failed"
                 self._progress.decision = Text.assemble(

@@ -266,6 +266,8 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
         )
         for line in config_lines(shown["best_config"]):
             console.print(line)
+    if shown["answer_note"]:
+        console.print(f"why this answer: {inert(shown['answer_note'])}", highlight=False)
     table = Table(title="rungs", title_justify="left", show_edge=False)
     for column in ("data share", "evaluations", "failed", "best"):
         table.add_column(column, justify="right")

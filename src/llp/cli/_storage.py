@@ -88,12 +88,13 @@ def report_folder(study: str) -> Path:
     ``../..`` or ``/etc``), so anything but letters, digits, ``.``, ``_`` and ``-`` becomes
     ``_``, a leading dot is dropped, and a changed name gets a digest of the original so
     two names never share a folder."""
-    import hashlib
     import re
+
+    from llp._digest import short_digest
 
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", study).lstrip(".")[:100] or "study"
     if safe != study:
-        safe += "-" + hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        safe += "-" + short_digest(study)
     return RUNS_DIR / "reports" / safe
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import hashlib
 import json
 import shlex
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from llp._digest import short_digest
 from llp.cli._data import LoadedData, load_data
 from llp.cli._defaults import TUNE_DEFAULTS
 from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, one_line
@@ -92,6 +92,7 @@ class TuneOutcome:
             "best_score": study.best_score,
             "best_resource": best.resource,
             "best_trial": best.trial_id,
+            "answer_rule": None if study.answer is None else study.answer.rule,
             "answer_note": self.result.answer_note,
             "stop_reason": self.result.stop_reason,
             "budget_saved": self.result.budget_saved,
@@ -162,7 +163,7 @@ def settings_digest(
         "prior": prior,
         "flatness": options.flatness,
     }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    return short_digest(json.dumps(key, sort_keys=True))
 
 
 def choose_study_name(
@@ -362,7 +363,7 @@ def run_tune(
         kb.prior_cutoff = (
             stored_study.created_at
             if stored_study is not None
-            else datetime.datetime.now(datetime.timezone.utc)
+            else datetime.datetime.now(datetime.UTC)
         )
         note = say
         for remark in pending:

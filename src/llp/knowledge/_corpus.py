@@ -349,7 +349,7 @@ def distill(
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "llp_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "space": json.loads(next(iter(space_texts))),
         "design": json.loads(next(iter(design_texts))),
         "families": dict(families or {}),

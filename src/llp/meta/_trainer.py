@@ -45,19 +45,15 @@ class Suggestion:
 
 
 def _quantiles(scores: Sequence[float | None]) -> np.ndarray:
-    """Percentile rank in [0, 1] of each score within its group; failures rank 0."""
+    """Percentile rank in [0, 1] of each score within its group; failures rank 0. Ties
+    share their mean rank, so equal scores get equal targets."""
+    from scipy.stats import rankdata
+
     values = np.array([-np.inf if s is None else float(s) for s in scores])
     n = values.shape[0]
     if n == 1:
         return np.array([0.0 if values[0] == -np.inf else 1.0])
-    order = values.argsort(kind="stable")
-    ranks = np.empty(n)
-    ranks[order] = np.arange(n)
-    # Ties share their mean rank so equal scores get equal targets.
-    for v in np.unique(values):
-        same = values == v
-        ranks[same] = ranks[same].mean()
-    out = ranks / (n - 1)
+    out = (rankdata(values, method="average") - 1.0) / (n - 1)
     out[values == -np.inf] = 0.0
     return out
 

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from llp.report._build import FIGURE_FILES, Report, build_report
 from llp.report._collect import (
-    PREDICTION,
     StudyData,
     best_evaluation,
     budget_series,
     curve_series,
     load_study,
-    parse_prediction,
-    parse_prior_score,
     prediction_series,
+    proposals,
     rung_series,
     source_table,
     top_trials,
@@ -34,7 +32,6 @@ from llp.report._meta import Importances, refit_importances, surrogate_feature_n
 
 __all__ = [
     "FIGURE_FILES",
-    "PREDICTION",
     "Importances",
     "Report",
     "SliceResult",
@@ -45,9 +42,8 @@ __all__ = [
     "curve_series",
     "landscape_slices",
     "load_study",
-    "parse_prediction",
-    "parse_prior_score",
     "prediction_series",
+    "proposals",
     "refit_importances",
     "rung_series",
     "source_table",

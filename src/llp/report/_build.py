@@ -173,6 +173,12 @@ def _build(
     notes: list[str] = []
     objective = study.objective
     best = best_evaluation(study)
+    if best is None and not study.complete.empty:
+        notes.append(
+            "No answer is stored with this study: it was recorded before llp stored each "
+            "study's answer (knowledge-base schema 1), so the report names none and draws "
+            "no answer line; tables rank by measured score."
+        )
     budget = budget_series(study)
     rungs = rung_series(study)
     curves = curve_series(study)
@@ -205,10 +211,12 @@ def _build(
     draw(
         "budget",
         lambda: figs.budget_figure(budget, objective),
-        "Best score against budget spent",
+        "The answer against budget spent",
         f"Each dot is one evaluation, placed at the compute spent when it finished and at "
-        f"its {label}; the line is the best score so far among evaluations on the largest "
-        f"data share reached (what the search would return if stopped there). "
+        f"its {label}; the line is the study's answer after each evaluation, as the study "
+        "stored it (what it would have returned had it stopped there), drawn at the score "
+        "the answer measured on its data share: it steps down when the answer moves to "
+        "more data, where scores are lower. "
         f"{len(budget['score'])} evaluations, {n_failed} failed (red crosses).",
         "score of each evaluation against cumulative compute",
     )
@@ -218,7 +226,7 @@ def _build(
         "Rung diagram",
         "Each configuration's score on each share of the training data it was trained on. "
         "Blue lines join the rungs of promoted configurations; grey dots stayed behind; "
-        "the best configuration is highlighted.",
+        "the study's answer is highlighted.",
         "scores per rung, promoted configurations joined by lines",
     )
     draw(
@@ -226,7 +234,7 @@ def _build(
         lambda: figs.curves_figure(curves, objective, rungs["best_trial"]),
         "Learning curves",
         "Per-epoch validation metric and training loss of every evaluation, coloured by "
-        "the share of the data it trained on; black: the best configuration at the "
+        "the share of the data it trained on; black: the study's answer at the "
         "largest share it reached.",
         "learning curves of all evaluations",
     )
@@ -235,11 +243,12 @@ def _build(
         draw(
             "landscape",
             lambda: figs.landscape_figure(slices),
-            "Loss landscape of the best configurations",
-            f"The {len(slices)} best configurations, retrained from their stored "
+            "Loss landscape of the answer and the best other configurations",
+            f"The study's answer and the best others by measured score ({len(slices)} in "
+            "all), retrained from their stored "
             f"configurations and seeds ({reproduced} of {len(slices)} reproduced the stored "
             "score exactly), and their training loss on the study's fixed probe set along a "
-            "filter-normalised random direction (left) and, for the best, on a plane of two "
+            "filter-normalised random direction (left) and, for the answer, on a plane of two "
             "such directions (right). Flat, wide basins tend to generalise better.",
             "loss slices around the best configurations",
         )
@@ -396,7 +405,10 @@ def _page(
     cost = budget["cumulative_cost"][-1] if budget["cumulative_cost"] else 0.0
     wall = float(study.frame["seconds"].sum())
     cards = [
-        (f"{best['score']:.4f}" if best else "-", f"best {objective_label(record.objective)}"),
+        (
+            f"{best['score']:.4f} (trial {int(best['trial_number'])})" if best else "-",
+            f"the answer's {objective_label(record.objective)}",
+        ),
         (
             f"{format_share(float(best['fraction']))}" if best else "-",
             "data share it was judged on",
@@ -414,6 +426,13 @@ def _page(
             planned = float(planned) * (1.0 + (probes / training if training > 0 else 0.0))
         cards.append((f"{max(float(planned) - cost, 0.0):.1f}", f"of {planned:.4g} left unspent"))
     sections: list[tuple[str, str]] = []
+    if study.answer is not None:
+        sections.append(
+            (
+                "Why this answer",
+                table(["rule", "why"], [[study.answer.rule, study.answer.note]]),
+            )
+        )
     origins = source_table(study, best)
     if origins:
         rows = [
@@ -435,15 +454,20 @@ def _page(
     ranked = top_trials(study, 10)
     if ranked:
         names = sorted(study.configs[int(ranked[0]["trial_number"])])
+        answer = None if best is None else int(best["evaluation_id"])
         rows = [
-            [int(r["trial_number"]), float(r["score"])]
+            [
+                int(r["trial_number"]),
+                "yes" if int(r["evaluation_id"]) == answer else "",
+                float(r["score"]),
+            ]
             + [study.configs[int(r["trial_number"])].get(k, "") for k in names]
             for r in ranked
         ]
         sections.append(
             (
-                "Top configurations at the largest data share",
-                table(["trial", objective_label(record.objective), *names], rows),
+                "Top configurations at the largest data share: the answer, then by measured score",
+                table(["trial", "the answer", objective_label(record.objective), *names], rows),
             )
         )
     if slices:

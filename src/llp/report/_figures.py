@@ -127,8 +127,8 @@ def _mark_failures(ax: Axes, xs: Sequence[float], label: str = "failed") -> None
 
 # --------------------------------------------------------------------------- figures
 def budget_figure(series: Mapping[str, Sequence[Any]], objective: str) -> Figure:
-    """Every evaluation's score at the compute spent when it finished, and the best
-    score so far (judged at the highest data share reached) as a step line."""
+    """Every evaluation's score at the compute spent when it finished, and the study's
+    stored answer after each evaluation (its measured score) as a step line."""
     fig = new_figure()
     ax = fig.subplots()
     colors = fraction_colors(series["fraction"] or [1.0])
@@ -160,11 +160,11 @@ def budget_figure(series: Mapping[str, Sequence[Any]], objective: str) -> Figure
             where="post",
             color=INCUMBENT_COLOR,
             linewidth=1.8,
-            label="best so far (at the highest data share reached)",
+            label="the study's answer so far",
             zorder=4,
         )
         ax.annotate(
-            f"best {steps[-1][1]:.4f}",
+            f"answer {steps[-1][1]:.4f}",
             xy=steps[-1],
             xytext=(-6, 8),
             textcoords="offset points",
@@ -246,7 +246,7 @@ def _draw_rungs(ax: Axes, series: Mapping[str, Any], *, promoted_only: bool) -> 
             color=BEST_COLOR,
             markersize=11,
             linewidth=2.2,
-            label=f"best: trial {best}",
+            label=f"answer: trial {best}",
             zorder=5,
         )
         ax.annotate(
@@ -319,7 +319,9 @@ def curves_figure(
     ]
     if best_trial is not None:
         handles.append(
-            Line2D([], [], color=INCUMBENT_COLOR, linewidth=2.4, label=f"best (trial {best_trial})")
+            Line2D(
+                [], [], color=INCUMBENT_COLOR, linewidth=2.4, label=f"answer (trial {best_trial})"
+            )
         )
     left.set_xlabel("epoch")
     left.set_ylabel("validation accuracy" if metric == "val_accuracy" else "validation loss")

@@ -18,9 +18,8 @@ from llp.runner._runner import (
     StudyResult,
     WorkerLostError,
     noise_margin,
-    select_best,
-    select_incumbent,
 )
+from llp.search import select_best
 
 __all__ = [
     "DatasetInfo",
@@ -37,5 +36,4 @@ __all__ = [
     "describe_dataset",
     "noise_margin",
     "select_best",
-    "select_incumbent",
 ]

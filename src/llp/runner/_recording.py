@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llp.search import Job
+from llp._digest import short_digest
+from llp.search import Answer, Decision, Job
 from llp.training import EvaluationResult, Objective
 
 if TYPE_CHECKING:
-    from llp.store import KnowledgeBase
+    from llp.store import DecisionRecord, KnowledgeBase, NewAnswer
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def configs_digest(configs: Any) -> str:
     from llp.space import canonical_config_json
 
     text = "\n".join(canonical_config_json(c) for c in configs)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return short_digest(text, 16)
 
 
 def default_study_name(
@@ -117,9 +117,9 @@ def default_study_name(
 ) -> str:
     """A deterministic study name: the same search on the same data with the same
     settings gets the same name, so running it again resumes it."""
-    digest = hashlib.sha256(
-        json.dumps({"settings": settings, "seed": seed}, sort_keys=True, default=str).encode()
-    ).hexdigest()[:8]
+    digest = short_digest(
+        json.dumps({"settings": settings, "seed": seed}, sort_keys=True, default=str)
+    )
     data = dataset.fingerprint.split(":")[-1][:10] if dataset else "nodata"
     return f"{kind}-{data}-{digest}"
 
@@ -199,13 +199,66 @@ class StudyRecorder:
         )
         return None if stored is not None and stored.worker_lost else stored
 
-    def record(self, job: Job, result: EvaluationResult) -> None:
-        self.knowledge_base.record_evaluation(
-            self.study_id,
-            trial_number=job.trial_id,
-            config=dict(job.config),
-            result=result,
-            bracket=job.bracket,
-            rung=job.rung,
-            reason=job.reason,
-        )
+    def record(
+        self,
+        job: Job,
+        result: EvaluationResult,
+        *,
+        stored: bool = False,
+        decisions: Sequence[Decision] = (),
+        answer: Answer | None = None,
+    ) -> None:
+        """Store a finished evaluation (unless ``stored``: a resumed study took it from
+        the store), the decisions made once it was known and the study's answer after
+        it, in one transaction."""
+        records = [decision_record(d) for d in decisions]
+        new_answer = None if answer is None else answer_record(answer)
+        kb = self.knowledge_base
+        if not stored:
+            kb.record_evaluation(
+                self.study_id,
+                trial_number=job.trial_id,
+                config=dict(job.config),
+                result=result,
+                bracket=job.bracket,
+                rung=job.rung,
+                reason=job.reason,
+                decisions=records,
+                answer=new_answer,
+            )
+            return
+        kb.record_decisions(self.study_id, records)
+        if new_answer is not None:
+            after = (job.trial_id, job.fidelity.fraction, job.fidelity.epochs)
+            kb.record_answer(self.study_id, after=after, answer=new_answer)
+
+    def record_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Store decisions made before any evaluation (the first proposals)."""
+        if decisions:
+            self.knowledge_base.record_decisions(
+                self.study_id, [decision_record(d) for d in decisions]
+            )
+
+
+def decision_record(decision: Decision) -> DecisionRecord:
+    """A scheduler's :class:`~llp.search.Decision` as the store's record."""
+    from llp.store import DecisionRecord
+
+    own = set(DecisionRecord.__dataclass_fields__) - {"trial_number", "created_at"}
+    return DecisionRecord(**{f: getattr(decision, f) for f in own}, trial_number=decision.trial_id)
+
+
+def answer_record(answer: Answer) -> NewAnswer:
+    """A scheduler's :class:`~llp.search.Answer` as the store's record."""
+    from llp.store import NewAnswer
+
+    fidelity = answer.evaluation.fidelity
+    return NewAnswer(
+        trial_number=answer.trial_id,
+        fraction=fidelity.fraction,
+        epochs=fidelity.epochs,
+        rule=answer.rule,
+        note=answer.note,
+        posterior=answer.posterior,
+        prior_weight=answer.prior_weight,
+    )

@@ -4,13 +4,13 @@ import concurrent.futures as cf
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llp._checks import check_int
 from llp.runner._recording import StudyRecorder
-from llp.search import Evaluation, Job, Scheduler
+from llp.search import Answer, Decision, Evaluation, Job, Scheduler
 from llp.training import WORKER_LOST, EvaluationResult, EvaluationStatus, Objective
 
 ProgressCallback = Callable[["ProgressEvent"], None]
@@ -76,7 +76,10 @@ class ProgressEvent:
     total_cost : float
         Compute spent so far, in full-data-epoch equivalents.
     best_score, best_config, best_resource
-        The best evaluation so far at the highest fidelity reached (None before any).
+        The study's answer so far (:meth:`llp.search.Scheduler.incumbent`; None before
+        any evaluation succeeded): its score, configuration and data share.
+    answer : Answer or None
+        That answer, with the rule that chose it and why.
     """
 
     kind: Literal["evaluation", "finished"]
@@ -89,6 +92,7 @@ class ProgressEvent:
     best_score: float | None
     best_config: Mapping[str, Any] | None
     best_resource: float | None
+    answer: Answer | None = None
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,21 @@ class StudyResult:
     Attributes
     ----------
     best_config : dict
-        The best configuration judged at the highest fidelity reached.
+        The study's answer (:meth:`llp.search.Scheduler.incumbent` after the last
+        evaluation): the best configuration at the highest fidelity reached, by the
+        scheduler's rule.
     best_score : float
         Its score (higher is better; see ``objective``).
     best_evaluation : Evaluation
     evaluations : tuple of Evaluation
         Every evaluation in the order it finished, with config, resource, curve, status,
         cost and why it was run.
+    answers : tuple of (Answer or None)
+        The answer after each evaluation (same order as ``evaluations``; ``None`` until
+        one succeeded): what the study would have returned had it stopped there.
+    decisions : tuple of Decision
+        The scheduler's decisions, as data, in the order made (empty for schedulers that
+        do not record them).
     total_cost : float
         Compute spent, in full-data-epoch equivalents: training plus any landscape
         probes (``probe_cost``).
@@ -128,6 +140,14 @@ class StudyResult:
     objective: str
     study_name: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    answers: tuple[Answer | None, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def answer(self) -> Answer | None:
+        """The final answer with its rule and note (``None`` for a result built by hand
+        without answers)."""
+        return self.answers[-1] if self.answers else None
 
     @property
     def probe_cost(self) -> float:
@@ -170,21 +190,6 @@ class StudyResult:
         return pd.DataFrame(rows)
 
 
-def select_best(evaluations: Sequence[Evaluation]) -> Evaluation | None:
-    """The best successful evaluation at the highest fidelity any success reached.
-
-    A low-fidelity score is never compared with a high-fidelity one: the winner is the
-    top score among the evaluations trained on the most data (then the most epochs).
-    Ties go to the lower trial id.
-    """
-    ok = [e for e in evaluations if e.status is EvaluationStatus.COMPLETE]
-    if not ok:
-        return None
-    top = max((e.fidelity.fraction, e.fidelity.epochs) for e in ok)
-    at_top = [e for e in ok if (e.fidelity.fraction, e.fidelity.epochs) == top]
-    return min(at_top, key=lambda e: (-float(e.score or 0.0), e.trial_id))
-
-
 def noise_margin(score: float, n_val: int, objective: str, z: float = 1.0) -> float:
     """How far another configuration's validation score must be above ``score`` before
     the difference is more than validation noise.
@@ -198,46 +203,6 @@ def noise_margin(score: float, n_val: int, objective: str, z: float = 1.0) -> fl
         return 0.0
     p = min(max(float(score), 1.0 / n_val), 1.0 - 1.0 / n_val)
     return float(z * math.sqrt(2.0 * p * (1.0 - p) / n_val))
-
-
-def select_incumbent(
-    evaluations: Sequence[Evaluation],
-    *,
-    anchor_trial: int | None,
-    n_val: int,
-    objective: str,
-    z: float = 1.0,
-    judge_at: tuple[float, int] | None = None,
-) -> Evaluation | None:
-    """:func:`select_best`, except that an *anchor* (a configuration trusted in advance,
-    such as the meta-model's pick) keeps its place unless beaten by more than noise.
-
-    At the highest fidelity any success reached, the anchor is replaced only by a
-    configuration whose score beats the anchor's by more than :func:`noise_margin`. When
-    the anchor was not measured at that fidelity, this is :func:`select_best`.
-
-    ``judge_at`` (``(fraction, epochs)``), when given, is the fidelity challengers must
-    reach to replace the anchor at all: below it low-fidelity scores say less about the
-    final one than the prior does, and the anchor (its evaluation on the most data)
-    stays the answer.
-    """
-    best = select_best(evaluations)
-    if best is None or anchor_trial is None or best.trial_id == anchor_trial:
-        return best
-    top = (best.fidelity.fraction, best.fidelity.epochs)
-    done = [
-        e
-        for e in evaluations
-        if e.trial_id == anchor_trial and e.status is EvaluationStatus.COMPLETE
-    ]
-    if judge_at is not None and top < judge_at and done:
-        return max(done, key=lambda e: (e.fidelity.fraction, e.fidelity.epochs))
-    anchors = [e for e in done if (e.fidelity.fraction, e.fidelity.epochs) == top]
-    if not anchors:
-        return best
-    anchor = anchors[-1]
-    margin = noise_margin(float(anchor.score or 0.0), n_val, objective, z)
-    return best if float(best.score or 0.0) > float(anchor.score or 0.0) + margin else anchor
 
 
 class StudyFailedError(RuntimeError):
@@ -342,7 +307,10 @@ class Runner:
         evaluations: list[Evaluation] = []
         flight = _Flight(self.executor, self.evaluate, self.max_retries)
         total_cost = 0.0
-        best: Evaluation | None = None
+        answers: list[Answer | None] = []
+        decisions = self.scheduler.drain_decisions()
+        if self.recorder is not None:
+            self.recorder.record_decisions(decisions)
         reused: set[int] = set()
         display = ProgressDisplay(
             self.description, self.scheduler.n_planned_jobs, enabled=self.show_progress
@@ -373,13 +341,25 @@ class Runner:
                     # Tell results in job order so the outcome never depends on timing.
                     for job, result in flight.wait_for_results():
                         was_reused = job.job_id in reused
-                        if self.recorder is not None and not was_reused:
-                            self.recorder.record(job, result)
                         self.scheduler.tell(job, result)
                         evaluation = Evaluation(job, result, reused=was_reused)
                         evaluations.append(evaluation)
+                        answer = self.scheduler.incumbent(evaluations)
+                        answers.append(answer)
+                        new = self.scheduler.drain_decisions()
+                        decisions += new
+                        if self.recorder is not None:
+                            # The evaluation, the decisions it led to and the answer
+                            # after it, in one transaction.
+                            self.recorder.record(
+                                job,
+                                result,
+                                stored=was_reused,
+                                decisions=new,
+                                answer=answer,
+                            )
                         total_cost += result.cost + result.probe_cost
-                        best = select_best([*([best] if best else []), evaluation])
+                        best = answer.evaluation if answer is not None else None
                         event = ProgressEvent(
                             kind="evaluation",
                             evaluation=evaluation,
@@ -391,6 +371,7 @@ class Runner:
                             best_score=best.score if best else None,
                             best_config=dict(best.config) if best else None,
                             best_resource=best.resource if best else None,
+                            answer=answer,
                         )
                         display.update(event)
                         for message in self.scheduler.drain_messages():
@@ -400,7 +381,8 @@ class Runner:
         finally:
             flight.cancel_all()
         wall = time.perf_counter() - started
-        final = select_best(evaluations)
+        answer = answers[-1] if answers else None
+        final = answer.evaluation if answer is not None else None
         if final is None:
             first = next((e for e in evaluations), None)
             why = first.result.failure_reason if first else "no evaluation ran"
@@ -420,6 +402,7 @@ class Runner:
                     best_score=final.score,
                     best_config=dict(final.config),
                     best_resource=final.resource,
+                    answer=answer,
                 )
             )
         return StudyResult(
@@ -434,6 +417,8 @@ class Runner:
             objective=final.result.objective,
             study_name=self.recorder.study_name if self.recorder else None,
             metadata={"retries": flight.n_retries},
+            answers=tuple(answers),
+            decisions=tuple(decisions),
         )
 
 

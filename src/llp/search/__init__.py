@@ -3,10 +3,24 @@ the meta-guided search; the posterior rule that weighs a prior against measureme
 
 from __future__ import annotations
 
-from llp.search._base import Evaluation, Job, Scheduler, rank_for_promotion, rung_resources
+from llp.search._base import (
+    BEST_RULE,
+    DECISION_ACTIONS,
+    Answer,
+    Decision,
+    Evaluation,
+    Job,
+    Scheduler,
+    best_answer,
+    rank_for_promotion,
+    rung_resources,
+    select_best,
+)
 from llp.search._evidence import (
+    ANSWER_RULE,
     Judgement,
     PriorFit,
+    answer_note,
     judge,
     prior_fit,
     select_answer,
@@ -16,7 +30,6 @@ from llp.search._hyperband import Hyperband
 from llp.search._meta_guided import (
     SOURCES,
     MetaGuidedScheduler,
-    Prediction,
     SurrogateCheck,
     affordable_rungs,
     bracket_cost,
@@ -28,19 +41,25 @@ from llp.search._random import RandomSearch
 from llp.search._successive_halving import SuccessiveHalving
 
 __all__ = [
+    "ANSWER_RULE",
+    "BEST_RULE",
+    "DECISION_ACTIONS",
     "SOURCES",
+    "Answer",
+    "Decision",
     "Evaluation",
     "Hyperband",
     "Job",
     "Judgement",
     "MetaGuidedScheduler",
-    "Prediction",
     "PriorFit",
     "RandomSearch",
     "Scheduler",
     "SuccessiveHalving",
     "SurrogateCheck",
     "affordable_rungs",
+    "answer_note",
+    "best_answer",
     "bracket_cost",
     "bracket_sizes",
     "expected_improvement",
@@ -49,6 +68,7 @@ __all__ = [
     "rank_for_promotion",
     "rung_resources",
     "select_answer",
+    "select_best",
     "simulate_brackets",
     "validation_variance",
 ]

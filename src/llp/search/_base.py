@@ -12,13 +12,88 @@ from typing import Any
 from llp._checks import check_int, check_real
 from llp.training import EvaluationResult, EvaluationStatus, Fidelity
 
+#: What a scheduler can decide about a configuration (:class:`Decision`): propose it
+#: (first training), promote it to more data, keep it out of a promotion, drop a proposal
+#: before it trained (to stay within the budget), or stop the study. Studies stored by
+#: earlier versions also have ``"carried"`` (the meta-model's pick, taken to every rung)
+#: and ``"runner-up"`` (one of the prior's next best, sent straight to the top rung).
+DECISION_ACTIONS: tuple[str, ...] = (
+    "proposed",
+    "promoted",
+    "kept out",
+    "dropped",
+    "stopped",
+    "carried",
+    "runner-up",
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision of a scheduler, as data (stored with the study; the report and the
+    CLI read these fields, and ``reason`` is only the same decision in words).
+
+    Attributes
+    ----------
+    sequence : int
+        Its place among the study's decisions (0, 1, ...): a resumed study makes the
+        same decisions in the same order, so the store keeps each once.
+    action : str
+        One of :data:`DECISION_ACTIONS`.
+    rule : str
+        The rule that fired: for a proposal how the configuration was found (e.g.
+        ``"zero-shot pick"``, ``"expected improvement"``), for a promotion what ranked it
+        (``"posterior"`` or ``"checked surrogate"``), for a stop why (``"budget"``, ...).
+    reason : str
+        The decision in one sentence, for people.
+    trial_id : int or None
+        The configuration (``None`` for ``"stopped"``).
+    bracket, rung : int
+        Where in the schedule the decision sends the configuration (``rung`` ``None``
+        for ``"stopped"``).
+    fraction, epochs
+        The fidelity the decision sends it to (a proposal or promotion) or judged it on
+        (kept out).
+    source : str or None
+        Where the configuration came from: ``"prior"``, ``"model"``, ``"local"``,
+        ``"random"`` or ``"user"``.
+    predicted, uncertainty : float or None
+        What the search predicted: the checked surrogate's final percentile rank (1 =
+        best) and the spread of its trees, or for a proposal the prior score.
+    prior_score : float or None
+        The prior's score of the configuration (predicted percentile rank).
+    measured : float or None
+        The validation score the decision was based on (promotions, kept out).
+    posterior, prior_weight : float or None
+        The posterior score the decision ranked by, and the weight the prior had in it
+        (:mod:`llp.search._evidence`).
+    """
+
+    sequence: int
+    action: str
+    rule: str
+    reason: str
+    trial_id: int | None = None
+    bracket: int = 0
+    rung: int | None = None
+    fraction: float | None = None
+    epochs: int | None = None
+    source: str | None = None
+    predicted: float | None = None
+    uncertainty: float | None = None
+    prior_score: float | None = None
+    measured: float | None = None
+    posterior: float | None = None
+    prior_weight: float | None = None
+
 
 @dataclass(frozen=True)
 class Job:
     """One evaluation a scheduler asks for: train ``config`` at ``fidelity``.
 
     ``trial_id`` identifies the configuration within the study (a promoted configuration
-    keeps its id); ``reason`` says why the scheduler proposed or promoted it.
+    keeps its id); ``reason`` says why the scheduler proposed or promoted it, and
+    ``decision`` is that decision as data when the scheduler records decisions.
     """
 
     job_id: int
@@ -28,6 +103,7 @@ class Job:
     bracket: int
     rung: int
     reason: str
+    decision: Decision | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
@@ -85,6 +161,63 @@ class Evaluation:
         return self.result.curve
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a study answers at one moment: the evaluation it would return if it stopped.
+
+    ``rule`` names how it was chosen (:data:`BEST_RULE` or ``"posterior"``), ``note``
+    says why in one sentence; ``posterior`` and ``prior_weight`` are the posterior rule's
+    numbers (``None`` for the best-score rule).
+    """
+
+    evaluation: Evaluation
+    rule: str
+    note: str
+    posterior: float | None = None
+    prior_weight: float | None = None
+
+    @property
+    def trial_id(self) -> int:
+        return self.evaluation.trial_id
+
+    @property
+    def score(self) -> float:
+        return float(self.evaluation.score or 0.0)
+
+
+#: The rule of :func:`select_best`.
+BEST_RULE = "best score at the highest fidelity"
+
+
+def select_best(evaluations: Sequence[Evaluation]) -> Evaluation | None:
+    """The best successful evaluation at the highest fidelity any success reached.
+
+    A low-fidelity score is never compared with a high-fidelity one: the winner is the
+    top score among the evaluations trained on the most data (then the most epochs).
+    Ties go to the lower trial id.
+    """
+    ok = [e for e in evaluations if e.status is EvaluationStatus.COMPLETE]
+    if not ok:
+        return None
+    top = max((e.fidelity.fraction, e.fidelity.epochs) for e in ok)
+    at_top = [e for e in ok if (e.fidelity.fraction, e.fidelity.epochs) == top]
+    return min(at_top, key=lambda e: (-float(e.score or 0.0), e.trial_id))
+
+
+def best_answer(evaluations: Sequence[Evaluation]) -> Answer | None:
+    """:func:`select_best` as an :class:`Answer`, with its note."""
+    best = select_best(evaluations)
+    if best is None:
+        return None
+    fidelity = best.fidelity
+    note = (
+        f"trial {best.trial_id} is the answer: the best score ({best.score:.4f}) on the most "
+        f"data any configuration completed ({format_share(fidelity.fraction)}, "
+        f"{fidelity.epochs} epochs)"
+    )
+    return Answer(best, BEST_RULE, note)
+
+
 class Scheduler(abc.ABC):
     """Decides which configuration to train at which fidelity next (ask/tell).
 
@@ -132,6 +265,18 @@ class Scheduler(abc.ABC):
         """Decisions worth showing a person (e.g. what a meta-model predicted), each
         returned once; the runner prints them above the progress bar."""
         return []
+
+    def drain_decisions(self) -> list[Decision]:
+        """Decisions made since the last call, as data (:class:`Decision`), in the order
+        they were made; the runner stores them with the study. Schedulers that do not
+        record decisions return none."""
+        return []
+
+    def incumbent(self, evaluations: Sequence[Evaluation]) -> Answer | None:
+        """The study's answer given the evaluations finished so far (``None`` before
+        any succeeded). The runner asks after every evaluation and stores what it
+        gets, so every surface shows the same answer. Default: :func:`best_answer`."""
+        return best_answer(evaluations)
 
 
 def check_resources(

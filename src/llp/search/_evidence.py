@@ -54,6 +54,9 @@ from dataclasses import dataclass
 from llp.search._base import Evaluation
 from llp.training import EvaluationStatus
 
+#: The name of the rule :func:`select_answer` applies (stored with each answer).
+ANSWER_RULE = "posterior"
+
 #: Correlation between prior scores and measured scores assumed before the study has
 #: measured enough to estimate it (among the better half of a rung's configurations).
 PRIOR_AGREEMENT = 0.5
@@ -245,12 +248,48 @@ def select_answer(
     return ranked[0]
 
 
+def answer_note(
+    final: Judgement, evaluations: Sequence[Evaluation], anchor_trial: int | None, n_val: int
+) -> str:
+    """Why the answer is the answer, in one sentence."""
+    chosen = final.evaluation
+    measured = f"measured {chosen.score:.4f}" + (
+        f" on {n_val} validation examples" if n_val else ""
+    )
+    how = f"posterior {final.posterior:.4f}, prior weight {final.prior_weight:.2f}"
+    fidelity = chosen.fidelity
+    same_data = [
+        e for e in evaluations if e.fidelity == fidelity and e.status is EvaluationStatus.COMPLETE
+    ]
+    best_raw = max(same_data, key=lambda e: (float(e.score or 0.0), -e.trial_id))
+    if anchor_trial is not None and chosen.trial_id == anchor_trial:
+        note = f"the meta-model's pick (trial {anchor_trial}) is the answer: {measured} ({how})"
+        if best_raw.trial_id != chosen.trial_id:
+            note += (
+                f"; trial {best_raw.trial_id} measured higher ({best_raw.score:.4f}), by less "
+                "than the evidence needed to outweigh the prior"
+            )
+        return note
+    note = f"trial {chosen.trial_id} is the answer: {measured} ({how})"
+    if anchor_trial is None:
+        return note
+    picks = [e for e in same_data if e.trial_id == anchor_trial]
+    if picks:
+        return note + (
+            f"; the meta-model's pick (trial {anchor_trial}) measured {picks[-1].score:.4f} "
+            "on the same data"
+        )
+    return note + (f"; the meta-model's pick (trial {anchor_trial}) was not promoted to that data")
+
+
 __all__ = [
+    "ANSWER_RULE",
     "PRIOR_AGREEMENT",
     "PRIOR_PSEUDO_COUNT",
     "PRIOR_REACH",
     "Judgement",
     "PriorFit",
+    "answer_note",
     "judge",
     "prior_fit",
     "select_answer",

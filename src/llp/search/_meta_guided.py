@@ -10,6 +10,8 @@ import numpy as np
 
 from llp._checks import check_int, check_real
 from llp.search._base import (
+    Answer,
+    Decision,
     Evaluation,
     Job,
     JobCounter,
@@ -18,7 +20,14 @@ from llp.search._base import (
     format_share,
     rung_resources,
 )
-from llp.search._evidence import Judgement, judge, prior_fit, select_answer
+from llp.search._evidence import (
+    ANSWER_RULE,
+    Judgement,
+    answer_note,
+    judge,
+    prior_fit,
+    select_answer,
+)
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import EvaluationResult, EvaluationStatus, Fidelity
 
@@ -51,26 +60,17 @@ LOCAL_STEP = 0.1
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """What the search predicted for a configuration when it acted on it.
+class _Proposal:
+    """A new configuration of a bracket: its trial, where it came from, the rule that
+    found it, why (in words), what was predicted for it and its prior score."""
 
-    ``action`` is ``"propose"`` (a new configuration; ``source`` says where it came
-    from), ``"promote"`` or ``"keep out"`` (ranked above or below a rung's cut).
-    ``predicted`` and ``uncertainty`` are on the surrogate's scale, the percentile rank
-    of the configuration's final score (1 = best), NaN where there is no surrogate;
-    ``posterior`` is the shrunk validation score the promotion was ranked by
-    (:mod:`llp.search._evidence`), NaN for a proposal.
-    """
-
-    trial_id: int
-    iteration: int
-    action: str
-    predicted: float
-    uncertainty: float
-    measured_score: float | None
-    measured_resource: float | None
-    source: str = ""
-    posterior: float = math.nan
+    trial: int
+    source: str
+    rule: str
+    reason: str
+    predicted: float | None
+    uncertainty: float | None
+    prior_score: float | None
 
 
 @dataclass(frozen=True)
@@ -358,7 +358,9 @@ class MetaGuidedScheduler(Scheduler):
         self._bracket_rung = 0
         self._bracket_start = 0
         self._members: list[int] = []
-        self.predictions: list[Prediction] = []
+        #: Every decision so far, as data (:class:`llp.search.Decision`).
+        self.decisions: list[Decision] = []
+        self._drained = 0
         self.surrogate_checks: list[SurrogateCheck] = []
         self.stop_reason: str | None = None
         self._messages: list[str] = []
@@ -434,9 +436,38 @@ class MetaGuidedScheduler(Scheduler):
             objective=self.objective,
         )
 
+    def incumbent(self, evaluations: Sequence[Evaluation]) -> Answer | None:
+        """The posterior rule's answer (:func:`llp.search._evidence.select_answer`) with
+        its note (:func:`answer_note`)."""
+        judged = select_answer(
+            evaluations,
+            prior_scores=self.prior_scores,
+            n_val=self.n_val,
+            objective=self.objective,
+        )
+        if judged is None:
+            return None
+        return Answer(
+            judged.evaluation,
+            ANSWER_RULE,
+            answer_note(judged, evaluations, self.anchor_trial, self.n_val),
+            posterior=judged.posterior,
+            prior_weight=judged.prior_weight,
+        )
+
     def drain_messages(self) -> list[str]:
         messages, self._messages = self._messages, []
         return messages
+
+    def drain_decisions(self) -> list[Decision]:
+        new = self.decisions[self._drained :]
+        self._drained = len(self.decisions)
+        return new
+
+    def _decide(self, action: str, rule: str, reason: str, **fields: Any) -> Decision:
+        decision = Decision(len(self.decisions), action, rule, reason, **fields)
+        self.decisions.append(decision)
+        return decision
 
     def describe_position(self) -> str:
         k = min(self._bracket_rung, len(self.rungs) - 1)
@@ -471,7 +502,7 @@ class MetaGuidedScheduler(Scheduler):
         dropped = 0
         while self._queue and self._remaining() < -1e-9:
             job = self._queue.pop()
-            self._forget(job.trial_id)
+            self._forget(job)
             dropped += 1
         if dropped:
             probe = self._history[0].result.probe_cost
@@ -481,16 +512,27 @@ class MetaGuidedScheduler(Scheduler):
                 f"the budget of {self.budget:.1f}"
             )
 
-    def _forget(self, trial: int) -> None:
-        """Undo the proposal of a configuration that was never trained."""
+    def _forget(self, job: Job) -> None:
+        """Drop the proposal of a configuration that was never trained (recorded as a
+        ``"dropped"`` decision)."""
+        trial = job.trial_id
         config = self._configs.pop(trial)
         self._seen.pop(canonical_config_json(config), None)
-        self._sources.pop(trial, None)
+        source = self._sources.pop(trial, None)
         self.prior_scores.pop(trial, None)
         self._members = [t for t in self._members if t != trial]
-        self.predictions = [
-            p for p in self.predictions if not (p.trial_id == trial and p.action == "propose")
-        ]
+        self._decide(
+            "dropped",
+            "budget",
+            f"dropped before training: the budget of {self.budget:.1f} full-data epochs "
+            "cannot pay for it once landscape probes are priced in",
+            trial_id=trial,
+            bracket=job.bracket,
+            rung=job.rung,
+            fraction=job.fidelity.fraction,
+            epochs=job.fidelity.epochs,
+            source=source,
+        )
 
     # ------------------------------------------------------------------ brackets
     def _start_bracket(self) -> None:
@@ -510,9 +552,10 @@ class MetaGuidedScheduler(Scheduler):
         if found is None:
             top = self.rungs[-1] * self.epochs
             self._finish(
+                "budget",
                 f"the remaining budget ({max(remaining, 0.0):.1f} full-data epochs) cannot train "
                 f"another configuration on the top rung ({format_share(self.rungs[-1])} of the "
-                f"data costs {top:.1f})"
+                f"data costs {top:.1f})",
             )
             return
         start, n = found
@@ -521,28 +564,43 @@ class MetaGuidedScheduler(Scheduler):
         self._bracket_rung = start
         configs = self._new_configs(n)
         if not configs:
-            self._finish("the search space has no configuration left to try")
+            self._finish("space exhausted", "the search space has no configuration left to try")
             return
         self._members = []
-        for trial, _, why in configs:
-            self._members.append(trial)
-            self._enqueue(trial, start, why)
+        for p in configs:
+            self._members.append(p.trial)
+            decision = self._decide(
+                "proposed",
+                p.rule,
+                p.reason,
+                trial_id=p.trial,
+                bracket=self._bracket_index,
+                rung=start,
+                fraction=self.rungs[start],
+                epochs=self.epochs,
+                source=p.source,
+                predicted=p.predicted,
+                uncertainty=p.uncertainty,
+                prior_score=p.prior_score,
+            )
+            self._enqueue(decision)
         self._messages.append(
             f"bracket {self._bracket_index + 1}: {len(configs)} configurations on "
             f"{format_share(self.rungs[start])} of the data ("
             + ", ".join(
-                f"{sum(1 for _, s, _ in configs if s == src)} {src}"
+                f"{sum(1 for p in configs if p.source == src)} {src}"
                 for src in SOURCES
-                if any(s == src for _, s, _ in configs)
+                if any(p.source == src for p in configs)
             )
             + ")"
         )
 
-    def _finish(self, reason: str) -> None:
+    def _finish(self, rule: str, reason: str) -> None:
         self._finished = True
         if self.stop_reason is None:
             self.stop_reason = reason
             self._messages.append(f"stopped: {reason}")
+            self._decide("stopped", rule, reason, bracket=max(self._bracket_index, 0))
 
     def _advance(self) -> None:
         answer = self.answer()
@@ -554,9 +612,10 @@ class MetaGuidedScheduler(Scheduler):
             and float(answer.evaluation.score or 0.0) >= 1.0
         ):
             self._finish(
+                "perfect score",
                 f"the answer (trial {answer.evaluation.trial_id}) has a perfect validation "
                 f"accuracy on {format_share(self.rungs[-1])} of the data: no challenger can "
-                "beat it"
+                "beat it",
             )
             return
         k = self._bracket_rung
@@ -606,36 +665,41 @@ class MetaGuidedScheduler(Scheduler):
         affordable = int((max(self._remaining(), 0.0) + 1e-9) // step) if step > 0 else keep
         keep = min(keep, affordable, len(order))
         target = self.rungs[k + 1]
+        rule = "checked surrogate" if surrogate is not None else "posterior"
         for rank, e in enumerate(order):
             j = judged[e.trial_id]
-            mean, std = surrogate[e.trial_id] if surrogate is not None else (math.nan, math.nan)
-            action = "promote" if rank < keep else "keep out"
-            self.predictions.append(
-                Prediction(
-                    e.trial_id,
-                    self._bracket_index,
-                    action,
-                    mean,
-                    std,
-                    e.score,
-                    e.fidelity.fraction,
-                    self._sources.get(e.trial_id, ""),
-                    j.posterior,
-                )
+            mean, std = surrogate[e.trial_id] if surrogate is not None else (None, None)
+            basis = (
+                f"predicted final rank {mean:.2f} ± {std:.2f} by the checked surrogate"
+                if mean is not None and std is not None
+                else f"rank {rank + 1} by posterior score"
             )
-            if rank < keep:
-                basis = (
-                    f"predicted final rank {mean:.2f} ± {std:.2f} by the checked surrogate"
-                    if surrogate is not None
-                    else f"rank {rank + 1} by posterior score"
-                )
-                self._enqueue(
-                    e.trial_id,
-                    k + 1,
-                    f"promoted to {format_share(target)}: {basis}; measured {e.score:.4g} on "
-                    f"{format_share(e.fidelity.fraction)}, posterior {j.posterior:.4f} "
-                    f"(prior weight {j.prior_weight:.2f})",
-                )
+            evidence = (
+                f"measured {e.score:.4g} on {format_share(e.fidelity.fraction)}, posterior "
+                f"{j.posterior:.4f} (prior weight {j.prior_weight:.2f})"
+            )
+            promoted = rank < keep
+            decision = self._decide(
+                "promoted" if promoted else "kept out",
+                rule,
+                f"promoted to {format_share(target)}: {basis}; {evidence}"
+                if promoted
+                else f"kept out of {format_share(target)}: {basis}; {evidence}",
+                trial_id=e.trial_id,
+                bracket=self._bracket_index,
+                rung=k + 1 if promoted else k,
+                fraction=target if promoted else e.fidelity.fraction,
+                epochs=self.epochs,
+                source=self._sources.get(e.trial_id),
+                predicted=mean,
+                uncertainty=std,
+                prior_score=self.prior_scores.get(e.trial_id),
+                measured=e.score,
+                posterior=j.posterior,
+                prior_weight=j.prior_weight,
+            )
+            if promoted:
+                self._enqueue(decision)
                 self._messages.append(
                     f"  promote trial {e.trial_id}: measured {e.score:.4f}, posterior "
                     f"{j.posterior:.4f} (prior weight {j.prior_weight:.2f})"
@@ -736,16 +800,19 @@ class MetaGuidedScheduler(Scheduler):
                 out[i] = float(m)
         return out
 
-    def _enqueue(self, trial: int, rung: int, reason: str) -> None:
+    def _enqueue(self, decision: Decision) -> None:
+        """Queue the training a proposal or promotion decided."""
+        assert decision.trial_id is not None and decision.rung is not None
         self._queue.append(
             Job(
                 job_id=self._jobs.take(),
-                trial_id=trial,
-                config=self._configs[trial],
-                fidelity=Fidelity(self.rungs[rung], self.epochs),
+                trial_id=decision.trial_id,
+                config=self._configs[decision.trial_id],
+                fidelity=Fidelity(self.rungs[decision.rung], self.epochs),
                 bracket=self._bracket_index,
-                rung=rung,
-                reason=reason,
+                rung=decision.rung,
+                reason=decision.reason,
+                decision=decision,
             )
         )
 
@@ -758,14 +825,14 @@ class MetaGuidedScheduler(Scheduler):
                 out.append(dict(c))
         return out
 
-    def _new_configs(self, n: int) -> list[tuple[int, str, str]]:
-        """``n`` new configurations for a bracket, registered as trials:
-        ``(trial id, source, reason)``."""
+    def _new_configs(self, n: int) -> list[_Proposal]:
+        """``n`` new configurations for a bracket, registered as trials."""
         seed = int(
             np.random.SeedSequence([int(self.seed), self._bracket_index]).generate_state(1)[0]
         )
         taken: set[str] = set()
-        chosen: list[tuple[dict[str, Any], str, str]] = []
+        # (configuration, source, rule, reason, model's prediction or None)
+        chosen: list[tuple[dict[str, Any], str, str, str, tuple[float, float] | None]] = []
         first = self._bracket_index == 0
         has_prior = bool(self._prior_pool) or (
             self.trainer is not None and self.trainer.surrogate_ is not None
@@ -775,20 +842,22 @@ class MetaGuidedScheduler(Scheduler):
         n_prior = min(n, math.ceil(n * share - 1e-9))
         for config in self._prior_candidates(n_prior, taken, seed):
             if first and not chosen and self._prior_pool and config == self._prior_pool[0]:
-                why = f"{ANCHOR_REASON} for this dataset (source: prior)"
+                item = ("zero-shot pick", f"{ANCHOR_REASON} for this dataset (source: prior)")
             else:
-                why = "one of the prior's best configurations (source: prior)"
-            chosen.append((config, "prior", why))
+                item = ("prior portfolio", "one of the prior's best configurations (source: prior)")
+            chosen.append((config, "prior", *item, None))
         if first:
             for config in self._fresh(self._user, taken)[: n - len(chosen)]:
-                chosen.append((config, "user", "your configuration (source: user)"))
+                chosen.append(
+                    (config, "user", "user list", "your configuration (source: user)", None)
+                )
         rest = n - len(chosen)
         answer = self.answer()
         if not first:
             # Fewer than MIN_MODEL_ROWS measurements: no model, its share goes to draws.
             n_model = round(rest * MODEL_SHARE)
-            for config, why in self._model_proposals(n_model, taken, seed):
-                chosen.append((config, "model", why))
+            for config, why, model in self._model_proposals(n_model, taken, seed):
+                chosen.append((config, "model", "expected improvement", why, model))
             if answer is not None:
                 n_local = round(rest * LOCAL_SHARE)
                 why = (
@@ -796,27 +865,29 @@ class MetaGuidedScheduler(Scheduler):
                     "(source: local)"
                 )
                 for config in self._local_moves(answer.evaluation.config, n_local, taken):
-                    chosen.append((config, "local", why))
+                    chosen.append((config, "local", "local move", why, None))
         draws = self._fresh(self.space.sample(4 * n + 8, seed=seed), taken)
         for config in draws[: n - len(chosen)]:
-            chosen.append((config, "random", "a uniform draw from the space (source: random)"))
-        scores = self._prior_scores_of([c for c, _, _ in chosen])
-        out: list[tuple[int, str, str]] = []
-        for (config, source, why), score in zip(chosen, scores, strict=True):
-            trial = self._trial_for(config, source, score)
-            self.predictions.append(
-                Prediction(
-                    trial,
-                    self._bracket_index,
-                    "propose",
-                    math.nan if score is None else score,
-                    math.nan,
+            chosen.append(
+                (
+                    config,
+                    "random",
+                    "uniform draw",
+                    "a uniform draw from the space (source: random)",
                     None,
-                    None,
-                    source,
                 )
             )
-            out.append((trial, source, why if score is None else f"{why}; prior score {score:.4f}"))
+        scores = self._prior_scores_of([c[0] for c in chosen])
+        out: list[_Proposal] = []
+        for (config, source, rule, why, modelled), score in zip(chosen, scores, strict=True):
+            trial = self._trial_for(config, source, score)
+            if score is not None:
+                why = f"{why}; prior score {score:.4f}"
+            predicted: float | None = score
+            uncertainty: float | None = None
+            if modelled is not None:
+                predicted, uncertainty = modelled
+            out.append(_Proposal(trial, source, rule, why, predicted, uncertainty, score))
         return out
 
     def _prior_candidates(self, n: int, taken: set[str], seed: int) -> list[dict[str, Any]]:
@@ -846,7 +917,7 @@ class MetaGuidedScheduler(Scheduler):
 
     def _model_proposals(
         self, n: int, taken: set[str], seed: int
-    ) -> list[tuple[dict[str, Any], str]]:
+    ) -> list[tuple[dict[str, Any], str, tuple[float, float]]]:
         """Expected improvement under a random forest fitted on this study's own
         measurements (configuration, data share and prior score in; the score's rank on
         its rung out), over uniform draws and local moves around the best so far."""
@@ -889,7 +960,7 @@ class MetaGuidedScheduler(Scheduler):
         seen_rows = self._model_rows_of([e.config for e in ok], top)
         best = float(forest.predict(seen_rows).max())
         ei = expected_improvement(mean, std, best)
-        out: list[tuple[dict[str, Any], str]] = []
+        out: list[tuple[dict[str, Any], str, tuple[float, float]]] = []
         for i in np.argsort(-ei, kind="stable"):
             if len(out) >= n:
                 break
@@ -902,6 +973,7 @@ class MetaGuidedScheduler(Scheduler):
                     candidates[i],
                     f"proposed by expected improvement {ei[i]:.3g} under a model of this "
                     f"study's measurements (source: model)",
+                    (float(mean[i]), float(std[i])),
                 )
             )
         return out

@@ -19,6 +19,15 @@ Schema (version :data:`SCHEMA_VERSION`)
   cost, seconds, train_seconds, n_train, seed, curve JSON, landscape JSON, probe_cost,
   failure_reason, traceback, bracket, rung, reason, llp_version, created_at;
   UNIQUE(trial_id, fraction, epochs))``
+- ``decisions(id, study_id -> studies, sequence, action, rule, reason, trial_number,
+  bracket, rung, fraction, epochs, source, predicted, uncertainty, prior_score,
+  measured, posterior, prior_weight, created_at; UNIQUE(study_id, sequence))``: a
+  scheduler's decisions as data (:class:`DecisionRecord`).
+- ``answers(id, study_id -> studies, after_evaluation_id -> evaluations UNIQUE,
+  evaluation_id -> evaluations, rule, note, posterior, prior_weight, created_at)``: the
+  study's answer after each evaluation (:class:`AnswerRecord`).
+
+Older knowledge bases are migrated on open (:mod:`llp.store._migrations`).
 
 A curve is stored column-wise: ``{"epoch": [1, 2], "train_loss": [...], "val_loss":
 [...], "val_accuracy": [...], "seconds": [...]}``.
@@ -28,15 +37,26 @@ from __future__ import annotations
 
 from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
 from llp.store._knowledge_base import KnowledgeBase
-from llp.store._records import DatasetRecord, NewEvaluation, StoredEvaluation, StudyRecord
+from llp.store._records import (
+    AnswerRecord,
+    DatasetRecord,
+    DecisionRecord,
+    NewAnswer,
+    NewEvaluation,
+    StoredEvaluation,
+    StudyRecord,
+)
 from llp.store._schema import SCHEMA_VERSION
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AnswerRecord",
     "DatasetRecord",
+    "DecisionRecord",
     "DuplicateEvaluationError",
     "KnowledgeBase",
     "KnowledgeBaseError",
+    "NewAnswer",
     "NewEvaluation",
     "StoredEvaluation",
     "StudyRecord",

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from llp._checks import check_int
 from llp.space import canonical_config_json
-from llp.store._records import NewEvaluation
+from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
 
 #: Columns of ``evaluations`` that say what was measured and why; two writes of the
@@ -180,6 +181,83 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         "bracket": int(item.bracket),
         "rung": int(item.rung),
         "reason": item.reason,
+    }
+
+
+#: The largest magnitude a stored number may have: the meta-model reads stored values as
+#: float32 (about 3.4e38), and no score, cost or prediction is anywhere near this.
+MAX_MAGNITUDE = 1e30
+
+#: Columns of a decision that hold numbers (``None`` when not known).
+DECISION_FLOATS = (
+    "fraction",
+    "predicted",
+    "uncertainty",
+    "prior_score",
+    "measured",
+    "posterior",
+    "prior_weight",
+)
+
+
+def _optional_int(name: str, value: Any, owner: str, *, low: int) -> int | None:
+    if value is None:
+        return None
+    number = check_int(name, value, min_value=low, owner=owner)
+    if number > 2**31 - 1:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be at most {2**31 - 1}. Got {value!r}."
+        )
+    return number
+
+
+def _optional_float(name: str, value: Any, owner: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must be a finite number or None. "
+            f"Got {value!r} instead."
+        )
+    value = float(value)
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a finite number of magnitude at "
+            f"most {MAX_MAGNITUDE:g}, or None. Got {value!r} instead."
+        )
+    return value
+
+
+def decision_row(item: DecisionRecord, *, owner: str) -> dict[str, Any]:
+    """The ``decisions`` columns of ``item`` (without ``study_id`` and ``created_at``),
+    checked: texts without NUL, ints in range, numbers finite or None."""
+    row: dict[str, Any] = {
+        "sequence": check_int("sequence", item.sequence, min_value=0, owner=owner),
+        "bracket": check_int("bracket", item.bracket, min_value=0, owner=owner),
+        "trial_number": _optional_int("trial_number", item.trial_number, owner, low=0),
+        "rung": _optional_int("rung", item.rung, owner, low=0),
+        "epochs": _optional_int("epochs", item.epochs, owner, low=1),
+        "source": check_text("source", item.source, owner=owner, optional=True),
+    }
+    for name in ("action", "rule", "reason"):
+        row[name] = check_text(name, getattr(item, name), owner=owner)
+    for name in DECISION_FLOATS:
+        row[name] = _optional_float(name, getattr(item, name), owner)
+    if row["fraction"] is not None and not 0.0 < row["fraction"] <= 1.0:
+        raise ValueError(
+            f"The 'fraction' parameter of {owner} must be in (0, 1] or None. "
+            f"Got {row['fraction']!r} instead."
+        )
+    return row
+
+
+def answer_row(item: NewAnswer, *, owner: str) -> dict[str, Any]:
+    """The checked ``answers`` columns of ``item`` that it gives itself."""
+    return {
+        "rule": check_text("rule", item.rule, owner=owner),
+        "note": check_text("note", item.note, owner=owner),
+        "posterior": _optional_float("posterior", item.posterior, owner),
+        "prior_weight": _optional_float("prior_weight", item.prior_weight, owner),
     }
 
 

@@ -17,9 +17,11 @@ from llp import __version__
 from llp._checks import check_fraction, check_int
 from llp.store import _schema as s
 from llp.store._codec import (
+    answer_row,
     check_text,
     config_json,
     curve_from_json,
+    decision_row,
     differing_columns,
     dumps_json,
     evaluation_row,
@@ -35,7 +37,16 @@ from llp.store._engines import (
     set_wal_mode,
 )
 from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
-from llp.store._records import DatasetRecord, NewEvaluation, StoredEvaluation, StudyRecord
+from llp.store._migrations import migrate
+from llp.store._records import (
+    AnswerRecord,
+    DatasetRecord,
+    DecisionRecord,
+    NewAnswer,
+    NewEvaluation,
+    StoredEvaluation,
+    StudyRecord,
+)
 from llp.training import EvaluationResult, EvaluationStatus, lost_worker
 
 if TYPE_CHECKING:
@@ -54,14 +65,17 @@ _OBJECTIVES = ("val_accuracy", "val_loss")
 
 _T = TypeVar("_T")
 
+#: The tables of a schema-1 knowledge base (before decisions and answers).
+SCHEMA_1_TABLES = frozenset({"meta", "datasets", "studies", "trials", "evaluations"})
+
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _utc(value: datetime.datetime) -> datetime.datetime:
     # SQLite hands back naive datetimes; they were written in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -124,9 +138,11 @@ class KnowledgeBase:
       curves, landscape and meta-features) -- never pickles: opening somebody else's
       knowledge base never runs code. Scalar results must be finite; curves and
       features may hold NaN and infinities (stored as JSON ``NaN``/``Infinity``).
-    - **Versions.** The schema version is checked on open: a knowledge base written by
-      a newer llp raises :class:`KnowledgeBaseError` instead of being misread, and so
-      does a file that is not an llp knowledge base (nothing is written to it).
+    - **Versions.** The schema version is checked on open: one written by an older llp
+      is migrated in place, in one transaction (:mod:`llp.store._migrations`); one
+      written by a newer llp raises :class:`KnowledgeBaseError` instead of being
+      misread, and so does a file that is not an llp knowledge base (nothing is
+      written to it).
 
     Parameters
     ----------
@@ -299,6 +315,14 @@ class KnowledgeBase:
                             ],
                         )
                         state = "llp"
+            if state == "old":
+                with self._write() as conn:
+                    if self.backend == "postgresql":
+                        conn.execute(select(func.pg_advisory_xact_lock(_PG_INIT_LOCK)))
+                    # Another process may have migrated it while this one waited.
+                    if self._classify(conn) == "old":
+                        migrate(conn, self._stored_version(conn))
+                    state = self._classify(conn)
         except DBAPIError as exc:
             raise self._open_error(exc) from exc
         if state == "foreign":
@@ -314,8 +338,16 @@ class KnowledgeBase:
             except DBAPIError as exc:
                 raise self._open_error(exc) from exc
 
-    def _classify(self, conn: Connection) -> Literal["empty", "llp", "foreign"]:
-        """What the database holds: nothing, an llp knowledge base, or something else.
+    @staticmethod
+    def _stored_version(conn: Connection) -> int:
+        text = conn.execute(
+            select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+        ).scalar_one()
+        return int(text)
+
+    def _classify(self, conn: Connection) -> Literal["empty", "llp", "old", "foreign"]:
+        """What the database holds: nothing, an llp knowledge base, one of an older
+        schema (to migrate), or something else.
 
         Raises :class:`KnowledgeBaseError` for an llp knowledge base this llp cannot
         read (newer schema, missing tables, invalid version).
@@ -347,18 +379,14 @@ class KnowledgeBase:
                 f"The knowledge base at {self.storage!r} is corrupted: its schema_version "
                 f"is {version_text!r}, not a positive integer."
             )
-        if version < s.SCHEMA_VERSION:  # pragma: no cover - schema 1 is the first
-            raise KnowledgeBaseError(
-                f"The knowledge base at {self.storage!r} has schema {version}, older than "
-                f"the schema {s.SCHEMA_VERSION} this llp reads, and no migration exists."
-            )
-        missing = set(s.TABLE_NAMES) - names
+        expected = set(s.TABLE_NAMES) if version == s.SCHEMA_VERSION else SCHEMA_1_TABLES
+        missing = expected - names
         if missing:
             raise KnowledgeBaseError(
                 f"The knowledge base at {self.storage!r} is corrupted: tables "
                 f"{sorted(missing)} are missing."
             )
-        return "llp"
+        return "llp" if version == s.SCHEMA_VERSION else "old"
 
     def _open_error(self, exc: DBAPIError) -> KnowledgeBaseError:
         # The drivers' messages span lines; one line reads better inside ours.
@@ -561,8 +589,11 @@ class KnowledgeBase:
         bracket: int = 0,
         rung: int = 0,
         reason: str = "",
+        decisions: Iterable[DecisionRecord] = (),
+        answer: NewAnswer | None = None,
     ) -> int:
-        """Store one finished evaluation (and its trial, on first sight).
+        """Store one finished evaluation (and its trial, on first sight), with the
+        decisions it led to and the study's answer after it, in one transaction.
 
         A finished evaluation is never overwritten, with one exception: a failure
         recorded because the worker running it was lost (``llp.training.WORKER_LOST``)
@@ -580,6 +611,11 @@ class KnowledgeBase:
         bracket, rung : int, default=0
         reason : str, default=""
             Why the scheduler ran this evaluation.
+        decisions : iterable of DecisionRecord, default=()
+            Decisions made once this evaluation was known (see
+            :meth:`record_decisions`).
+        answer : NewAnswer, optional
+            The study's answer after this evaluation (see :meth:`record_answer`).
 
         Returns
         -------
@@ -597,7 +633,214 @@ class KnowledgeBase:
         method = "KnowledgeBase.record_evaluation"
         config_json(config, owner=method)  # a clear error before NewEvaluation sees it
         item = NewEvaluation(trial_number, config, result, bracket, rung, reason)
-        return self._record(study_id, [item], method=method, owners=[method])[0]
+        rows = self._decision_rows(decisions, method)
+        extra = None
+        if answer is not None:
+            extra = (self._answer_key(answer, method), answer_row(answer, owner=method))
+
+        def more(conn: Connection, study_id: int, ids: list[int]) -> None:
+            self._insert_decisions(conn, study_id, rows)
+            if extra is not None:
+                self._insert_answer(conn, study_id, ids[0], *extra, method=method)
+
+        return self._record(study_id, [item], method=method, owners=[method], more=more)[0]
+
+    def record_decisions(self, study_id: int, decisions: Iterable[DecisionRecord]) -> int:
+        """Store a study's decisions (:class:`DecisionRecord`), in one transaction.
+
+        A decision is keyed by its ``sequence`` within the study: one already stored is
+        kept as it is (a resumed study makes its decisions again), so calling this twice
+        stores each once.
+
+        Returns
+        -------
+        int
+            How many were new.
+        """
+        method = "KnowledgeBase.record_decisions"
+        study_id = check_int("study_id", study_id, owner=method)
+        rows = self._decision_rows(decisions, method)
+        if not rows:
+            return 0
+        with self._write() as conn:
+            self._study_name(conn, study_id, method)
+            return self._insert_decisions(conn, study_id, rows)
+
+    def record_answer(
+        self, study_id: int, *, after: tuple[int, float, int], answer: NewAnswer
+    ) -> None:
+        """Store the study's answer after one of its stored evaluations.
+
+        Parameters
+        ----------
+        study_id : int
+        after : (trial_number, fraction, epochs)
+            The evaluation after which ``answer`` was the answer.
+        answer : NewAnswer
+            The answer; its evaluation must be stored in the same study.
+
+        An answer already stored after that evaluation is kept (resumed studies).
+
+        Raises
+        ------
+        ValueError
+            If either evaluation is not stored in the study.
+        """
+        self._record_answers(study_id, [(after, answer)], "KnowledgeBase.record_answer")
+
+    def record_answers(
+        self, study_id: int, answers: Iterable[tuple[tuple[int, float, int], NewAnswer]]
+    ) -> None:
+        """:meth:`record_answer` for many ``(after, answer)`` pairs, in one transaction
+        (all are stored or none)."""
+        self._record_answers(study_id, list(answers), "KnowledgeBase.record_answers")
+
+    def _record_answers(
+        self,
+        study_id: Any,
+        pairs: list[tuple[tuple[int, float, int], NewAnswer]],
+        method: str,
+    ) -> None:
+        study_id = check_int("study_id", study_id, owner=method)
+        checked = []
+        for after, answer in pairs:
+            if not (isinstance(after, tuple) and len(after) == 3):
+                raise TypeError(
+                    f"The 'after' parameter of {method} must be a tuple (trial_number, "
+                    f"fraction, epochs). Got {after!r} instead."
+                )
+            after_key = self._evaluation_key(*after, owner=f"{method} (after)")
+            checked.append(
+                (after_key, self._answer_key(answer, method), answer_row(answer, owner=method))
+            )
+        if not checked:
+            return
+        with self._write() as conn:
+            self._study_name(conn, study_id, method)
+            for after_key, key, row in checked:
+                after_id = self._evaluation_id(conn, study_id, after_key)
+                if after_id is None:
+                    raise ValueError(
+                        f"The 'after' parameter of {method} must name an evaluation stored "
+                        f"in study {study_id}. Got {after_key!r}, which is not stored."
+                    )
+                self._insert_answer(conn, study_id, after_id, key, row, method=method)
+
+    @staticmethod
+    def _decision_rows(decisions: Iterable[DecisionRecord], method: str) -> list[dict[str, Any]]:
+        rows = []
+        for i, item in enumerate(decisions):
+            owner = f"{method} (decisions[{i}])"
+            if not isinstance(item, DecisionRecord):
+                raise TypeError(
+                    f"The 'decisions' parameter of {method} must hold DecisionRecord "
+                    f"records. Got {type(item).__name__} at index {i}."
+                )
+            rows.append(decision_row(item, owner=owner))
+        return rows
+
+    @classmethod
+    def _answer_key(cls, answer: Any, method: str) -> tuple[int, float, int]:
+        if not isinstance(answer, NewAnswer):
+            raise TypeError(
+                f"The 'answer' parameter of {method} must be a NewAnswer. "
+                f"Got {type(answer).__name__} instead."
+            )
+        return cls._evaluation_key(
+            answer.trial_number, answer.fraction, answer.epochs, owner=f"{method} (answer)"
+        )
+
+    @staticmethod
+    def _evaluation_key(
+        number: Any, fraction: Any, epochs: Any, *, owner: str
+    ) -> tuple[int, float, int]:
+        return (
+            check_int("trial_number", number, min_value=0, owner=owner),
+            check_fraction("fraction", fraction, owner=owner),
+            check_int("epochs", epochs, min_value=1, owner=owner),
+        )
+
+    @staticmethod
+    def _study_name(conn: Connection, study_id: int, method: str) -> str:
+        study = conn.execute(
+            select(s.studies.c.name).where(s.studies.c.id == study_id)
+        ).scalar_one_or_none()
+        if study is None:
+            raise ValueError(
+                f"The 'study_id' parameter of {method} must be the id "
+                f"of a stored study (see get_or_create_study). Got {study_id!r}, which "
+                "is not."
+            )
+        return str(study)
+
+    @staticmethod
+    def _evaluation_id(conn: Connection, study_id: int, key: tuple[int, float, int]) -> int | None:
+        number, fraction, epochs = key
+        found = conn.execute(
+            select(s.evaluations.c.id)
+            .select_from(s.evaluations.join(s.trials, s.evaluations.c.trial_id == s.trials.c.id))
+            .where(
+                s.trials.c.study_id == study_id,
+                s.trials.c.number == number,
+                s.evaluations.c.fraction == fraction,
+                s.evaluations.c.epochs == epochs,
+            )
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    @staticmethod
+    def _insert_decisions(conn: Connection, study_id: int, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        stored: set[int] = set()
+        for chunk in _chunks(sorted({r["sequence"] for r in rows})):
+            stored.update(
+                conn.execute(
+                    select(s.decisions.c.sequence).where(
+                        s.decisions.c.study_id == study_id, s.decisions.c.sequence.in_(chunk)
+                    )
+                ).scalars()
+            )
+        new = []
+        for row in rows:
+            if row["sequence"] not in stored:
+                stored.add(row["sequence"])
+                new.append({"study_id": study_id, "created_at": _now(), **row})
+        if new:
+            conn.execute(insert(s.decisions), new)
+        return len(new)
+
+    def _insert_answer(
+        self,
+        conn: Connection,
+        study_id: int,
+        after_id: int,
+        key: tuple[int, float, int],
+        row: dict[str, Any],
+        *,
+        method: str,
+    ) -> None:
+        evaluation_id = self._evaluation_id(conn, study_id, key)
+        if evaluation_id is None:
+            raise ValueError(
+                f"The 'answer' parameter of {method} must name an evaluation stored in "
+                f"study {study_id}. Got trial {key[0]} at fraction={key[1]!r}, "
+                f"epochs={key[2]!r}, which is not stored."
+            )
+        exists = conn.execute(
+            select(s.answers.c.id).where(s.answers.c.after_evaluation_id == after_id)
+        ).scalar_one_or_none()
+        if exists is not None:
+            return
+        conn.execute(
+            insert(s.answers).values(
+                study_id=study_id,
+                after_evaluation_id=after_id,
+                evaluation_id=evaluation_id,
+                created_at=_now(),
+                **row,
+            )
+        )
 
     def record_evaluations(self, study_id: int, evaluations: Iterable[NewEvaluation]) -> list[int]:
         """Store many evaluations of one study in one transaction (batched inserts).
@@ -627,7 +870,13 @@ class KnowledgeBase:
         return self._record(study_id, items, method=method, owners=owners)
 
     def _record(
-        self, study_id: Any, items: list[NewEvaluation], *, method: str, owners: list[str]
+        self,
+        study_id: Any,
+        items: list[NewEvaluation],
+        *,
+        method: str,
+        owners: list[str],
+        more: Callable[[Connection, int, list[int]], None] | None = None,
     ) -> list[int]:
         study_id = check_int("study_id", study_id, owner=method)
         prepared = []
@@ -647,17 +896,12 @@ class KnowledgeBase:
         if not prepared:
             return []
         with self._write() as conn:
-            study = conn.execute(
-                select(s.studies.c.name).where(s.studies.c.id == study_id)
-            ).scalar_one_or_none()
-            if study is None:
-                raise ValueError(
-                    f"The 'study_id' parameter of {method} must be the id "
-                    f"of a stored study (see get_or_create_study). Got {study_id!r}, which "
-                    "is not."
-                )
+            study = self._study_name(conn, study_id, method)
             trial_ids = self._trial_ids(conn, study_id, study, prepared, owners)
-            return self._insert_evaluations(conn, study, trial_ids, prepared)
+            ids = self._insert_evaluations(conn, study, trial_ids, prepared)
+            if more is not None:
+                more(conn, study_id, ids)
+            return ids
 
     def _trial_ids(
         self,
@@ -902,6 +1146,82 @@ class KnowledgeBase:
                 )
             )
         return out
+
+    def decisions(self, study: str) -> list[DecisionRecord]:
+        """The decisions stored for ``study``, in the order they were made (empty for a
+        study whose scheduler records none)."""
+        study_id = self._study_id(study, "KnowledgeBase.decisions")
+        with self._read() as conn:
+            rows = conn.execute(
+                select(s.decisions)
+                .where(s.decisions.c.study_id == study_id)
+                .order_by(s.decisions.c.sequence)
+            ).mappings()
+            fields = [c for c in DecisionRecord.__dataclass_fields__ if c != "created_at"]
+            return [
+                DecisionRecord(**{f: row[f] for f in fields}, created_at=_utc(row["created_at"]))
+                for row in rows
+            ]
+
+    def answers(self, study: str) -> list[AnswerRecord]:
+        """The study's answer after each of its evaluations, in recording order (empty
+        for a study stored before answers were: schema 1, or written without them)."""
+        return self._answers(study, "KnowledgeBase.answers", latest=False)
+
+    def answer(self, study: str) -> AnswerRecord | None:
+        """The study's answer after its last recorded evaluation, or ``None`` when it
+        has none stored (see :meth:`answers`)."""
+        found = self._answers(study, "KnowledgeBase.answer", latest=True)
+        return found[0] if found else None
+
+    def _answers(self, study: str, method: str, *, latest: bool) -> list[AnswerRecord]:
+        study_id = self._study_id(study, method)
+        a, e, t = s.answers, s.evaluations, s.trials
+        query = (
+            select(
+                a,
+                t.c.number.label("trial_number"),
+                t.c.config.label("trial_config"),
+                e.c.fraction,
+                e.c.epochs,
+                e.c.score,
+            )
+            .select_from(a.join(e, a.c.evaluation_id == e.c.id).join(t, e.c.trial_id == t.c.id))
+            .where(a.c.study_id == study_id)
+            .order_by(a.c.after_evaluation_id.desc() if latest else a.c.after_evaluation_id)
+        )
+        if latest:
+            query = query.limit(1)
+        out = []
+        with self._read() as conn:
+            for row in conn.execute(query).mappings():
+                out.append(
+                    AnswerRecord(
+                        after_evaluation_id=int(row["after_evaluation_id"]),
+                        evaluation_id=int(row["evaluation_id"]),
+                        trial_number=int(row["trial_number"]),
+                        fraction=float(row["fraction"]),
+                        epochs=int(row["epochs"]),
+                        score=float(row["score"]),
+                        config=json.loads(row["trial_config"]),
+                        rule=row["rule"],
+                        note=row["note"],
+                        posterior=row["posterior"],
+                        prior_weight=row["prior_weight"],
+                        created_at=_utc(row["created_at"]),
+                    )
+                )
+        return out
+
+    def _study_id(self, study: Any, method: str) -> int:
+        name = check_text("study", study, owner=method)
+        with self._read() as conn:
+            found = conn.execute(
+                select(s.studies.c.id).where(s.studies.c.name == name)
+            ).scalar_one_or_none()
+        if found is None:
+            raise KeyError(f"There is no study called {name!r} in {self.storage!r}.")
+        return int(found)
 
     def evaluations_frame(
         self,

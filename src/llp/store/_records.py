@@ -181,3 +181,88 @@ class StoredEvaluation:
     @property
     def fidelity(self) -> Fidelity:
         return self.result.fidelity
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision of a study's scheduler, as stored (``decisions`` table).
+
+    The fields are those of :class:`llp.search.Decision` (see there), with the trial as
+    ``trial_number``; :meth:`KnowledgeBase.record_decisions` writes them and
+    :meth:`KnowledgeBase.decisions` reads them back. ``created_at`` is ``None`` on a
+    record not yet stored.
+    """
+
+    sequence: int
+    action: str
+    rule: str
+    reason: str
+    trial_number: int | None = None
+    bracket: int = 0
+    rung: int | None = None
+    fraction: float | None = None
+    epochs: int | None = None
+    source: str | None = None
+    predicted: float | None = None
+    uncertainty: float | None = None
+    prior_score: float | None = None
+    measured: float | None = None
+    posterior: float | None = None
+    prior_weight: float | None = None
+    created_at: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """The study's answer after one of its evaluations (``answers`` table).
+
+    Attributes
+    ----------
+    after_evaluation_id : int
+        The evaluation after which this was the answer.
+    evaluation_id : int
+        The evaluation that is the answer.
+    trial_number : int
+    fraction, epochs
+        The answer's fidelity.
+    score : float
+        Its measured validation score there.
+    config : Mapping
+        Its configuration.
+    rule, note : str
+        How it was chosen (e.g. ``"posterior"``) and why, in one sentence.
+    posterior, prior_weight : float or None
+        The posterior rule's numbers (``None`` for other rules).
+    created_at : datetime.datetime
+    """
+
+    after_evaluation_id: int
+    evaluation_id: int
+    trial_number: int
+    fraction: float
+    epochs: int
+    score: float
+    config: Mapping[str, Any]
+    rule: str
+    note: str
+    posterior: float | None
+    prior_weight: float | None
+    created_at: datetime.datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "config", _read_only(self.config))
+
+
+@dataclass(frozen=True)
+class NewAnswer:
+    """The answer to store after an evaluation (:meth:`KnowledgeBase.record_evaluation`,
+    :meth:`KnowledgeBase.record_answer`): the evaluation of trial ``trial_number`` at
+    ``(fraction, epochs)``, already stored, chosen by ``rule`` for the reason ``note``."""
+
+    trial_number: int
+    fraction: float
+    epochs: int
+    rule: str
+    note: str
+    posterior: float | None = None
+    prior_weight: float | None = None

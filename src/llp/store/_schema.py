@@ -4,8 +4,9 @@ Structured values (configurations, settings, curves, landscape features, meta-fe
 are stored as JSON text written by :func:`json.dumps` and read by :func:`json.loads`:
 opening a knowledge base never runs code found in it, unlike a pickle would.
 
-Bump :data:`SCHEMA_VERSION` whenever a table changes; :meth:`KnowledgeBase.open` refuses
-a knowledge base whose version is newer than this one.
+Bump :data:`SCHEMA_VERSION` whenever a table changes, and add the step from the previous
+version to :mod:`llp.store._migrations`: :meth:`KnowledgeBase.open` migrates an older
+knowledge base on open and refuses one whose version is newer than this one.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-#: Version of the table layout this llp reads and writes.
-SCHEMA_VERSION = 1
+#: Version of the table layout this llp reads and writes (2: decisions and answers).
+SCHEMA_VERSION = 2
 
 #: Value of the ``application`` row of the ``meta`` table: tells an llp knowledge base
 #: apart from another application's table that happens to be called ``meta``.
@@ -104,6 +105,55 @@ evaluations = Table(
     Column("llp_version", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("trial_id", "fraction", "epochs", name="uq_evaluations_trial_fidelity"),
+)
+
+# A scheduler's decisions as data (proposed, promoted, kept out, dropped, stopped, ...):
+# written by the runner as they are made, read by the report and the CLI.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_id", Integer, ForeignKey("studies.id"), nullable=False),
+    Column("sequence", Integer, nullable=False),  # order within the study, from 0
+    Column("action", Text, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("reason", Text, nullable=False),  # for people only; never parsed
+    Column("trial_number", Integer),  # NULL for "stopped"
+    Column("bracket", Integer, nullable=False),
+    Column("rung", Integer),
+    Column("fraction", Double),
+    Column("epochs", Integer),
+    Column("source", Text),
+    Column("predicted", Double),
+    Column("uncertainty", Double),
+    Column("prior_score", Double),
+    Column("measured", Double),
+    Column("posterior", Double),
+    Column("prior_weight", Double),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("study_id", "sequence", name="uq_decisions_study_sequence"),
+)
+
+# The study's answer after each evaluation (the anytime incumbent), as the scheduler
+# judged it: every surface shows this row and never judges again.
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_id", Integer, ForeignKey("studies.id"), nullable=False, index=True),
+    Column(
+        "after_evaluation_id",
+        Integer,
+        ForeignKey("evaluations.id"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("evaluation_id", Integer, ForeignKey("evaluations.id"), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("posterior", Double),
+    Column("prior_weight", Double),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 #: Names of the tables, in the order they are created.

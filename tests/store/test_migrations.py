@@ -1,0 +1,179 @@
+"""Knowledge bases of an older schema are migrated on open, once, whole or not at all."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from llp.search import Job
+from llp.store import SCHEMA_VERSION, DecisionRecord, KnowledgeBase, KnowledgeBaseError, NewAnswer
+from llp.store import _migrations as migrations
+from llp.store._migrations import RECOVERED_RULE
+from llp.training import Fidelity
+from tests.conftest import fake_result
+
+#: A SQLite dump of a knowledge base written by llp before schema 2 (commit 1cc187f): a
+#: MetaProbing study on iris with the shipped prior (4 proposals, 2 promotions) and a
+#: successive-halving study (4 configurations, 2 promoted).
+SCHEMA_1_DUMP = Path(__file__).parent / "fixtures" / "knowledge_schema1.sql"
+
+
+def schema_1_file(tmp_path: Path) -> Path:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_1_DUMP.read_text())
+    return path
+
+
+def meta_rows(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT key, value FROM meta"))
+
+
+def test_a_schema_1_file_written_by_an_earlier_llp_migrates_on_open(tmp_path: Path) -> None:
+    path = schema_1_file(tmp_path)
+    assert meta_rows(path)["schema_version"] == "1"
+    with sqlite3.connect(path) as conn:
+        before = conn.execute("SELECT id, score, reason FROM evaluations ORDER BY id").fetchall()
+    with KnowledgeBase.open(path) as kb:
+        assert SCHEMA_VERSION == 2
+        # Every stored evaluation reads back unchanged.
+        stored = kb.evaluations()
+        assert [(e.id, e.result.score, e.reason) for e in stored] == before
+        decisions = kb.decisions("iris-meta")
+        # The decisions of the meta-guided study are recovered from its reasons, as data.
+        assert [d.action for d in decisions] == ["proposed"] * 4 + ["promoted"] * 2
+        assert [d.sequence for d in decisions] == list(range(6))
+        assert {d.rule for d in decisions} == {RECOVERED_RULE}
+        assert [d.source for d in decisions[:4]] == ["prior", "prior", "user", "random"]
+        assert decisions[0].prior_score == pytest.approx(0.8006)
+        assert decisions[4].measured == pytest.approx(0.8)
+        assert decisions[4].posterior == pytest.approx(0.7596)
+        assert decisions[4].fraction == 1.0 and decisions[4].rung == 1
+        # Plain successive halving stored no decisions; nothing is made up for it.
+        assert kb.decisions("iris-sh") == []
+        # Answers were never stored before schema 2: none are invented.
+        assert kb.answers("iris-meta") == [] and kb.answer("iris-sh") is None
+    meta = meta_rows(path)
+    assert meta["schema_version"] == "2" and meta["migrated_to_2"]
+    # A second open finds it current and changes nothing.
+    with KnowledgeBase.open(path) as kb:
+        assert len(kb.decisions("iris-meta")) == 6
+    assert meta_rows(path) == meta
+
+
+def test_the_report_and_kb_show_of_a_migrated_study_say_its_answer_was_not_stored(
+    tmp_path: Path,
+) -> None:
+    from llp.cli._kb import NO_ANSWER_NOTE, show_study
+    from llp.report import build_report, source_table
+    from llp.report._collect import load_study
+
+    path = schema_1_file(tmp_path)
+    with KnowledgeBase.open(path) as kb:
+        shown = show_study(kb, kb.get_study("iris-meta"))
+        assert shown["best_trial"] is None and shown["answer_note"] == NO_ANSWER_NOTE
+        data = load_study(kb, "iris-meta")
+        # The sources come from the recovered decisions.
+        assert {r["source"] for r in source_table(data, None)} == {"prior", "user", "random"}
+        report = build_report(kb, "iris-meta", tmp_path / "r", landscape=False, meta_model=False)
+    assert any("No answer is stored with this study" in n for n in report.notes)
+
+
+def downgrade_to_schema_1(storage: str) -> None:
+    """Turn a knowledge base into what schema 1 had: no decisions, no answers."""
+    url = storage if "://" in storage else f"sqlite:///{storage}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE answers"))
+        conn.execute(text("DROP TABLE decisions"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def file_or_server(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "kb.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def filled(storage: str) -> None:
+    """One MetaProbing study with two evaluations whose reasons carry decisions."""
+    with KnowledgeBase.open(storage) as kb:
+        study = kb.get_or_create_study(
+            "old", scheduler="MetaProbing", settings={}, space=None, seed=0,
+            objective="val_accuracy",
+        )  # fmt: skip
+        for number, (fraction, reason) in enumerate(
+            [
+                (0.5, "the meta-model's pick for this dataset (source: prior); prior score 0.9"),
+                (0.5, "a uniform draw from the space (source: random)"),
+            ]
+        ):
+            job = Job(number, number, {"lr": 0.01 * (number + 1)}, Fidelity(fraction, 1), 0, 0, "")
+            kb.record_evaluation(
+                study.id,
+                trial_number=number,
+                config=job.config,
+                result=fake_result(job, 0.7 + 0.1 * number),
+                reason=reason,
+            )
+
+
+def test_every_backend_migrates_schema_1_in_place(file_or_server: str) -> None:
+    filled(file_or_server)
+    downgrade_to_schema_1(file_or_server)
+    with KnowledgeBase.open(file_or_server) as kb:
+        decisions = kb.decisions("old")
+        assert [(d.action, d.source, d.prior_score) for d in decisions] == [
+            ("proposed", "prior", 0.9),
+            ("proposed", "random", None),
+        ]
+        # The migrated knowledge base takes new decisions and answers.
+        study = kb.get_study("old")
+        kb.record_decisions(
+            study.id, [DecisionRecord(2, "stopped", "budget", "the budget is spent")]
+        )
+        kb.record_answer(
+            study.id,
+            after=(1, 0.5, 1),
+            answer=NewAnswer(0, 0.5, 1, rule="posterior", note="trial 0 is the answer"),
+        )
+        assert kb.answer("old").trial_number == 0
+        assert len(kb.decisions("old")) == 3
+
+
+def test_a_migration_cut_short_leaves_the_old_schema_to_try_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "kb.db")
+    filled(path)
+    downgrade_to_schema_1(path)
+    step = migrations.STEPS[1]
+
+    def broken(op, conn) -> None:
+        step(op, conn)  # the tables are created, then the step fails
+        raise OSError("disk full")
+
+    monkeypatch.setitem(migrations.STEPS, 1, broken)
+    with pytest.raises(OSError, match="disk full"):
+        KnowledgeBase.open(path)
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "decisions" not in tables and meta_rows(Path(path))["schema_version"] == "1"
+    monkeypatch.setitem(migrations.STEPS, 1, step)
+    with KnowledgeBase.open(path) as kb:
+        assert len(kb.decisions("old")) == 2
+
+
+def test_a_schema_1_file_missing_a_table_is_corrupted_not_migrated(tmp_path: Path) -> None:
+    path = schema_1_file(tmp_path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE trials")
+    with pytest.raises(KnowledgeBaseError, match=r"tables \['trials'\] are missing"):
+        KnowledgeBase.open(path)
+    assert meta_rows(path)["schema_version"] == "1"
