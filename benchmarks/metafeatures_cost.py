@@ -11,6 +11,12 @@ every byte) is timed once per size for context; it is not part of the extraction
 
 Goal: extraction time flat beyond the cap and under 2 s at 1M rows.
 
+The knowledge base caches meta-features by fingerprint: a study whose dataset is already
+stored (a rerun, a second search on the same data) reads them instead of computing them.
+``describe_dataset`` of a ``FidelityData`` is timed both ways (``--cache`` runs only this
+part): cold (no knowledge base) and with a knowledge base that holds the fingerprint,
+median of 5 interleaved runs each.
+
 Run: ``python benchmarks/metafeatures_cost.py`` (``--quick`` for a smoke run on smaller
 sizes). Writes ``benchmarks/results/metafeatures_cost.json`` and prints a markdown table.
 """
@@ -28,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from llp.features import DatasetFeatureExtractor, dataset_fingerprint
+from llp.data import FidelityData
+from llp.features import DatasetFeatureExtractor, dataset_fingerprint, describe_dataset
+from llp.store import KnowledgeBase
 
 RESULTS = Path(__file__).resolve().parent / "results" / "metafeatures_cost.json"
 N_FEATURES = 50
@@ -55,11 +63,60 @@ def time_extraction(X: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, floa
     return time.perf_counter() - start, features
 
 
+def measure_cache(seed: int, n_rows: int = 100_000, repeats: int = 5) -> dict[str, Any]:
+    """``describe_dataset`` of one FidelityData without and with a knowledge base that
+    already holds its fingerprint (the meta-features are then read, not computed)."""
+    X, y = make_dataset(n_rows, seed)
+    data = FidelityData(X, y, seed=seed)
+    with KnowledgeBase.open(":memory:") as kb:
+        info = describe_dataset(data, seed=seed)
+        kb.upsert_dataset(info.fingerprint, meta_features=info.meta_features)
+
+        def cached(fingerprint: str) -> Any:
+            record = kb.get_dataset(fingerprint)
+            return None if record is None else record.meta_features
+
+        cold: list[float] = []
+        warm: list[float] = []
+        for _ in range(repeats):  # interleaved, so load from other jobs hits both alike
+            start = time.perf_counter()
+            describe_dataset(data, seed=seed)
+            cold.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            again = describe_dataset(data, seed=seed, cached=cached)
+            warm.append(time.perf_counter() - start)
+        assert dict(again.meta_features) == dict(info.meta_features)
+    return {
+        "rows": n_rows,
+        "repeats": repeats,
+        "computed_seconds": cold,
+        "cached_seconds": warm,
+        "median_computed_seconds": statistics.median(cold),
+        "median_cached_seconds": statistics.median(warm),
+    }
+
+
+def print_cache(cache: dict[str, Any]) -> None:
+    print(
+        f"describe_dataset, {cache['rows']:,} rows: computed "
+        f"{cache['median_computed_seconds']:.4f} s, read from the knowledge base "
+        f"{cache['median_cached_seconds']:.4f} s (median of {cache['repeats']})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k, 10k and 100k rows only")
+    parser.add_argument("--cache", action="store_true", help="only the cache measurement")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.cache:
+        cache = measure_cache(args.seed)
+        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        previous["cache"] = {"command": "python benchmarks/metafeatures_cost.py --cache", **cache}
+        RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
+        print_cache(cache)
+        return
     sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000]
 
     X_warm, y_warm = make_dataset(500, args.seed)
@@ -111,6 +168,7 @@ def main() -> None:
         },
         "warm_up_seconds": warm_up_seconds,
         "results": rows,
+        "cache": measure_cache(args.seed),
         "goal": {
             "seconds_at_largest": largest["median_seconds"],
             "largest_rows": largest["rows"],
@@ -135,6 +193,8 @@ def main() -> None:
             f"{min(row['seconds']):.3f}-{max(row['seconds']):.3f} | "
             f"{row['fingerprint_seconds']:.3f} |"
         )
+    print()
+    print_cache(report["cache"])
     print(f"\nWrote {RESULTS}")
 
 

@@ -9,6 +9,7 @@ learning curves end well, and steers successive halving with it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,12 +23,11 @@ from llp.meta import MetaModelTrainer
 from llp.runner import (
     DatasetInfo,
     ProgressCallback,
-    Runner,
     StudyRecorder,
     StudyResult,
     configs_digest,
-    describe_dataset,
 )
+from llp.runner._session import SessionFacade, StudySession
 from llp.search import (
     ANSWER_RULE,
     MetaGuidedScheduler,
@@ -37,9 +37,8 @@ from llp.search import (
 from llp.search._base import check_resources, rung_resources
 from llp.search._meta_guided import spearman
 from llp.space import SearchSpace, canonical_config_json
-from llp.training import EvaluationStatus, Trainer
+from llp.training import EvaluationStatus
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
-from llp.two_tier_probing import _JobEvaluator
 
 if TYPE_CHECKING:
     import torch
@@ -189,7 +188,7 @@ class MetaProbingResult:
         )
 
 
-class MetaProbing:
+class MetaProbing(SessionFacade):
     """Hyperparameter search that learns from experience.
 
     Parameters
@@ -222,6 +221,10 @@ class MetaProbing:
     device, objective, n_workers, executor, show_progress
         As for :class:`TwoTierProbing`.
     dataset_name, dataset_group : str, optional
+    study_settings : mapping, optional
+        More settings stored with the study (JSON values), e.g. how to read its data
+        again for a report (``llp tune`` stores its data recipe under ``"cli"``). They
+        are part of the study's settings: resuming it with other values is refused.
 
     Examples
     --------
@@ -259,10 +262,29 @@ class MetaProbing:
         show_progress: bool = True,
         dataset_name: str | None = None,
         dataset_group: str | None = None,
+        study_settings: Mapping[str, Any] | None = None,
     ) -> None:
-        inferred = SearchSpace.from_configs(configs)
-        self.space = space if space is not None else inferred
-        self.configs = [self.space.validate(c) for c in configs]
+        self._session = StudySession(
+            "MetaProbing",
+            configs,
+            model_fn,
+            dataset_fn,
+            criterion,
+            optimizer_fn,
+            max_epochs=max_epochs,
+            device=device,
+            seed=seed,
+            objective=objective,
+            space=space,
+            n_workers=n_workers,
+            executor=executor,
+            show_progress=show_progress,
+            storage=storage,
+            study_name=study_name,
+            dataset_name=dataset_name,
+            dataset_group=dataset_group,
+            model_family=model_family,
+        )
         if prior not in ("default", "shipped", "store", "none"):
             raise ValueError(
                 "The 'prior' parameter of MetaProbing must be one of 'default', 'shipped', "
@@ -270,63 +292,18 @@ class MetaProbing:
             )
         self.prior = prior
         self.exclude_groups = tuple(exclude_groups)
-        self.seed = check_int("seed", seed, owner="MetaProbing")
-        self.max_epochs = check_int("max_epochs", max_epochs, min_value=1, owner="MetaProbing")
-        self.n_workers = (
-            None
-            if n_workers is None
-            else check_int("n_workers", n_workers, min_value=1, owner="MetaProbing")
-        )
-        self.storage = storage
-        self.study_name = study_name
-        self.model_family = model_family
-        self.dataset_name = dataset_name
-        self.dataset_group = dataset_group
-        self.executor = executor
-        self.show_progress = show_progress
         self.feature_flags = {
             "use_dataset_features": bool(use_dataset_features),
             "use_training_features": bool(use_training_features),
             "use_landscape_features": bool(use_landscape_features),
         }
-        self._trainer = Trainer(
-            model_fn,
-            optimizer_fn,
-            criterion,
-            dataset_fn,
-            device=device,
-            objective=objective,
-            seed=self.seed,
-        )
-        self._dataset_info: DatasetInfo | None = None
+        if study_settings is not None and not isinstance(study_settings, Mapping):
+            raise TypeError(
+                "The 'study_settings' parameter of MetaProbing must be a mapping or None. "
+                f"Got {type(study_settings).__name__} instead."
+            )
+        self.study_settings = dict(study_settings or {})
         self.result_: MetaProbingResult | None = None
-
-    @classmethod
-    def from_arrays(
-        cls,
-        X: Any,
-        y: Any,
-        configs: Sequence[Mapping[str, Any]],
-        model_fn: ModelFn,
-        criterion: nn.Module | Callable[..., Any],
-        optimizer_fn: OptimizerFn,
-        *,
-        val_fraction: float = 0.2,
-        batch_size: int = 64,
-        standardize: bool = False,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> MetaProbing:
-        """Build from arrays (llp makes the fidelity subsets and validation split)."""
-        data = FidelityData(
-            X,
-            y,
-            val_fraction=val_fraction,
-            batch_size=batch_size,
-            standardize=standardize,
-            seed=seed,
-        )
-        return cls(configs, model_fn, data, criterion, optimizer_fn, seed=seed, **kwargs)
 
     # ------------------------------------------------------------------ the loop
     def run_meta_optimization(
@@ -418,98 +395,88 @@ class MetaProbing:
                 f"{rungs[0]:g} of the data x {self.max_epochs} epochs). Got {budget!r} "
                 "instead; raise it, or lower min_resource or max_epochs."
             )
-        self._trainer.measure_flatness = bool(measure_flatness)
+        session = self._session
+        session.trainer.measure_flatness = bool(measure_flatness)
         self._measuring = bool(measure_flatness)
         say = self._say
-        info = self._describe()
-        recorder = self._open_recorder(
-            info,
-            min_resource,
-            max_resource,
-            reduction_factor,
-            measure_flatness,
-            num_initial_configs,
-            num_iterations,
-            portfolio_size,
-            budget,
-            scale_with_probes,
-        )
-        started = time.perf_counter()
-        trainer, sources = self._prior_trainer(
-            info, recorded_before=recorder.created_at if recorder else None
-        )
-        trainer.fit()
-        prior = PriorSummary(
-            n_evaluations=len(trainer.experiences),
-            n_datasets=len(trainer.datasets),
-            sources=sources,
-            predictor_fitted=trainer.predictor_ is not None,
-            surrogate_fitted=trainer.surrogate_ is not None,
-            seconds=time.perf_counter() - started,
-        )
-        say(
-            f"meta-model: prior of {prior.n_evaluations} evaluations on {prior.n_datasets} "
-            f"datasets ({', '.join(sources) or 'none'}); predictor "
-            f"{'fitted' if prior.predictor_fitted else 'not fitted'}, surrogate "
-            f"{'fitted' if prior.surrogate_fitted else 'not fitted'} in {prior.seconds:.1f} s"
-            + (
-                f"; skipped {sum(trainer.skipped_rows_.values())} stored rows with values "
-                "beyond float32's range"
-                if any(trainer.skipped_rows_.values())
-                else ""
-            )
-        )
-        zero_shot, prior_configs, prior_scores = self._prior_configs(
-            trainer, info, max(num_initial_configs, portfolio_size)
-        )
-        if zero_shot is not None:
-            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in zero_shot.items())
-            say(
-                f"meta-model predicts for this dataset: {shown} (runs first; it stays the "
-                "answer only while what the study measures does not outweigh the prior)"
-            )
-        scheduler = MetaGuidedScheduler(
-            self.space,
-            self.configs,
-            trainer=trainer if trainer.surrogate_ is not None else None,
-            meta_features=info.meta_features,
-            model_family=self.model_family,
+        settings = functools.partial(
+            self._settings,
             min_resource=min_resource,
             max_resource=max_resource,
             reduction_factor=reduction_factor,
-            num_iterations=num_iterations,
-            epochs=self.max_epochs,
-            budget=budget,
-            scale_budget_with_probes=scale_with_probes,
+            measure_flatness=measure_flatness,
             num_initial_configs=num_initial_configs,
-            prior_configs=prior_configs,
-            prior_scores=prior_scores,
-            n_val=int(info.n_val or 0),
-            objective=str(self._trainer.objective),
-            seed=self.seed,
-            dataset=info.fingerprint,
+            num_iterations=num_iterations,
+            portfolio_size=portfolio_size,
+            budget=budget,
+            budget_scales_with_probes=scale_with_probes,
         )
-        if scheduler.rungs != rungs:
-            say(
-                f"a budget of {budget:g} full-data epochs cannot race configurations on "
-                f"{rungs[-1]:.0%} of the data: the top rung is "
-                f"{scheduler.rungs[-1]:.0%} instead"
+        # Get or create the study before reading the prior: a resumed study's prior is
+        # what was recorded before the study was first created.
+        with session.recording("MetaProbing", settings) as recorder:
+            info = session.describe()
+            started = time.perf_counter()
+            trainer, sources = self._prior_trainer(info, recorder)
+            trainer.fit()
+            prior = PriorSummary(
+                n_evaluations=len(trainer.experiences),
+                n_datasets=len(trainer.datasets),
+                sources=sources,
+                predictor_fitted=trainer.predictor_ is not None,
+                surrogate_fitted=trainer.surrogate_ is not None,
+                seconds=time.perf_counter() - started,
             )
-        runner = Runner(
-            scheduler,
-            _JobEvaluator(self._trainer),
-            executor=self.executor,
-            n_workers=self.n_workers,
-            progress_callback=progress_callback,
-            show_progress=self.show_progress,
-            description="meta-probing",
-            recorder=recorder,
-        )
-        try:
-            study = runner.run()
-        finally:
-            if recorder is not None and recorder.knowledge_base is not self.storage:
-                recorder.knowledge_base.close()
+            say(
+                f"meta-model: prior of {prior.n_evaluations} evaluations on {prior.n_datasets} "
+                f"datasets ({', '.join(sources) or 'none'}); predictor "
+                f"{'fitted' if prior.predictor_fitted else 'not fitted'}, surrogate "
+                f"{'fitted' if prior.surrogate_fitted else 'not fitted'} in {prior.seconds:.1f} s"
+                + (
+                    f"; skipped {sum(trainer.skipped_rows_.values())} stored rows with values "
+                    "beyond float32's range"
+                    if any(trainer.skipped_rows_.values())
+                    else ""
+                )
+            )
+            zero_shot, prior_configs, prior_scores = self._prior_configs(
+                trainer, info, max(num_initial_configs, portfolio_size)
+            )
+            if zero_shot is not None:
+                shown = ", ".join(f"{k}={_fmt(v)}" for k, v in zero_shot.items())
+                say(
+                    f"meta-model predicts for this dataset: {shown} (runs first; it stays the "
+                    "answer only while what the study measures does not outweigh the prior)"
+                )
+            scheduler = MetaGuidedScheduler(
+                self.space,
+                self.configs,
+                trainer=trainer if trainer.surrogate_ is not None else None,
+                meta_features=info.meta_features,
+                model_family=self.model_family,
+                min_resource=min_resource,
+                max_resource=max_resource,
+                reduction_factor=reduction_factor,
+                num_iterations=num_iterations,
+                epochs=self.max_epochs,
+                budget=budget,
+                scale_budget_with_probes=scale_with_probes,
+                num_initial_configs=num_initial_configs,
+                prior_configs=prior_configs,
+                prior_scores=prior_scores,
+                n_val=int(info.n_val or 0),
+                objective=str(session.trainer.objective),
+                seed=self.seed,
+                dataset=info.fingerprint,
+            )
+            if scheduler.rungs != rungs:
+                say(
+                    f"a budget of {budget:g} full-data epochs cannot race configurations on "
+                    f"{rungs[-1]:.0%} of the data: the top rung is "
+                    f"{scheduler.rungs[-1]:.0%} instead"
+                )
+            study = session.run(
+                scheduler, recorder, progress_callback=progress_callback, description="meta-probing"
+            )
         answer = study.answer
         note = None if answer is None else answer.note
         if note is not None:
@@ -556,18 +523,13 @@ class MetaProbing:
             Console(stderr=True, highlight=False).print(message)
 
     def _describe(self) -> DatasetInfo:
-        if self._dataset_info is None:
-            self._dataset_info = describe_dataset(
-                self._trainer.data,
-                name=self.dataset_name,
-                group=self.dataset_group,
-                seed=self.seed,
-            )
-        return self._dataset_info
+        """The dataset's fingerprint and meta-features (computed once)."""
+        return self._session.describe()
 
-    def _open_recorder(
+    def _settings(
         self,
         info: DatasetInfo,
+        *,
         min_resource: float,
         max_resource: float,
         reduction_factor: int,
@@ -577,9 +539,8 @@ class MetaProbing:
         portfolio_size: int,
         budget: float,
         budget_scales_with_probes: bool,
-    ) -> StudyRecorder | None:
-        """Get or create the study before reading the prior: a resumed study's prior is
-        what was recorded before the study was first created."""
+    ) -> dict[str, Any]:
+        """The settings stored with the study (resuming with others is refused)."""
         settings = {
             "min_resource": min_resource,
             "max_resource": max_resource,
@@ -602,58 +563,34 @@ class MetaProbing:
             "answer_rule": ANSWER_RULE,
             "n_val": info.n_val,
         }
-        if self.storage is None:
-            return None
-        return StudyRecorder.open(
-            self.storage,
-            study_name=self.study_name,
-            kind="MetaProbing",
-            settings=settings,
-            space=self.space.to_dict(),
-            seed=self.seed,
-            objective=self._trainer.objective,
-            dataset=info,
-            model_family=self.model_family,
-        )
+        clash = sorted(set(self.study_settings) & set(settings))
+        if clash:
+            raise ValueError(
+                "The 'study_settings' parameter of MetaProbing must not use the names of "
+                f"llp's own settings. Got {clash} instead."
+            )
+        settings.update(self.study_settings)
+        return settings
 
     def _prior_trainer(
-        self, info: DatasetInfo, *, recorded_before: Any = None
+        self, info: DatasetInfo, recorder: StudyRecorder | None
     ) -> tuple[MetaModelTrainer, tuple[str, ...]]:
-        flags = dict(self.feature_flags)
-        # Without probes in this study its rows carry no landscape features; the prior's
-        # must not either, or the surrogate would read "missing" as a signal.
-        flags["use_landscape_features"] = flags["use_landscape_features"] and self._measuring
-        trainer = MetaModelTrainer(self.space, random_state=self.seed, **flags)
-        sources: list[str] = []
-        if self.prior in ("default", "shipped"):
-            from llp.knowledge import load_shipped_experiences
+        """The prior (:func:`llp.knowledge.build_prior`) with this study's flags, read
+        from the knowledge base the study is recorded in (opened once), as it was when
+        the study was first created: a resumed study sees the prior it started with."""
+        from llp.knowledge import build_prior, prior_flags
 
-            trainer.add(
-                load_shipped_experiences(
-                    exclude_groups=self.exclude_groups, exclude_datasets=(info.fingerprint,)
-                )
-            )
-            sources.append("shipped knowledge")
-        if self.prior in ("default", "store") and self.storage is not None:
-            from llp.store import KnowledgeBase
-
-            kb = (
-                self.storage
-                if isinstance(self.storage, KnowledgeBase)
-                else KnowledgeBase.open(self.storage)
-            )
-            try:
-                trainer.add_from_store(
-                    kb,
-                    exclude_datasets=(info.fingerprint,),
-                    exclude_groups=self.exclude_groups,
-                    recorded_before=recorded_before,
-                )
-            finally:
-                if kb is not self.storage:
-                    kb.close()
-            sources.append("knowledge base")
-        return trainer, tuple(sources)
+        built = build_prior(
+            self.space,
+            prior=self.prior,
+            knowledge_base=None if recorder is None else recorder.knowledge_base,
+            exclude_datasets=(info.fingerprint,),
+            exclude_groups=self.exclude_groups,
+            recorded_before=None if recorder is None else recorder.created_at,
+            flags=prior_flags({**self.feature_flags, "measure_flatness": self._measuring}),
+            seed=self.seed,
+        )
+        return built.trainer, built.sources
 
     def _prior_configs(
         self, trainer: MetaModelTrainer, info: DatasetInfo, n: int

@@ -11,20 +11,11 @@ import concurrent.futures as cf
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from llp._checks import check_int
 from llp.data import FidelityData
-from llp.runner import (
-    DatasetInfo,
-    ProgressCallback,
-    Runner,
-    StudyRecorder,
-    StudyResult,
-    configs_digest,
-    describe_dataset,
-)
-from llp.search import Hyperband, Job, RandomSearch, Scheduler, SuccessiveHalving
+from llp.runner import ProgressCallback, StudyResult, configs_digest
+from llp.runner._session import JobEvaluator, SessionFacade, StudySession
+from llp.search import Hyperband, RandomSearch, Scheduler, SuccessiveHalving
 from llp.space import SearchSpace
-from llp.training import EvaluationResult, EvaluationStatus, Trainer, trial_seed
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
 
 if TYPE_CHECKING:
@@ -34,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["StudyResult", "TwoTierProbing"]
 
 
-class TwoTierProbing:
+class TwoTierProbing(SessionFacade):
     """Successive halving over data fractions for a PyTorch model.
 
     Parameters
@@ -108,64 +99,28 @@ class TwoTierProbing:
         dataset_group: str | None = None,
         model_family: str | None = None,
     ) -> None:
-        inferred = SearchSpace.from_configs(configs)
-        self.space = space if space is not None else inferred
-        self.configs = [self.space.validate(c) for c in configs]
-        self.max_epochs = check_int("max_epochs", max_epochs, min_value=1, owner="TwoTierProbing")
-        self.seed = check_int("seed", seed, owner="TwoTierProbing")
-        self.n_workers = (
-            None
-            if n_workers is None
-            else check_int("n_workers", n_workers, min_value=1, owner="TwoTierProbing")
-        )
-        self.executor = executor
-        self.show_progress = show_progress
-        self.storage = storage
-        self.study_name = study_name
-        self.dataset_name = dataset_name
-        self.dataset_group = dataset_group
-        self.model_family = model_family
-        self._dataset_info: DatasetInfo | None = None
-        self._trainer_args: dict[str, Any] = {
-            "model_fn": model_fn,
-            "optimizer_fn": optimizer_fn,
-            "criterion": criterion,
-            "data": dataset_fn,
-            "device": device,
-            "objective": objective,
-            "seed": self.seed,
-        }
-        # Build once so that bad arguments fail here, not at the first run.
-        self._trainer = Trainer(**self._trainer_args)
-        self.result_: StudyResult | None = None
-
-    @classmethod
-    def from_arrays(
-        cls,
-        X: Any,
-        y: Any,
-        configs: Sequence[Mapping[str, Any]],
-        model_fn: ModelFn,
-        criterion: nn.Module | Callable[..., Any],
-        optimizer_fn: OptimizerFn,
-        *,
-        val_fraction: float = 0.2,
-        batch_size: int = 64,
-        standardize: bool = False,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> TwoTierProbing:
-        """Build from arrays: llp holds the data as tensors and makes the fidelity
-        subsets (nested, stratified) and the held-out validation split itself."""
-        data = FidelityData(
-            X,
-            y,
-            val_fraction=val_fraction,
-            batch_size=batch_size,
-            standardize=standardize,
+        self._session = StudySession(
+            "TwoTierProbing",
+            configs,
+            model_fn,
+            dataset_fn,
+            criterion,
+            optimizer_fn,
+            max_epochs=max_epochs,
+            device=device,
             seed=seed,
+            objective=objective,
+            space=space,
+            n_workers=n_workers,
+            executor=executor,
+            show_progress=show_progress,
+            storage=storage,
+            study_name=study_name,
+            dataset_name=dataset_name,
+            dataset_group=dataset_group,
+            model_family=model_family,
         )
-        return cls(configs, model_fn, data, criterion, optimizer_fn, seed=seed, **kwargs)
+        self.result_: StudyResult | None = None
 
     # ------------------------------------------------------------------ runs
     def run_successive_halving(
@@ -256,80 +211,20 @@ class TwoTierProbing:
         description: str,
         settings: dict[str, Any],
     ) -> StudyResult:
-        trainer = self._trainer
-        trainer.measure_flatness = bool(measure_flatness)
-        recorder = self._recorder(scheduler, settings, measure_flatness)
-        runner = Runner(
-            scheduler,
-            _JobEvaluator(trainer),
-            executor=self.executor,
-            n_workers=self.n_workers,
-            progress_callback=progress_callback,
-            show_progress=self.show_progress,
-            description=description,
-            recorder=recorder,
-        )
-        try:
-            self.result_ = runner.run()
-        finally:
-            if recorder is not None and recorder.knowledge_base is not self.storage:
-                recorder.knowledge_base.close()
-        return self.result_
-
-    def _recorder(
-        self, scheduler: Scheduler, settings: dict[str, Any], measure_flatness: bool
-    ) -> StudyRecorder | None:
-        if self.storage is None:
-            return None
-        if self._dataset_info is None:
-            self._dataset_info = describe_dataset(
-                self._trainer.data,
-                name=self.dataset_name,
-                group=self.dataset_group,
-                seed=self.seed,
-            )
+        session = self._session
+        session.trainer.measure_flatness = bool(measure_flatness)
         full = {
             **settings,
             "epochs": self.max_epochs,
             "measure_flatness": bool(measure_flatness),
             "configs": configs_digest(self.configs),
         }
-        return StudyRecorder.open(
-            self.storage,
-            study_name=self.study_name,
-            kind=type(scheduler).__name__,
-            settings=full,
-            space=self.space.to_dict(),
-            seed=self.seed,
-            objective=self._trainer.objective,
-            dataset=self._dataset_info,
-            model_family=self.model_family,
-        )
+        with session.recording(type(scheduler).__name__, full) as recorder:
+            self.result_ = session.run(
+                scheduler, recorder, progress_callback=progress_callback, description=description
+            )
+        return self.result_
 
 
-class _JobEvaluator:
-    """Picklable ``evaluate(job)`` around a trainer (for process and Dask executors)."""
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-
-    def __call__(self, job: Job) -> EvaluationResult:
-        return self.trainer.evaluate(job.config, job.fidelity, trial_id=job.trial_id)
-
-    def failed_result(self, job: Job, reason: str) -> EvaluationResult:
-        """The record of ``job`` when no worker could finish it (the runner asks for it
-        after the workers running it were lost too often): nothing was measured."""
-        return EvaluationResult(
-            config=job.config,
-            fidelity=job.fidelity,
-            status=EvaluationStatus.FAILED,
-            curve=(),
-            score=None,
-            objective=self.trainer.objective,
-            cost=0.0,
-            seconds=0.0,
-            train_seconds=0.0,
-            n_train=0,
-            seed=trial_seed(self.trainer.seed, job.trial_id),
-            failure_reason=reason,
-        )
+# Kept for code that imported the evaluator from here.
+_JobEvaluator = JobEvaluator

@@ -189,7 +189,7 @@ def test_a_function_that_cannot_be_pickled_is_refused_with_a_clear_message(
         executor=process_executor,
         n_workers=2,
     )
-    with pytest.raises(TypeError, match=r"must be picklable, and _JobEvaluator is not.*lambda"):
+    with pytest.raises(TypeError, match=r"must be picklable, and JobEvaluator is not.*lambda"):
         probe.run_successive_halving(0.5, 1.0, 2)
 
 
@@ -339,6 +339,7 @@ def test_worker_lost_error_is_a_runtime_error() -> None:
 def test_probing_classes_keep_as_many_jobs_in_flight_as_the_executor_has_workers(
     monkeypatch,
 ) -> None:
+    import llp.runner._session as session
     import llp.two_tier_probing as ttp
     from llp.runner import Runner
 
@@ -352,7 +353,7 @@ def test_probing_classes_keep_as_many_jobs_in_flight_as_the_executor_has_workers
             runners.append(self)
             raise KeyboardInterrupt  # stop before training anything
 
-    monkeypatch.setattr(ttp, "Runner", SpyRunner)
+    monkeypatch.setattr(session, "Runner", SpyRunner)  # the study session builds it
     probe = ttp.TwoTierProbing(
         [{"width": 8}, {"width": 16}],
         lambda c: nn.Linear(2, 2),

@@ -125,6 +125,12 @@ def test_importances_are_those_of_a_refitted_surrogate(written_report: dict[str,
     assert sum(importances["values"]) == pytest.approx(1.0)
     assert importances["values"] == sorted(importances["values"], reverse=True)
     assert any(name.startswith("config: ") for name in importances["names"][:10])
+    # Refitted with the study's own flags: it measured no flatness, so its surrogate
+    # read no landscape features (as in the search, through llp.knowledge.build_prior).
+    landscape = [
+        v for v, g in zip(importances["values"], importances["groups"]) if g == "landscape"
+    ]
+    assert landscape and all(v == 0.0 for v in landscape)
 
 
 def test_predictions_in_the_report_are_the_ones_stored_with_the_evaluations(

@@ -86,6 +86,7 @@ def test_the_report_and_kb_show_of_a_migrated_study_say_its_answer_was_not_store
 def downgrade_to_schema_1(storage: str) -> None:
     """Turn a knowledge base into what schema 1 had: no decisions, no answers."""
     url = storage if "://" in storage else f"sqlite:///{storage}"
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)  # psycopg 3, as llp
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE answers"))

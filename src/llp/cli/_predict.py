@@ -43,61 +43,77 @@ def _store_exists(storage: str) -> bool:
 
 
 def gather_prior(
-    trainer: MetaModelTrainer,
+    space: SearchSpace,
     *,
     prior: str,
     storage: str | None,
     fingerprint: str,
+    seed: int,
     note: Callable[[str], None],
-) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """Add the prior's experiences to ``trainer``; return the sources used and what is
-    known about each past dataset (``name``, ``source``, ``n_samples``)."""
-    sources: list[str] = []
+) -> tuple[MetaModelTrainer, list[str], dict[str, dict[str, Any]]]:
+    """The prior a default ``llp tune`` of this dataset would start from
+    (:func:`llp.knowledge.build_prior`, unfitted), the sources it used and what is known
+    about each past dataset (``name``, ``source``, ``n_samples``)."""
+    from llp.knowledge import build_prior, prior_flags
+
     known: dict[str, dict[str, Any]] = {}
     if prior not in ("default", "shipped", "store"):
         raise CliError(
             "The '--prior' option of llp predict must be one of 'default', 'shipped', "
             f"'store'. Got {prior!r} instead."
         )
+    kind = prior
     if prior in ("default", "shipped"):
         try:
-            from llp.knowledge import load_shipped_experiences, shipped_datasets
+            from llp.knowledge import shipped_datasets
 
-            trainer.add(load_shipped_experiences(exclude_datasets=(fingerprint,)))
             for d in shipped_datasets():
                 known[d["fingerprint"]] = {
                     "name": d["name"],
                     "source": "shipped knowledge",
                     "n_samples": d["n_samples"],
                 }
-            sources.append("shipped knowledge")
         except (ImportError, FileNotFoundError, ValueError) as exc:
             if prior == "shipped":
                 raise CliError(
                     f"The shipped knowledge cannot be used ({type(exc).__name__}: {exc})."
                 ) from exc
             note("the shipped knowledge is not installed; using the knowledge base alone")
-    if prior in ("default", "store"):
-        where = resolve_storage(storage)
+            kind = "store"
+    where = resolve_storage(storage)
+    kb = None
+    if kind in ("default", "store"):
         if _store_exists(where):
-            with open_knowledge_base(where) as kb:
-                trainer.add_from_store(kb, exclude_datasets=(fingerprint,))
-                for record in kb.list_datasets():
-                    known.setdefault(
-                        record.fingerprint,
-                        {
-                            "name": record.name,
-                            "source": "knowledge base",
-                            "n_samples": record.n_samples,
-                        },
-                    )
-            sources.append(f"knowledge base {where}")
-        elif prior == "store" or storage is not None:
+            kb = open_knowledge_base(where)
+        elif kind == "store" or storage is not None:
             raise CliError(
                 f"The knowledge base {where!r} does not exist (the '--storage' option, "
                 f"$LLP_STORAGE or the default {DEFAULT_STORAGE}); run 'llp tune' first."
             )
-    return sources, known
+    try:
+        built = build_prior(
+            space,
+            prior=kind,
+            knowledge_base=kb,
+            exclude_datasets=(fingerprint,),
+            flags=prior_flags({}),
+            seed=seed,
+        )
+        if kb is not None:
+            for record in kb.list_datasets():
+                known.setdefault(
+                    record.fingerprint,
+                    {
+                        "name": record.name,
+                        "source": "knowledge base",
+                        "n_samples": record.n_samples,
+                    },
+                )
+    finally:
+        if kb is not None:
+            kb.close()
+    sources = [f"knowledge base {where}" if s == "knowledge base" else s for s in built.sources]
+    return built.trainer, sources, known
 
 
 def nearest_datasets(
@@ -172,15 +188,13 @@ def recommend(
     CliError
         Exit 2 for user mistakes; exit 1 when there is too little knowledge to predict.
     """
-    from llp.meta import MetaModelTrainer
     from llp.runner import describe_dataset
 
     data = loaded.fidelity_data(seed=seed)
     info = describe_dataset(data, name=loaded.name, seed=seed)
     family = loaded.recipe.family
-    trainer = MetaModelTrainer(space, random_state=seed)
-    sources, known = gather_prior(
-        trainer, prior=prior, storage=storage, fingerprint=info.fingerprint, note=note
+    trainer, sources, known = gather_prior(
+        space, prior=prior, storage=storage, fingerprint=info.fingerprint, seed=seed, note=note
     )
     if not trainer.experiences:
         raise CliError(

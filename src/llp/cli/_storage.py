@@ -7,15 +7,14 @@
 
 from __future__ import annotations
 
-import datetime
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
 from llp.cli._defaults import DEFAULT_STORAGE, RUNS_DIR, STORAGE_ENV
 from llp.cli._errors import CliError, one_line
-from llp.store import KnowledgeBase, KnowledgeBaseError, StoredEvaluation, StudyRecord
+from llp.store import KnowledgeBase, KnowledgeBaseError, StudyRecord
 
 
 def resolve_storage(storage: str | None) -> str:
@@ -57,14 +56,6 @@ def open_knowledge_base(storage: str | None, *, must_exist: bool = False) -> Kno
                 "point --storage at an existing one."
             )
     return _opened(where, lambda: KnowledgeBase(where))
-
-
-def open_study_knowledge_base(
-    storage: str | None, *, recipe: Mapping[str, Any]
-) -> StudyKnowledgeBase:
-    """:func:`open_knowledge_base` for ``llp tune`` (see :class:`StudyKnowledgeBase`)."""
-    where = resolve_storage(storage)
-    return _opened(where, lambda: StudyKnowledgeBase(where, recipe=recipe))
 
 
 def _opened(where: str, open_it: Callable[[], _K]) -> _K:
@@ -111,74 +102,11 @@ def require_study(kb: KnowledgeBase, name: str) -> StudyRecord:
     return study
 
 
-class StudyKnowledgeBase(KnowledgeBase):
-    """The knowledge base as one ``llp tune`` study sees it.
-
-    :class:`~llp.meta_probing.MetaProbing` creates its study and reads its prior through
-    the knowledge base it is given; this subclass decorates those two calls:
-
-    - :meth:`get_or_create_study` adds the command line's data recipe to the study's
-      settings under ``"cli"``, so ``llp report`` can read the same data again in a later
-      process. The recipe is part of the settings: resuming a study with other data or
-      preprocessing is refused like any other change of settings.
-    - :meth:`evaluations` without a ``study`` (the meta-model's prior) returns only what
-      was recorded up to ``prior_cutoff``: the moment the study was first created. A
-      resumed study then sees the prior it started with, and asks for the same
-      configurations again, even if other studies were added to the knowledge base in
-      between (otherwise its stored trials would no longer match).
-    """
-
-    def __init__(self, storage: Any, *, recipe: Mapping[str, Any]) -> None:
-        super().__init__(storage)
-        self.recipe = dict(recipe)
-        self.prior_cutoff: datetime.datetime | None = None
-
-    def get_or_create_study(
-        self,
-        name: str,
-        *,
-        scheduler: str,
-        settings: Mapping[str, Any],
-        space: Mapping[str, Any] | None,
-        seed: int,
-        objective: Literal["val_accuracy", "val_loss"],
-        dataset_id: int | None = None,
-        model_family: str | None = None,
-    ) -> StudyRecord:
-        return super().get_or_create_study(
-            name,
-            scheduler=scheduler,
-            settings={**settings, "cli": self.recipe},
-            space=space,
-            seed=seed,
-            objective=objective,
-            dataset_id=dataset_id,
-            model_family=model_family,
-        )
-
-    def evaluations(
-        self,
-        *,
-        study: str | None = None,
-        dataset_fingerprint: str | None = None,
-        status: Any = None,
-    ) -> list[StoredEvaluation]:
-        stored = super().evaluations(
-            study=study, dataset_fingerprint=dataset_fingerprint, status=status
-        )
-        if study is not None or self.prior_cutoff is None:
-            return stored
-        cutoff = self.prior_cutoff
-        return [e for e in stored if e.created_at <= cutoff]
-
-
 __all__ = [
     "DEFAULT_STORAGE",
     "RUNS_DIR",
     "STORAGE_ENV",
-    "StudyKnowledgeBase",
     "open_knowledge_base",
-    "open_study_knowledge_base",
     "report_folder",
     "require_study",
     "resolve_storage",

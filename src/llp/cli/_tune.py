@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import shlex
@@ -18,7 +17,7 @@ from llp.cli._defaults import TUNE_DEFAULTS
 from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, one_line
 from llp.cli._plan import Plan, plan_schedule, probe_cost_per_evaluation
 from llp.cli._spaces import default_space, read_space_file, starting_configs
-from llp.cli._storage import open_study_knowledge_base, report_folder
+from llp.cli._storage import open_knowledge_base, report_folder
 
 if TYPE_CHECKING:
     from llp.data import FidelityData
@@ -354,17 +353,11 @@ def run_tune(
     # for the cores, and --workers runs evaluations side by side instead.
     torch.set_num_threads(1)
     family = loaded.recipe.family
-    kb = open_study_knowledge_base(options.storage, recipe=loaded.recipe.to_dict())
+    kb = open_knowledge_base(options.storage)
     executor = None
     try:
         base = f"{loaded.name}-{family}-{settings_digest(loaded, space, plan, options, prior)}"
         name, resumed = choose_study_name(kb, base, options, note)
-        stored_study = kb.get_study(name)
-        kb.prior_cutoff = (
-            stored_study.created_at
-            if stored_study is not None
-            else datetime.datetime.now(datetime.UTC)
-        )
         note = say
         for remark in pending:
             note(remark)
@@ -406,6 +399,9 @@ def run_tune(
                 executor=executor,
                 show_progress=False,
                 dataset_name=loaded.name,
+                # How to read the data again (llp report); resuming with other data is
+                # refused like any other change of settings.
+                study_settings={"cli": loaded.recipe.to_dict()},
             )
         except (TypeError, ValueError) as exc:
             raise CliError(one_line(str(exc))) from exc

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from llp.data import dataset_fingerprint
 from llp.features._dataset import DATASET_FEATURES, DatasetFeatureExtractor
+from llp.features._describe import DatasetInfo, MetaFeatureCache, describe_dataset
 from llp.features._training import TRAINING_FEATURES, TrainingResultFeatureExtractor
 
 __all__ = [
     "DATASET_FEATURES",
     "TRAINING_FEATURES",
     "DatasetFeatureExtractor",
+    "DatasetInfo",
+    "MetaFeatureCache",
     "TrainingResultFeatureExtractor",
     "dataset_fingerprint",
+    "describe_dataset",
 ]

@@ -58,6 +58,14 @@ from llp.knowledge._families import (
     make_mlp,
     make_optimizer,
 )
+from llp.knowledge._prior import (
+    FEATURE_FLAGS,
+    PRIOR_KINDS,
+    Prior,
+    PriorKind,
+    build_prior,
+    prior_flags,
+)
 
 if TYPE_CHECKING:
     from llp.meta import Experience
@@ -117,16 +125,22 @@ def shipped_datasets() -> list[dict[str, Any]]:
 __all__ = [
     "DEFAULT_SPACE",
     "DESIGN_SCHEDULER",
+    "FEATURE_FLAGS",
     "FORMAT_VERSION",
+    "PRIOR_KINDS",
     "SGD_MOMENTUM",
     "SHIPPED_CORPUS_PATH",
     "Corpus",
+    "Prior",
+    "PriorKind",
     "ShippedDataset",
+    "build_prior",
     "distill",
     "load_shipped_experiences",
     "make_cnn",
     "make_mlp",
     "make_optimizer",
+    "prior_flags",
     "read_corpus",
     "select_experiences",
     "shipped_datasets",

@@ -84,6 +84,7 @@ def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
     """Refit the study's surrogate from stored records and read its importances."""
     import numpy as np
 
+    from llp.knowledge import build_prior, prior_flags
     from llp.meta import Experience, MetaModelTrainer
     from llp.space import SearchSpace
 
@@ -91,41 +92,36 @@ def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
     if data.study.space is None:
         return Importances(False, why="the study stored no search space")
     space = SearchSpace.from_dict(data.study.space)
-    flags = {
-        k: bool(settings.get(k, True))
-        for k in ("use_dataset_features", "use_training_features", "use_landscape_features")
-    }
+    # The study's own flags: landscape features only if it measured them.
+    flags = prior_flags(settings)
     fingerprint = data.dataset.fingerprint if data.dataset is not None else None
-    exclude = (fingerprint,) if fingerprint else ()
-    groups = tuple(settings.get("exclude_groups", ()) or ())
     prior = str(settings.get("prior", "store"))
-    prior_trainer = MetaModelTrainer(space, random_state=int(data.study.seed), **flags)
-    sources: list[str] = []
     notes: list[str] = []
-    if prior in ("default", "shipped"):
-        try:
-            from llp.knowledge import load_shipped_experiences
 
-            prior_trainer.add(
-                load_shipped_experiences(exclude_groups=groups, exclude_datasets=exclude)
-            )
-            sources.append("shipped knowledge")
-        except (ImportError, FileNotFoundError, ValueError) as exc:
-            notes.append(f"shipped knowledge unavailable ({type(exc).__name__})")
-    if prior in ("default", "store"):
+    def assemble(kind: str) -> Any:
         # As the study saw it: what the knowledge base held when the study was created
-        # (what MetaProbing's add_from_store read then), not what was added later.
-        group_of: dict[str | None, str | None] = {
-            d.fingerprint: d.group for d in kb.list_datasets()
-        }
-        prior_trainer.add(
-            Experience.from_stored(e, group=group_of.get(e.dataset_fingerprint))
-            for e in kb.evaluations()
-            if e.created_at <= data.study.created_at
-            and e.dataset_fingerprint not in exclude
-            and group_of.get(e.dataset_fingerprint) not in groups
+        # (what MetaProbing read then), not what was added later.
+        return build_prior(
+            space,
+            prior=kind,
+            knowledge_base=kb,
+            exclude_datasets=(fingerprint,) if fingerprint else (),
+            exclude_groups=tuple(settings.get("exclude_groups", ()) or ()),
+            recorded_before=data.study.created_at,
+            flags=flags,
+            seed=int(data.study.seed),
         )
-        sources.append("knowledge base (other datasets, as of the study's start)")
+
+    try:
+        built = assemble(prior)
+    except (ImportError, FileNotFoundError, ValueError) as exc:
+        notes.append(f"shipped knowledge unavailable ({type(exc).__name__})")
+        built = assemble("store" if prior == "default" else "none")
+    prior_trainer = built.trainer
+    sources = [
+        "knowledge base (other datasets, as of the study's start)" if s == "knowledge base" else s
+        for s in built.sources
+    ]
     sources.append("this study")
     dataset_key = fingerprint or data.study.name
     meta = dict(data.dataset.meta_features) if data.dataset is not None else {}

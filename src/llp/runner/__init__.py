@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from llp.runner._recording import (
-    DatasetInfo,
-    StudyRecorder,
-    configs_digest,
-    default_study_name,
-    describe_dataset,
-)
+from llp.features import DatasetInfo, describe_dataset
+from llp.runner._recording import StudyRecorder, configs_digest, default_study_name
 from llp.runner._runner import (
     InProcessExecutor,
     ProgressCallback,
@@ -19,17 +14,20 @@ from llp.runner._runner import (
     WorkerLostError,
     noise_margin,
 )
+from llp.runner._session import JobEvaluator, StudySession
 from llp.search import select_best
 
 __all__ = [
     "DatasetInfo",
     "InProcessExecutor",
+    "JobEvaluator",
     "ProgressCallback",
     "ProgressEvent",
     "Runner",
     "StudyFailedError",
     "StudyRecorder",
     "StudyResult",
+    "StudySession",
     "WorkerLostError",
     "configs_digest",
     "default_study_name",

@@ -1,0 +1,105 @@
+"""One study lifecycle behind both facades: storage opened once, meta-features cached by
+fingerprint, one prior assembled the same way everywhere."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.datasets import load_wine
+
+from llp.features import DatasetFeatureExtractor
+from llp.knowledge import build_prior, prior_flags
+from llp.store import KnowledgeBase
+from llp.two_tier_probing import TwoTierProbing
+from tests.test_meta_probing import SPACE, make_data, make_meta, make_model_fn, optimizer_fn
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[int]:
+    calls: list[int] = []
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def probe(data, storage, name: str) -> TwoTierProbing:
+    from torch import nn
+
+    return TwoTierProbing(
+        SPACE.sample(2, seed=0), make_model_fn(data.input_shape[0], data.n_classes), data,
+        nn.CrossEntropyLoss(), optimizer_fn, max_epochs=1, show_progress=False,
+        storage=storage, study_name=name,
+    )  # fmt: skip
+
+
+def test_meta_features_stored_for_a_fingerprint_are_not_computed_again(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_data(load_wine)
+    db = tmp_path / "kb.db"
+    extractions = count_calls(monkeypatch, DatasetFeatureExtractor, "extract_from")
+    first = probe(data, db, "first")
+    first.run_successive_halving(0.5, 1.0, 2)
+    assert len(extractions) == 1
+    second = probe(data, db, "second")
+    second.run_successive_halving(0.5, 1.0, 2)
+    assert len(extractions) == 1  # read from the knowledge base by fingerprint
+    with KnowledgeBase.open(db) as kb:
+        stored = kb.get_dataset(data.fingerprint)
+    assert stored is not None
+    assert dict(second._session.describe().meta_features) == dict(stored.meta_features)
+    # Without a knowledge base they are computed (plain successive halving without one
+    # needs none; the meta-guided search does).
+    probe(data, None, "x").run_successive_halving(0.5, 1.0, 2)
+    assert len(extractions) == 1
+    make_meta(data).run_meta_optimization(0.5, 1.0, 2, num_initial_configs=2, budget=2)
+    assert len(extractions) == 2
+
+
+def test_stored_meta_features_missing_a_feature_are_computed_again(tmp_path, monkeypatch) -> None:
+    data = make_data(load_wine)
+    db = tmp_path / "kb.db"
+    with KnowledgeBase.open(db) as kb:
+        kb.upsert_dataset(data.fingerprint, meta_features={"num_samples": 1.0})
+    extractions = count_calls(monkeypatch, DatasetFeatureExtractor, "extract_from")
+    probe(data, db, "s").run_successive_halving(0.5, 1.0, 2)
+    assert len(extractions) == 1
+
+
+def test_a_meta_probing_run_opens_its_knowledge_base_once(tmp_path, monkeypatch) -> None:
+    opens = count_calls(monkeypatch, KnowledgeBase, "open")
+    mp = make_meta(make_data(load_wine), storage=tmp_path / "kb.db", prior="default")
+    mp.run_meta_optimization(0.5, 1.0, 2, num_initial_configs=2, num_iterations=2, budget=3)
+    assert len(opens) == 1
+
+
+def test_study_settings_are_stored_and_may_not_shadow_llp_settings(tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    mp = make_meta(make_data(load_wine), storage=db, study_settings={"cli": {"data": "x"}})
+    mp.run_meta_optimization(0.5, 1.0, 2, num_initial_configs=2, num_iterations=2, budget=3)
+    with KnowledgeBase.open(db) as kb:
+        (study,) = kb.list_studies()
+    assert study.settings["cli"] == {"data": "x"} and study.settings["budget"] == 3
+    clash = make_meta(make_data(load_wine), storage=db, study_settings={"budget": 1})
+    with pytest.raises(ValueError, match=r"'study_settings' parameter .* Got \['budget'\]"):
+        clash.run_meta_optimization(0.5, 1.0, 2, num_initial_configs=2, num_iterations=2)
+    with pytest.raises(TypeError, match="'study_settings' parameter of MetaProbing must be"):
+        make_meta(make_data(load_wine), study_settings=["cli"])
+
+
+def test_one_prior_reads_landscape_features_only_when_the_study_measures_them() -> None:
+    assert prior_flags({})["use_landscape_features"] is False
+    assert prior_flags({"measure_flatness": True})["use_landscape_features"] is True
+    assert prior_flags({"measure_flatness": True, "use_landscape_features": False}) == {
+        "use_dataset_features": True,
+        "use_training_features": True,
+        "use_landscape_features": False,
+    }
+    built = build_prior(SPACE, prior="shipped", exclude_groups=("sklearn-wine",))
+    assert built.sources == ("shipped knowledge",) and built.trainer.experiences
+    assert build_prior(SPACE, prior="none").trainer.experiences == []
+    with pytest.raises(ValueError, match="'prior' parameter must be one of"):
+        build_prior(SPACE, prior="everything")
