@@ -94,7 +94,7 @@ def make_fake_evaluate() -> Callable[..., Callable[[Job], EvaluationResult]]:
             if fail_when is not None and fail_when(job.config):
                 return fake_result(job, None, failed=True)
             x = float(job.config["x"])
-            score = 1.0 - (x - 0.3) ** 2 + 0.1 * job.fidelity.fraction
+            score = 0.9 - (x - 0.3) ** 2 + 0.1 * job.fidelity.fraction  # at most 1
             return fake_result(job, score)
 
         return evaluate

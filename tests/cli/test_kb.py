@@ -9,8 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from llp.cli._exchange import export_document
-from llp.store import KnowledgeBase
+from llp.store import KnowledgeBase, export_document
 from tests.cli.conftest import invoke, invoke_json
 
 #: Bookkeeping the importing knowledge base writes itself (time of writing, its llp).

@@ -145,6 +145,50 @@ def test_ctrl_c_exits_130_keeps_finished_evaluations_and_says_how_to_resume(
     assert resumed["n_reused"] == 3 and resumed["n_evaluations"] > 3
 
 
+def test_a_full_disk_mid_study_is_one_line_with_what_is_stored_and_how_to_resume(
+    digits_csv: Path, storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import event
+
+    import llp.store._knowledge_base as knowledge_base
+
+    create = knowledge_base.create_store_engine
+
+    import sqlite3
+
+    KnowledgeBase.open(storage).close()  # the tables exist; then the disk fills
+    with sqlite3.connect(storage) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+
+    def small_disk(url: str) -> Any:
+        # SQLite's page limit stands in for a full disk: the file may not grow, so the
+        # first write that needs a new page fails with "database or disk is full".
+        engine = create(url)
+
+        @event.listens_for(engine, "connect")
+        def limit(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        return engine
+
+    monkeypatch.setattr(knowledge_base, "create_store_engine", small_disk)
+    # Enough evaluations to fill the tables' free pages.
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "40", "--no-flatness", *FAST]
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert "cannot grow: the disk (or the database's size limit) is full" in message
+    assert "evaluations of study 'digits-mlp-" in message and "--resume" in message
+    monkeypatch.setattr(knowledge_base, "create_store_engine", create)
+    with KnowledgeBase.open(storage) as kb:
+        (study,) = kb.list_studies()
+        kept = len(kb.evaluations(study=study.name))
+    assert kept > 0 and f"{kept} evaluations of study" in message
+    resumed = invoke_json([*args, "--resume"])
+    assert resumed["n_reused"] == kept and resumed["n_evaluations"] > kept
+
+
 def test_resume_sees_the_prior_its_study_started_with(
     digits_csv: Path, storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

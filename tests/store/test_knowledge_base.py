@@ -561,6 +561,27 @@ def test_non_finite_scalar_results_are_refused(
         record(kb, make_study(), result)
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"cost": 1e308}, r"has cost 1e\+308; it must lie in \[0, 1e\+09\]"),
+        ({"probe_cost": -1.0}, r"has probe_cost -1\.0; it must lie in \[0, 1e\+09\]"),
+        ({"score": 17.0}, r"has an accuracy score 17\.0; it must lie in \[0, 1\]"),
+        ({"seed": 2**64}, r"has seed 18446744073709551616; it must lie in"),
+        ({"n_train": -1}, r"has n_train -1; it must lie in \[0, "),
+    ],
+)
+def test_values_an_import_would_refuse_are_refused_by_the_api_too(
+    kb: KnowledgeBase, make_study: MakeStudy, make_result: MakeResult, fields, message: str
+) -> None:
+    # One record like these used to break every later meta-model fit on the knowledge
+    # base; the API and ``llp kb import`` now apply the same rules.
+    study = make_study()
+    with pytest.raises(ValueError, match=message):
+        record(kb, study, make_result(**fields))
+    assert kb.counts()["evaluations"] == 0
+
+
 def test_a_closed_knowledge_base_says_so(storage: str) -> None:
     kb = KnowledgeBase.open(storage)
     kb.close()
@@ -654,6 +675,13 @@ def _results(draw: st.DrawFn) -> EvaluationResult:
         )
         for e in range(1, n_points + 1)
     )
+    objective = draw(st.sampled_from(["val_accuracy", "val_loss"]))
+    # What the store accepts: an accuracy in [0, 1], costs and times in [0, 1e9].
+    scores = (
+        st.floats(0.0, 1.0)
+        if objective == "val_accuracy"
+        else st.floats(allow_nan=False, allow_infinity=False)
+    )
     return EvaluationResult(
         config=draw(_configs),
         fidelity=Fidelity(
@@ -661,8 +689,8 @@ def _results(draw: st.DrawFn) -> EvaluationResult:
         ),
         status=EvaluationStatus.FAILED if failed else EvaluationStatus.COMPLETE,
         curve=curve,
-        score=None if failed else draw(st.floats(allow_nan=False, allow_infinity=False)),
-        objective=draw(st.sampled_from(["val_accuracy", "val_loss"])),
+        score=None if failed else draw(scores),
+        objective=objective,
         cost=draw(_finite),
         seconds=draw(_finite),
         train_seconds=draw(_finite),

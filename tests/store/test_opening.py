@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +239,46 @@ def test_a_short_file_with_a_write_ahead_log_beside_it_is_left_to_sqlite(
     (tmp_path / "kb.db-wal").write_bytes(b"\0" * 32)
     check_sqlite_file(path)  # a log beside it: SQLite's call
     assert path.read_bytes() == data[: len(data) - 4096]  # and nothing was written
+
+
+@pytest.mark.parametrize(
+    ("pragma", "message"),
+    [
+        (
+            "max_page_count = {pages}",
+            r"cannot grow: the disk \(or the database's size limit\) is full \(database or "
+            r"disk is full\)\. This write was not stored; everything written before it is "
+            r"intact",
+        ),
+        ("query_only = ON", r"is read-only for this process \(attempt to write a readonly"),
+    ],
+)
+def test_a_full_or_read_only_store_says_so_and_keeps_what_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pragma: str, message: str
+) -> None:
+    from sqlalchemy import event
+
+    import llp.store._knowledge_base as knowledge_base
+
+    path = tmp_path / "kb.db"
+    with KnowledgeBase.open(path) as kb:
+        kb.upsert_dataset("kept", meta_features={"a": 1.0})
+    with sqlite3.connect(path) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    create = knowledge_base.create_store_engine
+
+    def limited(storage: Any) -> Any:
+        engine = create(storage)
+
+        @event.listens_for(engine, "connect")
+        def limit(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA {pragma.format(pages=pages)}")
+
+        return engine
+
+    monkeypatch.setattr(knowledge_base, "create_store_engine", limited)
+    with KnowledgeBase.open(path) as kb:
+        with pytest.raises(KnowledgeBaseError, match=message):
+            for i in range(200):
+                kb.upsert_dataset(f"fp-{i}", meta_features={f"f{j}": float(j) for j in range(50)})
+        assert kb.get_dataset("kept") is not None

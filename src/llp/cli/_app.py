@@ -561,9 +561,9 @@ def kb_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the knowledge base (or some studies) to a JSON or Parquet file to share."""
-    from llp.cli._exchange import export_knowledge
     from llp.cli._render import dumps
     from llp.cli._storage import open_knowledge_base
+    from llp.store import export_knowledge
 
     with open_knowledge_base(storage, must_exist=True) as kb:
         summary = export_knowledge(kb, path, fmt=fmt, studies=studies)
@@ -596,9 +596,9 @@ def kb_import(
 ) -> None:
     """Validate every record of an export file, then add it to the knowledge base
     (evaluations already stored identically are skipped)."""
-    from llp.cli._exchange import import_knowledge
     from llp.cli._render import dumps
     from llp.cli._storage import open_knowledge_base
+    from llp.store import import_knowledge
 
     with open_knowledge_base(storage) as kb:
         summary = import_knowledge(kb, path, dry_run=dry_run)

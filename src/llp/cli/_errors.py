@@ -61,9 +61,10 @@ def exits_cleanly(command: str) -> Callable[[_F], _F]:
     """Decorate a typer command so that user errors print ``llp COMMAND: error: ...``
     on stderr and exit with their status instead of showing a traceback.
 
-    User errors are :class:`CliError` and the knowledge base's
+    User errors are :class:`CliError`, the knowledge base's
     :class:`~llp.store.KnowledgeBaseError` (unreadable file, unreachable server, newer
-    schema). Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
+    schema) and :class:`~llp.store.ExchangeError` (a bad export file). Ctrl-C exits with
+    130. Anything else is a bug and keeps its traceback.
     """
 
     def decorate(fn: _F) -> _F:
@@ -71,7 +72,7 @@ def exits_cleanly(command: str) -> Callable[[_F], _F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             import typer
 
-            from llp.store import KnowledgeBaseError
+            from llp.store import ExchangeError, KnowledgeBaseError
 
             try:
                 return fn(*args, **kwargs)
@@ -80,7 +81,7 @@ def exits_cleanly(command: str) -> Callable[[_F], _F]:
                     raise
                 typer.echo(f"llp {command}: error: {one_line(str(exc))}", err=True)
                 raise typer.Exit(exc.exit_code) from None
-            except KnowledgeBaseError as exc:
+            except (KnowledgeBaseError, ExchangeError) as exc:
                 if _debug():
                     raise
                 typer.echo(f"llp {command}: error: {one_line(str(exc))}", err=True)

@@ -348,6 +348,7 @@ def run_tune(
     from llp.knowledge import make_optimizer
     from llp.meta_probing import MetaProbing
     from llp.runner import StudyFailedError
+    from llp.store import KnowledgeBaseError
 
     # The families' models are small: one thread is much faster than several competing
     # for the cores, and --workers runs evaluations side by side instead.
@@ -435,6 +436,17 @@ def run_tune(
             raise CliError(
                 f"no configuration of study {name!r} trained successfully: {one_line(str(exc))}",
                 exit_code=EXIT_NOTHING_USABLE,
+            ) from exc
+        except KnowledgeBaseError as exc:
+            # A write failed mid-study (a full disk, a read-only file): say so in one line,
+            # with what is stored and how to go on.
+            try:
+                kept = f"{len(kb.evaluations(study=name))} evaluations of study {name!r} "
+            except KnowledgeBaseError:
+                kept = f"the evaluations of study {name!r} written before it "
+            raise CliError(
+                f"{one_line(str(exc))} {kept}are stored; resume with: "
+                f"{resume_command(options, name)}"
             ) from exc
         except ValueError as exc:
             # llp's messages for what the user asked: e.g. a stored study of this name

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 class ProgressDisplay:
     """A rich progress bar: position in the schedule, evaluations, resource, elapsed time
-    and the best score so far. Does nothing when ``enabled`` is false."""
+    and the study's answer so far (its score and data share). Does nothing when
+    ``enabled`` is false."""
 
     def __init__(self, description: str, n_planned: int | None, *, enabled: bool) -> None:
         self.description = description
@@ -43,7 +44,7 @@ class ProgressDisplay:
             TimeElapsedColumn(),
             TextColumn("{task.fields[position]}"),
             TextColumn("cost {task.fields[cost]}"),
-            TextColumn("best {task.fields[best]}"),
+            TextColumn("answer {task.fields[best]}"),
             console=Console(stderr=True),
             transient=False,
         )

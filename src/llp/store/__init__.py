@@ -27,7 +27,9 @@ Schema (version :data:`SCHEMA_VERSION`)
   evaluation_id -> evaluations, rule, note, posterior, prior_weight, created_at)``: the
   study's answer after each evaluation (:class:`AnswerRecord`).
 
-Older knowledge bases are migrated on open (:mod:`llp.store._migrations`).
+Older knowledge bases are migrated on open (:mod:`llp.store._migrations`). Studies travel
+between knowledge bases as JSON or Parquet files (:func:`export_knowledge`,
+:func:`import_knowledge`), checked record by record before anything is written.
 
 A curve is stored column-wise: ``{"epoch": [1, 2], "train_loss": [...], "val_loss":
 [...], "val_accuracy": [...], "seconds": [...]}``.
@@ -35,7 +37,15 @@ A curve is stored column-wise: ``{"epoch": [1, 2], "train_loss": [...], "val_los
 
 from __future__ import annotations
 
-from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
+from llp.store._errors import DuplicateEvaluationError, ExchangeError, KnowledgeBaseError
+from llp.store._exchange import (
+    ExportSummary,
+    ImportSummary,
+    export_document,
+    export_knowledge,
+    import_knowledge,
+    read_export,
+)
 from llp.store._knowledge_base import KnowledgeBase
 from llp.store._records import (
     AnswerRecord,
@@ -54,10 +64,17 @@ __all__ = [
     "DatasetRecord",
     "DecisionRecord",
     "DuplicateEvaluationError",
+    "ExchangeError",
+    "ExportSummary",
+    "ImportSummary",
     "KnowledgeBase",
     "KnowledgeBaseError",
     "NewAnswer",
     "NewEvaluation",
     "StoredEvaluation",
     "StudyRecord",
+    "export_document",
+    "export_knowledge",
+    "import_knowledge",
+    "read_export",
 ]

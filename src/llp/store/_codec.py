@@ -141,8 +141,24 @@ def _check_finite(name: str, value: float, owner: str) -> None:
         )
 
 
+#: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
+MAX_COST = 1e9
+#: The range of the store's integer columns (64-bit signed).
+MAX_INT = 2**63 - 1
+
+
+def _check_range(name: str, value: float, low: float, high: float, owner: str) -> None:
+    if not low <= value <= high:
+        raise ValueError(
+            f"The 'result' parameter of {owner} has {name} {value!r}; it must lie in "
+            f"[{low:g}, {high:g}]."
+        )
+
+
 def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
-    """The ``evaluations`` columns that come from ``item`` (no ids, no bookkeeping)."""
+    """The ``evaluations`` columns that come from ``item`` (no ids, no bookkeeping),
+    checked: scalars finite, costs and times in [0, :data:`MAX_COST`], an accuracy in
+    [0, 1], integers within 64 bits (the same rules an import applies)."""
     r = item.result
     if not isinstance(r, EvaluationResult):
         raise TypeError(
@@ -151,8 +167,13 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         )
     for name in ("cost", "seconds", "train_seconds", "probe_cost"):
         _check_finite(name, float(getattr(r, name)), owner)
+        _check_range(name, float(getattr(r, name)), 0.0, MAX_COST, owner)
     if r.score is not None:
         _check_finite("score", float(r.score), owner)
+        if r.objective == "val_accuracy":
+            _check_range("an accuracy score", float(r.score), 0.0, 1.0, owner)
+    _check_range("n_train", int(r.n_train), 0, MAX_INT, owner)
+    _check_range("seed", int(r.seed), -MAX_INT - 1, MAX_INT, owner)
     check_text("reason", item.reason, owner=owner)
     check_text("result.failure_reason", r.failure_reason, owner=owner, optional=True)
     check_text("result.traceback", r.traceback, owner=owner, optional=True)

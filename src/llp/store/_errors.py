@@ -21,3 +21,10 @@ class DuplicateEvaluationError(KnowledgeBaseError):
     evaluation is immutable: writing the identical evaluation again is a no-op, writing a
     different one raises this error and leaves the stored one untouched.
     """
+
+
+class ExchangeError(ValueError):
+    """An export file cannot be written, read or imported as asked (not a file, not
+    an llp export, a record that breaks the format, or one that disagrees with what the
+    knowledge base holds). The message names the file and the record; nothing was
+    written to the knowledge base."""

@@ -65,6 +65,10 @@ _OBJECTIVES = ("val_accuracy", "val_loss")
 
 _T = TypeVar("_T")
 
+#: What SQLite ("database or disk is full") and PostgreSQL ("No space left on device",
+#: SQLSTATE 53100 disk_full) say when a write cannot grow the database.
+_FULL = ("disk is full", "no space left on device", "disk full")
+
 #: The tables of a schema-1 knowledge base (before decisions and answers).
 SCHEMA_1_TABLES = frozenset({"meta", "datasets", "studies", "trials", "evaluations"})
 
@@ -133,7 +137,7 @@ class KnowledgeBase:
       :class:`DuplicateEvaluationError` and changes nothing. A trial number keeps the
       configuration it was first recorded with. Nothing is ever deleted.
     - **Transactions.** Each writing call is one transaction: it is stored whole or not
-      at all.
+      at all; :meth:`transaction` makes a block of calls one transaction.
     - **What is stored.** Numbers, text and JSON text (configurations, settings,
       curves, landscape and meta-features) -- never pickles: opening somebody else's
       knowledge base never runs code. Scalar results must be finite; curves and
@@ -170,6 +174,8 @@ class KnowledgeBase:
             check_sqlite_file(self._storage.path)
             self._storage.path.parent.mkdir(parents=True, exist_ok=True)
         self._engine: Engine | None = create_store_engine(self._storage)
+        # The connection of an open transaction() block, which every call shares.
+        self._shared: Connection | None = None
         try:
             self._initialise(self._engine)
         except BaseException:
@@ -245,15 +251,62 @@ class KnowledgeBase:
         return self._engine
 
     @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write inside the block one transaction: all of it is stored, or
+        none of it (an exception inside the block rolls everything back). Reads inside
+        the block see its writes. Nested blocks join the outer one.
+
+        Examples
+        --------
+        >>> from llp.store import KnowledgeBase
+        >>> kb = KnowledgeBase.open(":memory:")
+        >>> try:
+        ...     with kb.transaction():
+        ...         _ = kb.upsert_dataset("fp-1")
+        ...         raise RuntimeError("something later failed")
+        ... except RuntimeError:
+        ...     pass
+        >>> kb.get_dataset("fp-1") is None
+        True
+        """
+        if self._shared is not None:
+            yield
+            return
+        with self._write() as conn:
+            self._shared = conn
+            try:
+                yield
+            finally:
+                self._shared = None
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A connection inside one write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        """A connection inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), or
+        the one of the enclosing :meth:`transaction`."""
+        if self._shared is not None:
+            yield self._shared
+            return
         try:
             with self._live_engine().connect() as conn:
                 conn.execution_options(**{WRITE: True})
                 with conn.begin():
                     yield conn
         except OperationalError as exc:
-            if self.backend == "postgresql" or "locked" not in str(exc.orig):
+            reason = " ".join(str(exc.orig).split()).lower()
+            if any(words in reason for words in _FULL):
+                raise KnowledgeBaseError(
+                    f"The knowledge base at {self.storage!r} cannot grow: the disk (or the "
+                    f"database's size limit) is full ({' '.join(str(exc.orig).split())}). "
+                    "This write was not stored; everything written before it is intact. "
+                    "Free some space and go on."
+                ) from exc
+            if "readonly" in reason or "read-only" in reason:
+                raise KnowledgeBaseError(
+                    f"The knowledge base at {self.storage!r} is read-only for this process "
+                    f"({' '.join(str(exc.orig).split())}); nothing was written. Make it "
+                    "writable, or copy it somewhere writable."
+                ) from exc
+            if self.backend == "postgresql" or "locked" not in reason:
                 raise
             raise KnowledgeBaseError(
                 f"The knowledge base at {self.storage!r} stayed locked by another writer for "
@@ -269,6 +322,8 @@ class KnowledgeBase:
         Only PostgreSQL can get there: SQLite's BEGIN IMMEDIATE runs such writes one
         after the other.
         """
+        if self._shared is not None:  # inside transaction(): a conflict fails the block
+            return write(self._shared)
         try:
             with self._write() as conn:
                 return write(conn)
@@ -278,6 +333,9 @@ class KnowledgeBase:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self._shared is not None:
+            yield self._shared
+            return
         with self._live_engine().connect() as conn, conn.begin():
             yield conn
 

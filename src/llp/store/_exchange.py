@@ -1,4 +1,6 @@
-"""Sharing knowledge: ``llp kb export`` and ``llp kb import``, as JSON or Parquet.
+"""Sharing knowledge between knowledge bases, as JSON or Parquet files
+(:func:`export_knowledge`, :func:`import_knowledge`; ``llp kb export`` and ``llp kb
+import`` call them).
 
 JSON format (``format_version`` 2)
 ----------------------------------
@@ -47,10 +49,11 @@ The file is parsed as data only (JSON, or Parquet through pyarrow: nothing in it
 executed) and every record is checked, field by field, before anything is written: types,
 ranges, references between records, configurations legal in their study's space, one
 configuration per trial, and agreement with what the knowledge base already holds. The
-first problem raises a :class:`~llp.cli._errors.CliError` naming the file and the record.
+first problem raises a :class:`~llp.store.ExchangeError` naming the file and the record.
 Evaluations already stored identically are skipped, so importing twice changes nothing.
-Timestamps and llp versions of the importing knowledge base are its own (the store sets
-them); the file's are kept in the file.
+The import is one transaction (:meth:`~llp.store.KnowledgeBase.transaction`): stored
+whole, or not at all. Timestamps and llp versions of the importing knowledge base are
+its own (the store sets them); the file's are kept in the file.
 """
 
 from __future__ import annotations
@@ -65,8 +68,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
-from llp.cli._errors import CliError, one_line
-from llp.store._codec import MAX_MAGNITUDE
+from llp.store._codec import MAX_COST, MAX_INT, MAX_MAGNITUDE
+from llp.store._errors import ExchangeError
 
 if TYPE_CHECKING:
     from llp.store import (
@@ -116,6 +119,11 @@ _OBJECTIVES = ("val_accuracy", "val_loss")
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 Format = Literal["json", "parquet"]
+
+
+def _flat(text: str) -> str:
+    """``text`` on one line (a driver's or parser's message may span several)."""
+    return " ".join(str(text).split())
 
 
 # --------------------------------------------------------------------------- encoding
@@ -211,13 +219,13 @@ def _study_to_json(kb: KnowledgeBase, s: StudyRecord, fingerprint: str | None) -
 
 def export_document(kb: KnowledgeBase, studies: Sequence[str] | None = None) -> dict[str, Any]:
     """The knowledge base (or the named studies and their datasets) as an export
-    document; raises :class:`CliError` for an unknown study name."""
+    document; raises :class:`ExchangeError` for an unknown study name."""
     all_studies = kb.list_studies()
     if studies:
         known = {s.name for s in all_studies}
         unknown = [n for n in studies if n not in known]
         if unknown:
-            raise CliError(
+            raise ExchangeError(
                 f"The '--study' option names {', '.join(map(repr, unknown))}, not in the "
                 f"knowledge base {kb.storage!r} ('llp kb list' shows its studies)."
             )
@@ -259,7 +267,7 @@ def infer_format(path: Path, fmt: str | None) -> Format:
     """``--format`` if given, else from the suffix (``.json``, ``.parquet``/``.pq``)."""
     if fmt is not None:
         if fmt not in ("json", "parquet"):
-            raise CliError(
+            raise ExchangeError(
                 f"The '--format' option must be 'json' or 'parquet'. Got {fmt!r} instead."
             )
         return "json" if fmt == "json" else "parquet"
@@ -268,7 +276,7 @@ def infer_format(path: Path, fmt: str | None) -> Format:
         return "json"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    raise CliError(
+    raise ExchangeError(
         f"Cannot tell the format of {str(path)!r} from its suffix {suffix!r}; name it "
         ".json or .parquet, or give --format json|parquet."
     )
@@ -279,7 +287,7 @@ def _pyarrow(path: Path) -> Any:
         pyarrow = importlib.import_module("pyarrow")
         importlib.import_module("pyarrow.parquet")
     except ImportError as exc:
-        raise CliError(
+        raise ExchangeError(
             f"Parquet files ({str(path)!r}) need pyarrow. Install it with: "
             'pip install "llp[parquet]", or use JSON.'
         ) from exc
@@ -323,7 +331,7 @@ def export_knowledge(
         else:
             _write_parquet(doc, target)
     except OSError as exc:
-        raise CliError(f"Cannot write {str(target)!r}: {one_line(str(exc))}") from exc
+        raise ExchangeError(f"Cannot write {str(target)!r}: {_flat(str(exc))}") from exc
     return ExportSummary(target, chosen, len(doc["datasets"]), len(doc["studies"]), n_eval)
 
 
@@ -391,8 +399,6 @@ def _keys(record: Mapping[str, Any], keys: Iterable[str], where: str) -> None:
 
 #: The longest text a record may hold (a traceback, the longest llp writes, is far shorter).
 MAX_TEXT = 1_000_000
-#: The range of the store's integer columns (64-bit signed).
-MAX_INT = 2**63 - 1
 
 
 def _text(value: Any, where: str, *, optional: bool = False, empty: bool = False) -> str | None:
@@ -429,10 +435,6 @@ def _int(value: Any, where: str, *, low: int | None = 0, optional: bool = False)
             f"{' or null' if optional else ''}. Got {value!r}."
         )
     return value
-
-
-#: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
-MAX_COST = 1e9
 
 
 def _number(
@@ -496,13 +498,13 @@ def _read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"Cannot read {str(path)!r}: {one_line(str(exc))}") from exc
+        raise ExchangeError(f"Cannot read {str(path)!r}: {_flat(str(exc))}") from exc
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise CliError(f"{str(path)!r} is not valid JSON: {one_line(str(exc))}") from exc
+        raise ExchangeError(f"{str(path)!r} is not valid JSON: {_flat(str(exc))}") from exc
     except _Invalid as exc:
-        raise CliError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
+        raise ExchangeError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
 
 
 def _read_parquet(path: Path) -> Any:
@@ -512,12 +514,12 @@ def _read_parquet(path: Path) -> Any:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own types for every kind of bad file
-        raise CliError(
-            f"{str(path)!r} is not a readable Parquet file: {one_line(str(exc))}"
+        raise ExchangeError(
+            f"{str(path)!r} is not a readable Parquet file: {_flat(str(exc))}"
         ) from exc
     metadata = table.schema.metadata or {}
     if PARQUET_METADATA_KEY not in metadata:
-        raise CliError(
+        raise ExchangeError(
             f"{str(path)!r} is a Parquet file but not an llp export (no "
             f"{PARQUET_METADATA_KEY.decode()!r} metadata)."
         )
@@ -526,23 +528,23 @@ def _read_parquet(path: Path) -> Any:
             metadata[PARQUET_METADATA_KEY].decode("utf-8"), parse_constant=_reject_constant
         )
     except (UnicodeDecodeError, json.JSONDecodeError, _Invalid) as exc:
-        raise CliError(
-            f"The llp metadata of {str(path)!r} is not valid JSON: {one_line(str(exc))}"
+        raise ExchangeError(
+            f"The llp metadata of {str(path)!r} is not valid JSON: {_flat(str(exc))}"
         ) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("studies"), list):
-        raise CliError(f"The llp metadata of {str(path)!r} has no 'studies' list.")
+        raise ExchangeError(f"The llp metadata of {str(path)!r} has no 'studies' list.")
     expected = {"study", *_EVALUATION_KEYS}
     if set(table.column_names) != expected:
-        raise CliError(
+        raise ExchangeError(
             f"{str(path)!r} must have the columns {sorted(expected)}. "
             f"Got {sorted(table.column_names)}."
         )
     studies = {}
     for i, s in enumerate(doc["studies"]):
         if not isinstance(s, dict) or not isinstance(s.get("name"), str):
-            raise CliError(f"{str(path)!r}: studies[{i}] in the metadata has no name.")
+            raise ExchangeError(f"{str(path)!r}: studies[{i}] in the metadata has no name.")
         if "evaluations" in s:
-            raise CliError(
+            raise ExchangeError(
                 f"{str(path)!r}: studies[{i}] in the metadata must not hold evaluations."
             )
         s["evaluations"] = []
@@ -550,19 +552,21 @@ def _read_parquet(path: Path) -> Any:
     for number, row in enumerate(table.to_pylist()):
         name = row.pop("study")
         if not isinstance(name, str):
-            raise CliError(
+            raise ExchangeError(
                 f"{str(path)!r}: row {number} column 'study' must be a study name (a "
                 f"string). Got a {type(name).__name__}."
             )
         if name not in studies:
-            raise CliError(f"{str(path)!r}: row {number} belongs to the unknown study {name!r}.")
+            raise ExchangeError(
+                f"{str(path)!r}: row {number} belongs to the unknown study {name!r}."
+            )
         for key in _JSON_COLUMNS:
             try:
                 row[key] = json.loads(row[key], parse_constant=_reject_constant)
             except (TypeError, json.JSONDecodeError, _Invalid) as exc:
-                raise CliError(
+                raise ExchangeError(
                     f"{str(path)!r}: row {number} column {key!r} is not valid JSON: "
-                    f"{one_line(str(exc))}"
+                    f"{_flat(str(exc))}"
                 ) from exc
         studies[name]["evaluations"].append(row)
     return doc
@@ -572,7 +576,7 @@ def read_export(path: str | Path) -> _ImportPlan:
     """Read and validate an export file completely (nothing is written)."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise CliError(f"The file {str(path)!r} does not exist.")
+        raise ExchangeError(f"The file {str(path)!r} does not exist.")
     fmt = infer_format(file, None) if file.suffix.lower() in (".json", ".parquet", ".pq") else None
     if fmt is None:
         with file.open("rb") as fh:
@@ -581,9 +585,9 @@ def read_export(path: str | Path) -> _ImportPlan:
         doc = _read_json(file) if fmt == "json" else _read_parquet(file)
         return _validate(doc)
     except _Invalid as exc:
-        raise CliError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
+        raise ExchangeError(f"{str(path)!r} is not a valid llp export: {exc}") from exc
     except RecursionError:
-        raise CliError(
+        raise ExchangeError(
             f"{str(path)!r} is not a valid llp export: it is nested too deeply (an export "
             "nests a few levels; this one goes past Python's recursion limit)."
         ) from None
@@ -729,7 +733,7 @@ def _decision(value: Any, where: str) -> DecisionRecord:
     try:
         decision_row(decision, owner=where)  # the store's own rules, checked before writing
     except (TypeError, ValueError) as exc:
-        raise _Invalid(one_line(str(exc))) from None
+        raise _Invalid(_flat(str(exc))) from None
     return decision
 
 
@@ -930,7 +934,7 @@ def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
             and json.dumps(ours, sort_keys=True) != json.dumps(theirs, sort_keys=True)
         ]
         if differs:
-            raise CliError(
+            raise ExchangeError(
                 f"The dataset {d['fingerprint'][:16]}... is stored in {kb.storage!r} with "
                 f"another {', '.join(differs)}; nothing was imported (an import never "
                 "replaces a stored dataset). Import into another knowledge base."
@@ -955,7 +959,7 @@ def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
             != json.dumps(s[key], sort_keys=True, default=str)
         ]
         if differs:
-            raise CliError(
+            raise ExchangeError(
                 f"{where} already exists in {kb.storage!r} with other {', '.join(differs)}; "
                 "nothing was imported. Import into another knowledge base, or rename the "
                 "study in the file."
@@ -971,7 +975,7 @@ def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
             result = item["result"]
             known = trial_configs.get(item["trial"])
             if known is not None and known != json.dumps(item["config"], sort_keys=True):
-                raise CliError(
+                raise ExchangeError(
                     f"{where}: trial {item['trial']} has another configuration in "
                     f"{kb.storage!r}; nothing was imported."
                 )
@@ -979,7 +983,7 @@ def _check_against(kb: KnowledgeBase, plan: _ImportPlan) -> None:
                 (item["trial"], result.fidelity.fraction, result.fidelity.epochs)
             )
             if stored_eval is not None and not _same(result, stored_eval, item):
-                raise CliError(
+                raise ExchangeError(
                     f"{where}: trial {item['trial']} at fraction {result.fidelity.fraction}, "
                     f"epochs {result.fidelity.epochs} is stored in {kb.storage!r} with other "
                     "results; a finished evaluation is never overwritten. Nothing was imported."
@@ -1001,40 +1005,42 @@ def import_knowledge(
         return ImportSummary(
             Path(path), True, len(plan.datasets), len(plan.studies), n_eval, new_studies, 0
         )
-    before = kb.counts()
-    ids: dict[str, int] = {}
-    for d in plan.datasets:
-        ids[d["fingerprint"]] = kb.upsert_dataset(
-            d["fingerprint"],
-            name=d["name"],
-            group=d["group"],
-            n_samples=d["n_samples"],
-            meta_features=d["meta_features"],
-        )
-    for s in plan.studies:
-        study = kb.get_or_create_study(
-            s["name"],
-            scheduler=s["scheduler"],
-            settings=s["settings"],
-            space=s["space"],
-            seed=s["seed"],
-            objective=s["objective"],
-            dataset_id=ids.get(s["dataset"]) if s["dataset"] else None,
-            model_family=s["model_family"],
-        )
-        kb.record_evaluations(
-            study.id,
-            [
-                NewEvaluation(
-                    e["trial"], e["config"], e["result"], e["bracket"], e["rung"], e["reason"]
-                )
-                for e in s["evaluations"]
-            ],
-        )
-        # Decisions and answers already stored for the study are kept as they are.
-        kb.record_decisions(study.id, s["decisions"])
-        kb.record_answers(study.id, s["answers"])
-    after = kb.counts()
+    # One transaction: an import is stored whole or not at all.
+    with kb.transaction():
+        before = kb.counts()
+        ids: dict[str, int] = {}
+        for d in plan.datasets:
+            ids[d["fingerprint"]] = kb.upsert_dataset(
+                d["fingerprint"],
+                name=d["name"],
+                group=d["group"],
+                n_samples=d["n_samples"],
+                meta_features=d["meta_features"],
+            )
+        for s in plan.studies:
+            study = kb.get_or_create_study(
+                s["name"],
+                scheduler=s["scheduler"],
+                settings=s["settings"],
+                space=s["space"],
+                seed=s["seed"],
+                objective=s["objective"],
+                dataset_id=ids.get(s["dataset"]) if s["dataset"] else None,
+                model_family=s["model_family"],
+            )
+            kb.record_evaluations(
+                study.id,
+                [
+                    NewEvaluation(
+                        e["trial"], e["config"], e["result"], e["bracket"], e["rung"], e["reason"]
+                    )
+                    for e in s["evaluations"]
+                ],
+            )
+            # Decisions and answers already stored for the study are kept as they are.
+            kb.record_decisions(study.id, s["decisions"])
+            kb.record_answers(study.id, s["answers"])
+        after = kb.counts()
     return ImportSummary(
         Path(path),
         False,

@@ -1,0 +1,105 @@
+"""Sharing knowledge from the library, without the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llp.search import Job
+from llp.store import (
+    DecisionRecord,
+    ExchangeError,
+    KnowledgeBase,
+    NewAnswer,
+    export_knowledge,
+    import_knowledge,
+    read_export,
+)
+from llp.training import Fidelity
+from tests.conftest import fake_result
+
+
+def filled(kb: KnowledgeBase) -> None:
+    study = kb.get_or_create_study(
+        "s", scheduler="MetaProbing", settings={}, space=None, seed=0, objective="val_accuracy"
+    )
+    for trial in range(2):
+        job = Job(trial, trial, {"lr": 0.1 * (trial + 1)}, Fidelity(1.0, 1), 0, 0, "r")
+        kb.record_evaluation(
+            study.id,
+            trial_number=trial,
+            config=job.config,
+            result=fake_result(job, 0.6 + trial / 10),
+            decisions=[DecisionRecord(trial, "proposed", "uniform draw", "w", trial_number=trial)],
+            answer=NewAnswer(0, 1.0, 1, rule="posterior", note="the first stays"),
+        )
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_a_study_travels_with_its_decisions_and_answers(tmp_path: Path, suffix: str) -> None:
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    path = tmp_path / f"export{suffix}"
+    with KnowledgeBase.open(":memory:") as source:
+        filled(source)
+        summary = export_knowledge(source, path)
+        assert (summary.studies, summary.evaluations) == (1, 2)
+        decisions, answers = source.decisions("s"), source.answers("s")
+    with KnowledgeBase.open(":memory:") as target:
+        imported = import_knowledge(target, path)
+        assert (imported.studies_new, imported.evaluations_new) == (1, 2)
+        assert [(d.sequence, d.action, d.rule) for d in target.decisions("s")] == [
+            (d.sequence, d.action, d.rule) for d in decisions
+        ]
+        assert [(a.trial_number, a.note) for a in target.answers("s")] == [
+            (a.trial_number, a.note) for a in answers
+        ]
+        again = import_knowledge(target, path)
+        assert again.evaluations_new == 0 and len(target.answers("s")) == 2
+
+
+def test_a_bad_file_is_an_exchange_error_naming_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    with KnowledgeBase.open(":memory:") as kb:
+        filled(kb)
+        export_knowledge(kb, path)
+    doc = json.loads(path.read_text())
+    doc["studies"][0]["answers"][1]["after"]["trial"] = 9
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ExchangeError, match=r"answers\[1\]\.after names trial 9"):
+        read_export(path)
+    with pytest.raises(ExchangeError, match="does not exist"):
+        read_export(tmp_path / "missing.json")
+
+
+def test_an_import_that_fails_halfway_writes_nothing(
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "export.json"
+    with KnowledgeBase.open(":memory:") as kb:
+        filled(kb)
+        export_knowledge(kb, path)
+    doc = json.loads(path.read_text())
+    second = json.loads(json.dumps(doc["studies"][0]))
+    second["name"] = "t"
+    doc["studies"].append(second)
+    path.write_text(json.dumps(doc))
+    with KnowledgeBase.open(storage) as kb:
+        original = KnowledgeBase.record_answers
+        calls: list[int] = []
+
+        def fail_on_the_second_study(self, study_id, answers):
+            calls.append(study_id)
+            if len(calls) == 2:
+                raise OSError("database or disk is full")
+            return original(self, study_id, answers)
+
+        monkeypatch.setattr(KnowledgeBase, "record_answers", fail_on_the_second_study)
+        with pytest.raises(OSError, match="disk is full"):
+            import_knowledge(kb, path)
+        assert kb.counts() == {"datasets": 0, "studies": 0, "trials": 0, "evaluations": 0}
+        monkeypatch.setattr(KnowledgeBase, "record_answers", original)
+        assert import_knowledge(kb, path).studies_new == 2
+        assert kb.decisions("t") and kb.answers("s")
