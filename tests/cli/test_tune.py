@@ -451,3 +451,26 @@ def test_help_says_what_the_options_do_as_written() -> None:
     assert "landscape probes included" in text and "come on top" not in text
     assert all(name in text for name in (*TARGET_NAMES, *_NPZ_LABELS))
     assert "[default: no-flatness]" in text
+
+
+def test_a_budget_below_one_evaluation_answers_with_the_pick_unmeasured(
+    storage: Path,
+) -> None:
+    tuned = invoke_json(
+        ["tune", "iris", "--budget", "0.5", "--epochs", "3", "--prior", "shipped",
+         "--storage", storage]
+    )  # fmt: skip
+    assert tuned["n_evaluations"] == 0 and tuned["total_cost"] == 0.0
+    assert tuned["answer_rule"] == "zero-shot" and tuned["best_score"] is None
+    assert "cannot pay for one evaluation (0.75)" in tuned["answer_note"]
+    assert "nothing was trained or stored" in tuned["answer_note"]
+    assert not storage.exists()  # nothing was stored
+    # The same pick `llp predict` makes (and a default `llp tune` would start from).
+    predicted = invoke_json(["predict", "iris", "--prior", "shipped", "--storage", storage])
+    assert tuned["best_config"] == predicted["recommendations"][0]["config"]
+    plain = invoke(
+        ["tune", "iris", "--budget", "0.5", "--epochs", "3", "--prior", "shipped",
+         "--storage", storage]
+    )  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    assert "the meta-model's pick, not measured" in plain.stdout

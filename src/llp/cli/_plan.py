@@ -99,6 +99,15 @@ def probe_cost_per_evaluation(n_train: int, *, measure_flatness: bool) -> float:
     return CHEAP_TIER_MAX_COST_FB * min(PROBE_SIZE, n_train) / n_train
 
 
+class BudgetTooSmall(CliError):
+    """Not even one evaluation on the smallest rung fits the budget; ``cheapest`` is what
+    one would cost (full-data epochs)."""
+
+    def __init__(self, message: str, *, cheapest: float) -> None:
+        super().__init__(message)
+        self.cheapest = cheapest
+
+
 def plan_schedule(
     budget: float,
     *,
@@ -111,7 +120,7 @@ def plan_schedule(
 
     Raises
     ------
-    CliError
+    BudgetTooSmall
         If not even one evaluation on the smallest rung fits, naming the smallest budget
         that would.
     """
@@ -119,11 +128,12 @@ def plan_schedule(
     rungs = affordable_rungs(full[-iterations:], epochs, budget)
     cheapest = rungs[0] * epochs
     if budget < cheapest - 1e-9:
-        raise CliError(
+        raise BudgetTooSmall(
             f"The '--budget' option must be at least {math.ceil(cheapest * 10) / 10:g} "
             f"full-data epochs (one evaluation of {epochs} epochs on "
-            f"{format_share(rungs[0])} of the data). Got {budget:g} instead; raise it, or "
-            "lower --epochs or raise --iterations."
+            f"{format_share(rungs[0])} of the data) to train anything. Got {budget:g} "
+            "instead; raise it, or lower --epochs or raise --iterations.",
+            cheapest=cheapest,
         )
     n = 1
     while (
@@ -145,4 +155,10 @@ def plan_schedule(
     )
 
 
-__all__ = ["MAX_INITIAL_CONFIGS", "Plan", "plan_schedule", "probe_cost_per_evaluation"]
+__all__ = [
+    "MAX_INITIAL_CONFIGS",
+    "BudgetTooSmall",
+    "Plan",
+    "plan_schedule",
+    "probe_cost_per_evaluation",
+]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from llp.cli._tune import TuneOutcome
+    from llp.cli._tune import TuneOutcome, ZeroShotOutcome
 
 
 def json_safe(value: Any) -> Any:
@@ -60,7 +60,12 @@ def objective_words(objective: str) -> str:
     return "validation accuracy" if objective == "val_accuracy" else "- validation loss"
 
 
-def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
+def print_tune(console: Console, outcome: TuneOutcome | ZeroShotOutcome, *, quiet: bool) -> None:
+    from llp.cli._tune import ZeroShotOutcome
+
+    if isinstance(outcome, ZeroShotOutcome):
+        print_zero_shot(console, outcome, quiet=quiet)
+        return
     study = outcome.result.study
     if quiet:
         for key, value in study.best_config.items():
@@ -127,6 +132,30 @@ def print_tune(console: Console, outcome: TuneOutcome, *, quiet: bool) -> None:
         rows.append(("report", str(outcome.report)))
     elif outcome.report_error is not None:
         rows.append(("report", f"not written: {outcome.report_error}"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        console.print(f"{key:<{width}}  {value}", highlight=False)
+
+
+def print_zero_shot(console: Console, outcome: ZeroShotOutcome, *, quiet: bool) -> None:
+    config = outcome.recommendation["config"]
+    if quiet:
+        for key, value in config.items():
+            console.print(f"{key}={fmt(value)}")
+        return
+    console.print()
+    console.print(styled(("best configuration", "bold"), " (the meta-model's pick, not measured):"))
+    for line in config_lines(config):
+        console.print(line)
+    rows = [
+        ("why this answer", outcome.answer_note),
+        ("budget spent", f"0 of {outcome.budget:g} full-data epochs"),
+        (
+            "meta-model prior",
+            f"{outcome.n_prior_evaluations} evaluations of {outcome.n_prior_datasets} datasets "
+            f"({', '.join(outcome.sources) or 'none'})",
+        ),
+    ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         console.print(f"{key:<{width}}  {value}", highlight=False)

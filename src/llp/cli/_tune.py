@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shlex
@@ -15,9 +16,9 @@ from llp._digest import short_digest
 from llp.cli._data import LoadedData, load_data
 from llp.cli._defaults import TUNE_DEFAULTS
 from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, one_line
-from llp.cli._plan import Plan, plan_schedule, probe_cost_per_evaluation
+from llp.cli._plan import BudgetTooSmall, Plan, plan_schedule, probe_cost_per_evaluation
 from llp.cli._spaces import default_space, read_space_file, starting_configs
-from llp.cli._storage import open_knowledge_base, report_folder
+from llp.cli._storage import open_knowledge_base, report_folder, resolve_storage
 
 if TYPE_CHECKING:
     from llp.data import FidelityData
@@ -125,6 +126,131 @@ class TuneOutcome:
             "report_error": self.report_error,
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True)
+class ZeroShotOutcome:
+    """``llp tune`` with a budget below one evaluation: the meta-model's pick for the
+    dataset, not measured (nothing was trained or stored)."""
+
+    storage: str
+    data: LoadedData
+    fingerprint: str
+    budget: float
+    cheapest: float
+    recommendation: dict[str, Any]
+    sources: tuple[str, ...]
+    n_prior_evaluations: int
+    n_prior_datasets: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    report: Path | None = None
+    report_error: str | None = None
+
+    @property
+    def study(self) -> None:
+        return None
+
+    @property
+    def answer_note(self) -> str:
+        rec = self.recommendation
+        expected = rec.get("expected_score")
+        return (
+            f"the budget of {self.budget:g} full-data epochs cannot pay for one evaluation "
+            f"({self.cheapest:g}): this is the meta-model's pick for this dataset, not "
+            f"measured (predicted rank {rec['predicted_rank']:.2f}"
+            + (f"; about {expected:.3f} on the most similar past datasets" if expected else "")
+            + "); nothing was trained or stored"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "study": None,
+            "storage": self.storage,
+            "resumed": False,
+            "data": {
+                "name": self.data.name,
+                "description": self.data.description,
+                "fingerprint": self.fingerprint,
+                "recipe": self.data.recipe.to_dict(),
+            },
+            "family": self.data.recipe.family,
+            "objective": "val_accuracy",
+            "best_config": dict(self.recommendation["config"]),
+            "best_score": None,
+            "best_resource": None,
+            "best_trial": None,
+            "answer_rule": "zero-shot",
+            "answer_note": self.answer_note,
+            "stop_reason": "the budget cannot pay for one evaluation",
+            "budget_saved": self.budget,
+            "sources": {},
+            "n_evaluations": 0,
+            "n_failed": 0,
+            "n_reused": 0,
+            "total_cost": 0.0,
+            "plan": {
+                "budget": self.budget,
+                "n_evaluations": 0,
+                "cheapest_evaluation": self.cheapest,
+            },
+            "prior": {
+                "n_evaluations": self.n_prior_evaluations,
+                "n_datasets": self.n_prior_datasets,
+                "sources": list(self.sources),
+            },
+            "zero_shot_config": dict(self.recommendation["config"]),
+            "expected_score": self.recommendation.get("expected_score"),
+            "report": None,
+            "report_error": None,
+            "notes": list(self.notes),
+        }
+
+
+def zero_shot_answer(
+    loaded: LoadedData,
+    space: SearchSpace,
+    options: TuneOptions,
+    prior: str,
+    small: BudgetTooSmall,
+    *,
+    note: Callable[[str], None],
+) -> ZeroShotOutcome:
+    """The meta-model's pick for the dataset when the budget cannot train anything
+    (the prediction ``llp predict`` makes); refuses with the budget's message when there
+    is no prior to predict from."""
+    from llp.cli._predict import recommend
+
+    if prior == "none":
+        raise CliError(f"{small} With --prior none there is no prediction to answer with.")
+    try:
+        found = recommend(
+            loaded,
+            space=space,
+            storage=options.storage,
+            prior=prior,
+            seed=options.seed,
+            n_configs=1,
+            n_neighbours=3,
+            note=note,
+        )
+    except CliError as exc:
+        raise CliError(f"{small} There is no prediction to answer with either: {exc}") from exc
+    note(
+        f"the budget of {options.budget:g} full-data epochs cannot pay for one evaluation "
+        f"({small.cheapest:g}): answering with the meta-model's pick, without training"
+    )
+
+    return ZeroShotOutcome(
+        storage=resolve_storage(options.storage),
+        data=loaded,
+        fingerprint=found["data"]["fingerprint"],
+        budget=options.budget,
+        cheapest=small.cheapest,
+        recommendation=found["recommendations"][0],
+        sources=tuple(found["sources"]),
+        n_prior_evaluations=int(found["n_evaluations"]),
+        n_prior_datasets=int(found["n_datasets"]),
+    )
 
 
 class TuneInterrupted(Exception):
@@ -297,8 +423,9 @@ def run_tune(
     *,
     note: Callable[[str], None],
     progress_factory: Callable[[int | None], Any],
-) -> TuneOutcome:
-    """Run ``llp tune``.
+) -> TuneOutcome | ZeroShotOutcome:
+    """Run ``llp tune`` (a :class:`ZeroShotOutcome` when the budget cannot pay for one
+    evaluation).
 
     Parameters
     ----------
@@ -333,13 +460,21 @@ def run_tune(
     check_iterations(options.iterations, options.reduction_factor, data.n_train, data.n_classes)
     space = read_space_file(options.space) if options.space else default_space()
     prior = resolve_prior(options.prior, note)
-    plan = plan_schedule(
-        options.budget,
-        epochs=options.epochs,
-        iterations=options.iterations,
-        reduction_factor=options.reduction_factor,
-        probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
-    )
+    try:
+        plan = plan_schedule(
+            options.budget,
+            epochs=options.epochs,
+            iterations=options.iterations,
+            reduction_factor=options.reduction_factor,
+            probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
+        )
+    except BudgetTooSmall as small:
+        # Nothing can be trained: the answer is the meta-model's pick, unmeasured.
+        # A mistake is still said in one line: remarks wait until there is an answer.
+        answer = zero_shot_answer(loaded, space, options, prior, small, note=note)
+        for remark in pending:
+            say(remark)
+        return dataclasses.replace(answer, notes=tuple(remarks))
     note(f"plan: {plan.describe()}")
     # Every input is checked: now the heavy imports (a mistake above is said at once).
     import torch
