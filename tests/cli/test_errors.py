@@ -370,3 +370,31 @@ def test_deeply_nested_files_are_a_one_line_error(
     if storage.exists():  # nothing was written
         with KnowledgeBase.open(storage) as kb:
             assert kb.counts()["evaluations"] == 0 and kb.list_studies() == []
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_data_that_would_expand_beyond_the_limit_is_refused_before_loading(
+    tmp_path: Path, storage: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    import llp.cli._data as data_module
+
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    path = tmp_path / f"bomb{suffix}"
+    X, y = np.zeros((2000, 8)), np.arange(2000) % 2  # compresses to almost nothing
+    if suffix == ".npz":
+        np.savez_compressed(path, X=X, y=y)
+    else:
+        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)])
+        frame["label"] = y
+        frame.to_parquet(path)
+    assert path.stat().st_size < 20_000
+    monkeypatch.setattr(data_module, "MAX_INPUT_BYTES", 100_000)  # stands in for 256 MiB
+    assert_user_error(
+        ["tune", path, "--storage", storage, *FAST],
+        rf"DATA '.*bomb\{suffix}' holds 0 MiB of .*, more than the 0 MiB llp tune reads "
+        r"\(checked before loading",
+    )

@@ -474,3 +474,29 @@ def test_a_budget_below_one_evaluation_answers_with_the_pick_unmeasured(
     )  # fmt: skip
     assert plain.exit_code == 0, plain.output
     assert "the meta-model's pick, not measured" in plain.stdout
+
+
+def test_an_identifier_column_is_left_out_with_a_note_instead_of_exhausting_memory(
+    tmp_path: Path, storage: Path
+) -> None:
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame["id"] = [f"row-{i}" for i in range(len(frame))]  # 150 unique strings
+    frame["colour"] = ["red", "green", "blue"] * 50  # a real categorical: kept
+    frame["label"] = y
+    csv = tmp_path / "flowers.csv"
+    frame.to_csv(csv, index=False)
+    result = invoke(
+        ["tune", csv, "--storage", storage, "--budget", "4", "--prior", "none", *FAST[:2],
+         "--no-report", "--json"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    note = "left out 1 text column(s) with more than 100 distinct values (identifier-like): 'id'"
+    assert note in json.loads(result.stdout)["notes"]
+    from llp.cli._data import load_data
+
+    data = load_data(str(csv)).fidelity_data(seed=0)
+    assert data.dropped_columns == ("id",) and data.input_shape == (4 + 3,)

@@ -132,6 +132,34 @@ def test_from_dataframe_one_hot_encodes_categorical_columns() -> None:
         FidelityData.from_dataframe(df, target="nope")
 
 
+def test_from_dataframe_drops_identifier_columns_and_bounds_memory(monkeypatch) -> None:
+    import llp.data._fidelity_data as module
+
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "id": [f"user-{i}" for i in range(n)],  # 300 values: dropped
+            "city": rng.choice([f"c{i}" for i in range(100)], n),  # 100 values: kept
+            "label": [0, 1, 2] * 100,
+        }
+    )
+    with pytest.warns(UserWarning, match=r"Dropped text columns with more than 100 distinct "):
+        data = FidelityData.from_dataframe(df, target="label", seed=0)
+    assert data.dropped_columns == ("id",)
+    assert data.input_shape == (1 + df["city"].nunique(),)
+    assert FidelityData(df[["a"]].to_numpy(), df["label"]).dropped_columns == ()
+    with pytest.raises(ValueError, match="no usable feature columns"), pytest.warns(UserWarning):
+        FidelityData.from_dataframe(df[["id", "label"]], target="label")
+    # The encoded size is checked before the allocation.
+    monkeypatch.setattr(module, "MAX_ENCODED_BYTES", 1000)
+    with pytest.raises(
+        ValueError, match=r"would take 0\.0 GiB once encoded \(300 rows x \d+ columns"
+    ):
+        FidelityData.from_dataframe(df.drop(columns=["id"]), target="label")
+
+
 def test_from_torch_dataset_reads_every_example() -> None:
     X = torch.randn(30, 5)
     y = torch.arange(30) % 3

@@ -11,6 +11,7 @@ from llp.cli._defaults import DEFAULT_STORAGE, STORAGE_ENV
 from llp.cli._defaults import TUNE_DEFAULTS as DEFAULTS
 from llp.cli._errors import (
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USER_ERROR,
     CliError,
     exits_cleanly,
@@ -257,7 +258,7 @@ def tune(
     evaluation stored; prints the best configuration and where the report is."""
     from llp.cli._progress import TuneProgress
     from llp.cli._render import dumps, print_tune
-    from llp.cli._tune import TuneInterrupted, TuneOptions, run_tune
+    from llp.cli._tune import TuneInterrupted, TuneOptions, run_tune, terminate_like_ctrl_c
 
     if not budget > 0:
         raise CliError(f"The '--budget' option must be a number > 0. Got {budget:g} instead.")
@@ -289,14 +290,15 @@ def tune(
     )
     show = not (quiet or as_json)
     try:
-        outcome = run_tune(
-            options,
-            note=lambda text: _remark(err, text),
-            progress_factory=lambda n: TuneProgress(err, n, enabled=show),
-        )
+        with terminate_like_ctrl_c():
+            outcome = run_tune(
+                options,
+                note=lambda text: _remark(err, text),
+                progress_factory=lambda n: TuneProgress(err, n, enabled=show),
+            )
     except TuneInterrupted as stop:
         typer.echo(f"llp tune: {stop.message()}", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED) from None
     if as_json:
         typer.echo(dumps(outcome.to_json()))
     else:
@@ -619,11 +621,20 @@ def kb_import(
 
 def main() -> None:
     """Entry point of the ``llp`` console script and ``python -m llp``."""
+    import signal
+
     try:
         app(prog_name="llp")
     except KeyboardInterrupt:  # outside a command's own handling (e.g. during imports)
         typer.echo("llp: interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit as done:
+        if done.code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            # Stopped, and the resume line is printed: a further Ctrl-C while the
+            # interpreter shuts down (joining worker threads) must not kill it half-way.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
 
 
 __all__ = ["EXIT_USER_ERROR", "app", "kb_app", "main"]

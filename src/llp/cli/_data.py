@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ BATCH_SIZE = 64
 
 #: Column names taken as the label when ``--target`` is not given (else the last column).
 TARGET_NAMES = ("target", "label", "labels", "class", "y")
+#: The most data ``llp tune`` reads: NPZ arrays once decompressed, Parquet columns
+#: uncompressed (checked before loading; larger data belongs to the Python API).
+MAX_INPUT_BYTES = 256 * 2**20
 _NPZ_LABELS = ("y", "labels", "label", "target", "targets")
 _NPZ_FEATURES = ("X", "x", "data", "images", "features", "inputs")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
@@ -156,7 +160,10 @@ class LoadedData:
         try:
             if self.frame is not None:
                 target = r.target or str(self.frame.columns[-1])
-                data = FidelityData.from_dataframe(self.frame, target=target, **options)
+                with warnings.catch_warnings():
+                    # The command says it itself (dropped_note), in one line.
+                    warnings.simplefilter("ignore", UserWarning)
+                    data = FidelityData.from_dataframe(self.frame, target=target, **options)
             else:
                 data = FidelityData(self.X, self.y, **options)
         except (TypeError, ValueError) as exc:
@@ -168,6 +175,19 @@ class LoadedData:
                 "API (MetaProbing with an MSE loss and objective='val_loss') for regression."
             )
         return data
+
+
+def dropped_note(data: FidelityData) -> str | None:
+    """What a command says when identifier-like text columns were left out."""
+    if not data.dropped_columns:
+        return None
+    from llp.data._fidelity_data import MAX_CATEGORIES
+
+    return (
+        f"left out {len(data.dropped_columns)} text column(s) with more than "
+        f"{MAX_CATEGORIES} distinct values (identifier-like): "
+        + ", ".join(map(repr, data.dropped_columns))
+    )
 
 
 def slug(text: str) -> str:
@@ -291,6 +311,29 @@ def _shaped_for(X: np.ndarray, family: Family) -> np.ndarray:
     return X
 
 
+def _too_large(path: Path, size: int, what: str) -> CliError:
+    return CliError(
+        f"DATA {str(path)!r} holds {size / 2**20:,.0f} MiB of {what}, more than the "
+        f"{MAX_INPUT_BYTES / 2**20:,.0f} MiB llp tune reads (checked before loading: a small "
+        "compressed file can expand enormously). Subsample it, or use the Python API with "
+        "a dataset_fn that streams it."
+    )
+
+
+def _parquet_size(path: Path) -> int:
+    """What the Parquet file's columns take once read, estimated from its footer before
+    anything is loaded: their uncompressed pages, and at least 8 bytes per cell
+    (run-length and dictionary encodings keep repeated values small on disk only)."""
+    pq = importlib.import_module("pyarrow.parquet")
+    meta = pq.ParquetFile(path).metadata
+    pages = sum(
+        meta.row_group(i).column(j).total_uncompressed_size
+        for i in range(meta.num_row_groups)
+        for j in range(meta.num_columns)
+    )
+    return max(pages, 8 * meta.num_rows * meta.num_columns)
+
+
 def _read_table(path: Path, kind: str) -> pd.DataFrame:
     import pandas as pd
 
@@ -303,6 +346,9 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
                     f"Reading the Parquet file {str(path)!r} needs pyarrow. Install it with: "
                     'pip install "llp[parquet]"'
                 ) from exc
+            size = _parquet_size(path)
+            if size > MAX_INPUT_BYTES:
+                raise _too_large(path, size, "uncompressed columns")
             frame = pd.read_parquet(path)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -338,6 +384,17 @@ def _target_column(frame: pd.DataFrame, target: str | None, spec: str) -> str:
 
 
 def _read_npz(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(member.file_size for member in archive.infolist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise CliError(
+            f"DATA {str(path)!r} is not a readable NPZ file of numeric arrays: {one_line(str(exc))}"
+        ) from exc
+    if size > MAX_INPUT_BYTES:
+        raise _too_large(path, size, "arrays once decompressed")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: np.asarray(archive[key]) for key in archive.files}

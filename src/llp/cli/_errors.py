@@ -8,6 +8,7 @@ Exit statuses
 - 2: a user mistake (missing file, unknown column, bad space file, unreachable storage,
   unknown study, bad option). One line on stderr, never a traceback.
 - 130: interrupted with Ctrl-C; everything finished before is stored.
+- 143: ``llp tune`` stopped by SIGTERM, as by Ctrl-C (what is stored, how to resume).
 
 Set the environment variable ``LLP_DEBUG=1`` to see the traceback behind a user error.
 """
@@ -24,6 +25,7 @@ EXIT_OK = 0
 EXIT_NOTHING_USABLE = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -35,6 +37,10 @@ class CliError(Exception):
     def __init__(self, message: str, *, exit_code: int = EXIT_USER_ERROR) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler, ``kill``) stops ``llp tune`` like Ctrl-C does."""
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -86,7 +92,10 @@ def exits_cleanly(command: str) -> Callable[[_F], _F]:
                     raise
                 typer.echo(f"llp {command}: error: {one_line(str(exc))}", err=True)
                 raise typer.Exit(EXIT_USER_ERROR) from None
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as stop:
+                if isinstance(stop, Terminated):
+                    typer.echo(f"llp {command}: terminated", err=True)
+                    raise typer.Exit(EXIT_TERMINATED) from None
                 typer.echo(f"llp {command}: interrupted", err=True)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
 
@@ -99,8 +108,10 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOTHING_USABLE",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USER_ERROR",
     "CliError",
+    "Terminated",
     "exits_cleanly",
     "one_line",
 ]

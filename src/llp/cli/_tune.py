@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import shlex
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp._digest import short_digest
-from llp.cli._data import LoadedData, load_data
+from llp.cli._data import LoadedData, dropped_note, load_data
 from llp.cli._defaults import TUNE_DEFAULTS
-from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, one_line
+from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, Terminated, one_line
 from llp.cli._plan import BudgetTooSmall, Plan, plan_schedule, probe_cost_per_evaluation
 from llp.cli._spaces import default_space, read_space_file, starting_configs
 from llp.cli._storage import open_knowledge_base, report_folder, resolve_storage
@@ -253,22 +255,65 @@ def zero_shot_answer(
     )
 
 
-class TuneInterrupted(Exception):
-    """Ctrl-C stopped ``llp tune``; what is stored and how to go on.
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while an interrupted study cleans up (ends its workers,
+    counts what is stored): a second Ctrl-C must not cut that short, or the resume line
+    would be lost."""
+    import signal
 
-    ``next_step`` is the advice, e.g. ``"resume with: llp tune ... --resume"``.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def terminate_like_ctrl_c() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt):
+    the study stops as on Ctrl-C, its workers end, and the resume line is printed."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class TuneInterrupted(Exception):
+    """Ctrl-C (or SIGTERM) stopped ``llp tune``; what is stored and how to go on.
+
+    ``next_step`` is the advice, e.g. ``"resume with: llp tune ... --resume"``;
+    ``terminated`` is true for SIGTERM (exit status 143 instead of 130).
     """
 
-    def __init__(self, study: str, n_stored: int, storage: str, next_step: str) -> None:
+    def __init__(
+        self, study: str, n_stored: int, storage: str, next_step: str, *, terminated: bool = False
+    ) -> None:
         super().__init__(study)
         self.study = study
         self.n_stored = n_stored
         self.storage = storage
         self.next_step = next_step
+        self.terminated = terminated
 
     def message(self) -> str:
         return (
-            f"interrupted: {self.n_stored} evaluation{'s' if self.n_stored != 1 else ''} of "
+            f"{'terminated' if self.terminated else 'interrupted'}: "
+            f"{self.n_stored} evaluation{'s' if self.n_stored != 1 else ''} of "
             f"study {self.study!r} {'are' if self.n_stored != 1 else 'is'} stored in "
             f"{self.storage}; {self.next_step}"
         )
@@ -457,6 +502,9 @@ def run_tune(
     loaded = load_data(options.data, target=options.target, family=options.family)
     data = loaded.fidelity_data(seed=options.seed)
     note(loaded.description)
+    dropped = dropped_note(data)
+    if dropped is not None:
+        note(dropped)
     check_iterations(options.iterations, options.reduction_factor, data.n_train, data.n_classes)
     space = read_space_file(options.space) if options.space else default_space()
     prior = resolve_prior(options.prior, note)
@@ -554,18 +602,23 @@ def run_tune(
                     progress_callback=progress,
                     budget=options.budget,
                 )
-        except KeyboardInterrupt:
-            if executor is not None:
-                # Running evaluations would be thrown away: end the workers now.
-                terminate = getattr(executor, "terminate", None)
-                if callable(terminate):
-                    terminate()
-                else:
-                    executor.shutdown(wait=False, cancel_futures=True)
-                executor = None
-            stored = len(kb.evaluations(study=name)) if kb.get_study(name) else 0
+        except KeyboardInterrupt as stop:
+            with signals_ignored():
+                if executor is not None:
+                    # Running evaluations would be thrown away: end the workers now.
+                    terminate = getattr(executor, "terminate", None)
+                    if callable(terminate):
+                        terminate()
+                    else:
+                        executor.shutdown(wait=False, cancel_futures=True)
+                    executor = None
+                stored = len(kb.evaluations(study=name)) if kb.get_study(name) else 0
             raise TuneInterrupted(
-                name, stored, kb.storage, f"resume with: {resume_command(options, name)}"
+                name,
+                stored,
+                kb.storage,
+                f"resume with: {resume_command(options, name)}",
+                terminated=isinstance(stop, Terminated),
             ) from None
         except StudyFailedError as exc:
             raise CliError(

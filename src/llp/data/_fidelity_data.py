@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 
 Task = Literal["classification", "regression"]
 
+#: Text or category columns with more distinct values than this are dropped by
+#: :meth:`FidelityData.from_dataframe` (identifier-like; one-hot would cost rows x values).
+MAX_CATEGORIES = 100
+#: The most memory :meth:`FidelityData.from_dataframe` lets the encoded table take.
+MAX_ENCODED_BYTES = 2**30
+
 
 class FidelityData:
     """Data held by llp as tensors: nested fidelity subsets and a held-out validation split.
@@ -99,6 +105,8 @@ class FidelityData:
             )
         #: Content hash of the examples as given (the knowledge base's dataset key).
         self.fingerprint = dataset_fingerprint(X_arr, y_arr)
+        #: Columns :meth:`from_dataframe` dropped (identifier-like text columns).
+        self.dropped_columns: tuple[str, ...] = ()
         self.task: Task = _infer_task(y_arr) if task == "auto" else task
         if self.task == "classification":
             if y_arr.dtype.kind == "f" and not np.isfinite(y_arr).all():
@@ -163,9 +171,26 @@ class FidelityData:
         return cls(X, y, **kwargs)
 
     @classmethod
-    def from_dataframe(cls, df: pd.DataFrame, *, target: str, **kwargs: Any) -> FidelityData:
+    def from_dataframe(
+        cls,
+        df: pd.DataFrame,
+        *,
+        target: str,
+        max_categories: int = MAX_CATEGORIES,
+        **kwargs: Any,
+    ) -> FidelityData:
         """Build from a DataFrame: ``target`` is the label column; string and category
-        columns are one-hot encoded, bool columns become 0/1."""
+        columns are one-hot encoded, bool columns become 0/1.
+
+        A string or category column with more than ``max_categories`` distinct values
+        (an identifier, a name, free text) is dropped with a warning, and named in
+        :attr:`dropped_columns`: one-hot encoding it would take rows x values of memory
+        (30,000 unique ids: 3.6 GB as float32) for a feature no model can use. Encode
+        such a column yourself if it matters. A table whose encoding would still exceed
+        :data:`MAX_ENCODED_BYTES` is refused before the allocation.
+        """
+        import warnings
+
         import pandas as pd
 
         if not isinstance(df, pd.DataFrame):
@@ -191,8 +216,37 @@ class FidelityData:
             raise ValueError(
                 f"Feature columns {missing} have missing values; impute or drop them first."
             )
+        cardinality = {c: int(features[c].nunique()) for c in categorical}
+        dropped = [c for c in categorical if cardinality[c] > max_categories]
+        if dropped:
+            shown = ", ".join(f"{c!r} ({cardinality[c]} values)" for c in dropped)
+            warnings.warn(
+                f"Dropped text columns with more than {max_categories} distinct values: "
+                f"{shown}; one-hot encoding them would cost rows x values of memory for "
+                "identifier-like features. Encode them yourself if they matter.",
+                UserWarning,
+                stacklevel=2,
+            )
+            features = features.drop(columns=dropped)
+            categorical = [c for c in categorical if c not in dropped]
+            if features.shape[1] == 0:
+                raise ValueError(
+                    "The DataFrame has no usable feature columns: every one was a text "
+                    f"column with more than {max_categories} distinct values ({dropped})."
+                )
+        width = features.shape[1] - len(categorical) + sum(cardinality[c] for c in categorical)
+        needed = features.shape[0] * width * 4
+        if needed > MAX_ENCODED_BYTES:
+            raise ValueError(
+                f"The DataFrame would take {needed / 2**30:.1f} GiB once encoded "
+                f"({features.shape[0]} rows x {width} columns as float32), more than the "
+                f"{MAX_ENCODED_BYTES / 2**30:.0f} GiB llp allows; subsample it or drop "
+                "columns first."
+            )
         encoded = pd.get_dummies(features, columns=categorical, dtype=np.float32)
-        return cls(encoded.to_numpy(dtype=np.float32), y, **kwargs)
+        data = cls(encoded.to_numpy(dtype=np.float32), y, **kwargs)
+        data.dropped_columns = tuple(dropped)
+        return data
 
     @classmethod
     def from_torch_dataset(cls, dataset: Dataset[Any], **kwargs: Any) -> FidelityData:

@@ -1,0 +1,86 @@
+"""``llp tune`` stopped by signals, in a child process as a user would see it: SIGTERM and
+a second quick Ctrl-C still end with the resume line, and no worker is left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_crash_safety import ROOT, stored_rows
+
+pytestmark = pytest.mark.slow
+
+
+def start_tune(digits_csv: Path, storage: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "llp", "tune", str(digits_csv), "--storage", str(storage)]
+    command += ["--budget", "100", "--epochs", "10", "--prior", "none", "--no-report"]
+    command += ["--workers", "2"]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the test can see its workers
+    )
+
+
+def wait_for_evaluations(storage: Path, process: subprocess.Popen[str], n: int) -> None:
+    deadline = time.monotonic() + 120
+    while len(stored_rows(storage)) < n:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the study stored nothing in 120 s"
+        time.sleep(0.05)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("signals", "status", "word"),
+    [
+        ([signal.SIGTERM], 143, "terminated"),
+        ([signal.SIGINT, signal.SIGINT], 130, "interrupted"),  # two quick Ctrl-Cs
+    ],
+    ids=["sigterm", "two-ctrl-c"],
+)
+def test_a_stopped_tune_says_what_is_stored_and_leaves_no_worker(
+    digits_csv: Path, tmp_path: Path, signals: list[int], status: int, word: str
+) -> None:
+    storage = tmp_path / "kb.db"
+    process = start_tune(digits_csv, storage)
+    try:
+        wait_for_evaluations(storage, process, 2)
+        for number in signals:
+            process.send_signal(number)
+            time.sleep(0.05)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == status, err
+        assert "Traceback" not in err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"llp tune: {word}: "), last
+        assert " evaluations of study " in last and last.endswith("--resume")
+        # The workers went with the driver.
+        deadline = time.monotonic() + 10
+        while group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not group_alive(process.pid), "worker processes outlived llp tune"
+        assert int(last.split(": ")[2].split()[0]) == len(stored_rows(storage))
+    finally:
+        if process.poll() is None or group_alive(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=30)
