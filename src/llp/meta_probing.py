@@ -225,6 +225,11 @@ class MetaProbing(SessionFacade):
         More settings stored with the study (JSON values), e.g. how to read its data
         again for a report (``llp tune`` stores its data recipe under ``"cli"``). They
         are part of the study's settings: resuming it with other values is refused.
+    resume : bool, default=True
+        Continue a study of the same name stored in ``storage`` (every finished
+        evaluation is reused). ``False``: the study must be new; a stored one raises
+        :class:`~llp.store.StudyExistsError` before anything is trained (of two processes
+        starting the same name at once, one gets the error).
 
     Examples
     --------
@@ -263,6 +268,7 @@ class MetaProbing(SessionFacade):
         dataset_name: str | None = None,
         dataset_group: str | None = None,
         study_settings: Mapping[str, Any] | None = None,
+        resume: bool = True,
     ) -> None:
         self._session = StudySession(
             "MetaProbing",
@@ -284,6 +290,7 @@ class MetaProbing(SessionFacade):
             dataset_name=dataset_name,
             dataset_group=dataset_group,
             model_family=model_family,
+            resume=resume,
         )
         if prior not in ("default", "shipped", "store", "none"):
             raise ValueError(

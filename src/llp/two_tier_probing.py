@@ -68,6 +68,9 @@ class TwoTierProbing(SessionFacade):
     dataset_name, dataset_group, model_family : str, optional
         Labels stored with the dataset and the study (the meta-model pools knowledge by
         model family and validates by dataset group).
+    resume : bool, default=True
+        Continue a stored study of the same name; ``False``: it must be new
+        (:class:`~llp.store.StudyExistsError` otherwise, before anything is trained).
 
     Examples
     --------
@@ -98,6 +101,7 @@ class TwoTierProbing(SessionFacade):
         dataset_name: str | None = None,
         dataset_group: str | None = None,
         model_family: str | None = None,
+        resume: bool = True,
     ) -> None:
         self._session = StudySession(
             "TwoTierProbing",
@@ -119,6 +123,7 @@ class TwoTierProbing(SessionFacade):
             dataset_name=dataset_name,
             dataset_group=dataset_group,
             model_family=model_family,
+            resume=resume,
         )
         self.result_: StudyResult | None = None
 

@@ -500,3 +500,52 @@ def test_an_identifier_column_is_left_out_with_a_note_instead_of_exhausting_memo
 
     data = load_data(str(csv)).fidelity_data(seed=0)
     assert data.dropped_columns == ("id",) and data.input_shape == (4 + 3,)
+
+
+def test_two_runs_taking_the_same_default_name_at_once_get_the_documented_suffix(
+    digits_csv: Path, storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llp.cli._tune as tune
+
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "4", *FAST]
+    first = invoke_json(args)
+    # The second run checked the name before the first created it (the race): it finds
+    # the name taken when it creates its study, before training, and moves on.
+    monkeypatch.setattr(tune, "choose_study_name", lambda kb, base, options, note: (base, False))
+    second = invoke_json(args)
+    assert second["study"] == f"{first['study']}-2"
+    assert any("was started by another process" in n for n in second["notes"])
+    with KnowledgeBase.open(storage) as kb:
+        assert len(kb.evaluations(study=first["study"])) == first["n_evaluations"]
+    # With --study the name is the user's: a clear error instead.
+    monkeypatch.setattr(
+        tune, "choose_study_name", lambda kb, base, options, note: (first["study"], False)
+    )
+    result = invoke([*args, "--study", first["study"]])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "already exists" in result.stderr and "add --resume" in result.stderr
+
+
+def test_a_study_created_new_refuses_a_stored_one_before_training(tmp_path: Path) -> None:
+    from llp.store import StudyExistsError
+
+    with KnowledgeBase.open(tmp_path / "kb.db") as kb:
+        kwargs = {"scheduler": "S", "settings": {}, "space": None, "seed": 0}
+        kb.get_or_create_study("s", objective="val_accuracy", create_only=True, **kwargs)
+        with pytest.raises(StudyExistsError, match="'s' already exists"):
+            kb.get_or_create_study("s", objective="val_accuracy", create_only=True, **kwargs)
+        assert kb.get_or_create_study("s", objective="val_accuracy", **kwargs).name == "s"
+
+
+def test_a_study_another_process_is_running_is_refused_before_training(
+    digits_csv: Path, storage: Path
+) -> None:
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "4", *FAST]
+    first = invoke_json(args)
+    with KnowledgeBase.open(storage) as other, other.study_lock(first["study"]):
+        result = invoke([*args, "--study", first["study"], "--resume"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = [x for x in result.stderr.splitlines() if "error:" in x]
+    assert f"The study {first['study']!r} is being run by another process" in line
+    with KnowledgeBase.open(storage) as kb:
+        assert len(kb.evaluations(study=first["study"])) == first["n_evaluations"]

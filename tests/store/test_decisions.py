@@ -157,3 +157,18 @@ def test_bad_decisions_and_answers_are_refused_and_nothing_is_written(
             call(kb, study)
         assert kb.decisions("s") == []
         assert [a.note for a in kb.answers("s")] == ["first"]
+
+
+def test_one_process_at_a_time_holds_a_study(storage: str) -> None:
+    from llp.store import StudyBusyError
+
+    with KnowledgeBase.open(storage) as first, KnowledgeBase.open(storage) as second:
+        with first.study_lock("s"):
+            if first.backend != "memory":  # two in-memory bases share nothing
+                busy = pytest.raises(StudyBusyError, match="'s' is being run by another")
+                with busy, second.study_lock("s"):
+                    pass
+            with second.study_lock("another study"):
+                pass
+        with second.study_lock("s"):  # released
+            pass

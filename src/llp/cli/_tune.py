@@ -336,6 +336,11 @@ def settings_digest(
     return short_digest(json.dumps(key, sort_keys=True))
 
 
+def name_chain(base: str) -> list[str]:
+    """The default names of runs with the same settings: ``base``, ``base-2``, ..."""
+    return [base] + [f"{base}-{k}" for k in range(2, 1000)]
+
+
 def choose_study_name(
     kb: KnowledgeBase, base: str, options: TuneOptions, note: Callable[[str], None]
 ) -> tuple[str, bool]:
@@ -360,7 +365,7 @@ def choose_study_name(
         if stored is None and options.resume:
             note(f"there is no study {name!r} to resume yet; starting it")
         return name, stored is not None
-    chain = [base] + [f"{base}-{k}" for k in range(2, 1000)]
+    chain = name_chain(base)
     existing = [n for n in chain if kb.get_study(n) is not None]
     if options.resume:
         if existing:
@@ -369,6 +374,13 @@ def choose_study_name(
         return base, False
     free = next(n for n in chain if n not in existing)
     return free, False
+
+
+def next_study_name(kb: KnowledgeBase, base: str, taken: str) -> str:
+    """The first free name of ``base``'s chain (``base-2``, ``base-3``...) after ``taken``."""
+    chain = name_chain(base)
+    later = chain[chain.index(taken) + 1 :] if taken in chain else chain
+    return next(n for n in later if kb.get_study(n) is None)
 
 
 def resume_command(options: TuneOptions, study: str) -> str:
@@ -531,7 +543,7 @@ def run_tune(
     from llp.knowledge import make_optimizer
     from llp.meta_probing import MetaProbing
     from llp.runner import StudyFailedError
-    from llp.store import KnowledgeBaseError
+    from llp.store import KnowledgeBaseError, StudyBusyError, StudyExistsError
 
     # The families' models are small: one thread is much faster than several competing
     # for the cores, and --workers runs evaluations side by side instead.
@@ -586,22 +598,39 @@ def run_tune(
                 # How to read the data again (llp report); resuming with other data is
                 # refused like any other change of settings.
                 study_settings={"cli": loaded.recipe.to_dict()},
+                # A new study is created new: of two processes taking the same name at
+                # once, one gets StudyExistsError (below) before training anything.
+                resume=resumed,
             )
         except (TypeError, ValueError) as exc:
             raise CliError(one_line(str(exc))) from exc
         started = time.perf_counter()
         try:
-            with progress_factory(plan.n_jobs) as progress:
-                mp.run_meta_optimization(
-                    min_resource=plan.min_resource,
-                    max_resource=plan.max_resource,
-                    reduction_factor=plan.reduction_factor,
-                    measure_flatness=options.flatness,
-                    num_initial_configs=plan.num_initial_configs,
-                    num_iterations=len(plan.rungs),
-                    progress_callback=progress,
-                    budget=options.budget,
-                )
+            while True:
+                try:
+                    with progress_factory(plan.n_jobs) as progress:
+                        mp.run_meta_optimization(
+                            min_resource=plan.min_resource,
+                            max_resource=plan.max_resource,
+                            reduction_factor=plan.reduction_factor,
+                            measure_flatness=options.flatness,
+                            num_initial_configs=plan.num_initial_configs,
+                            num_iterations=len(plan.rungs),
+                            progress_callback=progress,
+                            budget=options.budget,
+                        )
+                    break
+                except StudyExistsError as exc:
+                    if options.study is not None:
+                        raise CliError(
+                            f"{one_line(str(exc))} Another process started it a moment ago: "
+                            "add --resume to continue it, or give another --study name."
+                        ) from exc
+                    # Another `llp tune` with the same settings took this name between
+                    # our check and our start: take the next one, as documented.
+                    taken, name = name, next_study_name(kb, base, name)
+                    mp.study_name = name
+                    note(f"study {taken!r} was started by another process; this run is {name!r}")
         except KeyboardInterrupt as stop:
             with signals_ignored():
                 if executor is not None:
@@ -625,6 +654,8 @@ def run_tune(
                 f"no configuration of study {name!r} trained successfully: {one_line(str(exc))}",
                 exit_code=EXIT_NOTHING_USABLE,
             ) from exc
+        except StudyBusyError as exc:
+            raise CliError(one_line(str(exc))) from exc
         except KnowledgeBaseError as exc:
             # A write failed mid-study (a full disk, a read-only file): say so in one line,
             # with what is stored and how to go on.

@@ -180,7 +180,7 @@ def budget_figure(series: Mapping[str, Sequence[Any]], objective: str) -> Figure
     ax.set_xlim(left=0)
     ax.set_xlabel("compute spent (full-data epochs: training + landscape probes)")
     ax.set_ylabel(objective_label(objective))
-    ax.set_title("Best score against budget spent")
+    ax.set_title("The study's answer against budget spent")
     _legend_below(fig, ax, ncols=3)
     return fig
 

@@ -68,6 +68,7 @@ class StudyRecorder:
         objective: Objective,
         dataset: DatasetInfo | None,
         model_family: str | None,
+        create_only: bool = False,
     ) -> StudyRecorder:
         """Open ``storage`` (path, URL or :class:`KnowledgeBase`) and get or create the
         study; a study of the same name with other settings is an error."""
@@ -93,6 +94,7 @@ class StudyRecorder:
             objective=objective,
             dataset_id=dataset_id,
             model_family=model_family,
+            create_only=create_only,
         )
         return cls(kb, study.id, name, study.created_at)
 

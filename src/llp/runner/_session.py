@@ -39,6 +39,9 @@ class StudySession:
     objective, space, n_workers, executor, show_progress, storage, study_name,
     dataset_name, dataset_group, model_family
         As documented by the facades.
+    resume : bool, default=True
+        A stored study of the same name is continued; ``False``: it is an error
+        (:class:`~llp.store.StudyExistsError`), raised before anything is trained.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class StudySession:
         dataset_name: str | None = None,
         dataset_group: str | None = None,
         model_family: str | None = None,
+        resume: bool = True,
     ) -> None:
         self.owner = owner
         inferred = SearchSpace.from_configs(configs)
@@ -82,6 +86,7 @@ class StudySession:
         self.dataset_name = dataset_name
         self.dataset_group = dataset_group
         self.model_family = model_family
+        self.resume = bool(resume)
         # Built once, so that bad arguments fail here and not at the first run.
         self.trainer = Trainer(
             model_fn,
@@ -145,8 +150,11 @@ class StudySession:
                 objective=self.trainer.objective,
                 dataset=info,
                 model_family=self.model_family,
+                create_only=not self.resume,
             )
-            yield recorder
+            # One process at a time runs a study: a second one stops here, untrained.
+            with kb.study_lock(recorder.study_name):
+                yield recorder
         finally:
             if opened:
                 kb.close()
@@ -232,6 +240,7 @@ class SessionFacade:
     dataset_name = _delegated("dataset_name", "Label stored with the dataset.")
     dataset_group = _delegated("dataset_group", "Group stored with the dataset.")
     model_family = _delegated("model_family", "Label stored with the study.")
+    resume = _delegated("resume", "Whether a stored study of the same name is continued.")
 
     @classmethod
     def from_arrays(

@@ -37,7 +37,13 @@ A curve is stored column-wise: ``{"epoch": [1, 2], "train_loss": [...], "val_los
 
 from __future__ import annotations
 
-from llp.store._errors import DuplicateEvaluationError, ExchangeError, KnowledgeBaseError
+from llp.store._errors import (
+    DuplicateEvaluationError,
+    ExchangeError,
+    KnowledgeBaseError,
+    StudyBusyError,
+    StudyExistsError,
+)
 from llp.store._exchange import (
     ExportSummary,
     ImportSummary,
@@ -72,6 +78,8 @@ __all__ = [
     "NewAnswer",
     "NewEvaluation",
     "StoredEvaluation",
+    "StudyBusyError",
+    "StudyExistsError",
     "StudyRecord",
     "export_document",
     "export_knowledge",

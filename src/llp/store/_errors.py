@@ -23,6 +23,16 @@ class DuplicateEvaluationError(KnowledgeBaseError):
     """
 
 
+class StudyBusyError(KnowledgeBaseError):
+    """Another process (or another open knowledge base in this one) is running the study
+    right now (:meth:`KnowledgeBase.study_lock`); nothing was trained."""
+
+
+class StudyExistsError(ValueError):
+    """A study was to be created new (``create_only=True``) but one of that name is
+    already stored (another process may have created it a moment before)."""
+
+
 class ExchangeError(ValueError):
     """An export file cannot be written, read or imported as asked (not a file, not
     an llp export, a record that breaks the format, or one that disagrees with what the

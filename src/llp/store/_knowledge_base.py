@@ -36,7 +36,12 @@ from llp.store._engines import (
     parse_storage,
     set_wal_mode,
 )
-from llp.store._errors import DuplicateEvaluationError, KnowledgeBaseError
+from llp.store._errors import (
+    DuplicateEvaluationError,
+    KnowledgeBaseError,
+    StudyBusyError,
+    StudyExistsError,
+)
 from llp.store._migrations import migrate
 from llp.store._records import (
     AnswerRecord,
@@ -549,8 +554,10 @@ class KnowledgeBase:
         objective: Literal["val_accuracy", "val_loss"],
         dataset_id: int | None = None,
         model_family: str | None = None,
+        create_only: bool = False,
     ) -> StudyRecord:
-        """The study called ``name``: created if new, resumed if stored.
+        """The study called ``name``: created if new, resumed if stored (or, with
+        ``create_only``, an error if stored).
 
         Parameters
         ----------
@@ -567,6 +574,9 @@ class KnowledgeBase:
         dataset_id : int, optional
             Id returned by :meth:`upsert_dataset`.
         model_family : str, optional
+        create_only : bool, default=False
+            The study must be new: the check and the creation are one transaction, so
+            of two processes creating the same name at once exactly one succeeds.
 
         Returns
         -------
@@ -574,6 +584,8 @@ class KnowledgeBase:
 
         Raises
         ------
+        StudyExistsError
+            With ``create_only``, if a study of that name is stored.
         ValueError
             If the study exists and any of these arguments differs from what it was
             created with (the message lists the fields), or ``dataset_id`` is unknown.
@@ -605,6 +617,11 @@ class KnowledgeBase:
         def get_or_create(conn: Connection) -> StudyRecord:
             row = conn.execute(select(s.studies).where(s.studies.c.name == name)).mappings().first()
             if row is not None:
+                if create_only:
+                    raise StudyExistsError(
+                        f"The study {name!r} already exists in {self.storage!r}; it was to "
+                        "be created new (create_only=True)."
+                    )
                 _check_same_study(name, row, asked)
                 return _study_record(row)
             if asked["dataset_id"] is not None and (
@@ -623,6 +640,63 @@ class KnowledgeBase:
             return _study_record({"id": study_id, **new})
 
         return self._write_once_more_on_conflict(get_or_create)
+
+    @contextlib.contextmanager
+    def study_lock(self, name: str) -> Iterator[None]:
+        """Hold study ``name`` while the block runs: another process (or another
+        :class:`KnowledgeBase` object) asking for the same study meanwhile gets
+        :class:`~llp.store.StudyBusyError` at once, before it trains anything.
+
+        A SQLite file: an advisory lock (``flock``) on a small file in the folder
+        ``<knowledge base>.locks`` beside it, released by the system when the process
+        ends, even killed. PostgreSQL: a session advisory lock. In memory there is
+        nothing to share.
+        """
+        from llp._digest import short_digest
+
+        name = _check_name("name", name, "KnowledgeBase.study_lock")
+        key = short_digest(name, 15)
+        busy = StudyBusyError(
+            f"The study {name!r} is being run by another process on {self.storage!r} right "
+            "now; nothing was trained. Wait for it to finish (then --resume, or running it "
+            "again, continues it), or give another study name."
+        )
+        if self.backend == "postgresql":
+            with self._live_engine().connect() as conn:
+                number = int(key, 16)
+                held = conn.execute(select(func.pg_try_advisory_lock(number))).scalar_one()
+                conn.commit()
+                if not held:
+                    raise busy
+                try:
+                    yield
+                finally:
+                    conn.execute(select(func.pg_advisory_unlock(number)))
+                    conn.commit()
+            return
+        path = self._storage.path
+        if path is None:
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not a POSIX system: no lock
+            yield
+            return
+        folder = path.with_name(f"{path.name}.locks")
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"study-{key}", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def get_study(self, name: str) -> StudyRecord | None:
         """The study called ``name``, or ``None``."""
