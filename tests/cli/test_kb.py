@@ -272,7 +272,7 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             lambda d: _first_evaluation(d).update(trial=2**70),
-            r"evaluations\[0\]\.trial must be an integer >= 0 that fits 64 bits",
+            r"evaluations\[0\]\.trial must be an integer >= 0 that fits 32 bits",
         ),
         (
             lambda d: _first_evaluation(d).update(reason="x" * 1_000_001),

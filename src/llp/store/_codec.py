@@ -145,6 +145,8 @@ def _check_finite(name: str, value: float, owner: str) -> None:
 MAX_COST = 1e9
 #: The range of the store's integer columns (64-bit signed).
 MAX_INT = 2**63 - 1
+#: The largest value of the store's 32-bit integer columns (trial numbers, epochs, ...).
+MAX_INT32 = 2**31 - 1
 
 
 def _check_range(name: str, value: float, low: float, high: float, owner: str) -> None:
@@ -173,6 +175,7 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         if r.objective == "val_accuracy":
             _check_range("an accuracy score", float(r.score), 0.0, 1.0, owner)
     _check_range("n_train", int(r.n_train), 0, MAX_INT, owner)
+    _check_range("epochs", int(r.fidelity.epochs), 1, MAX_INT32, owner)
     _check_range("seed", int(r.seed), -MAX_INT - 1, MAX_INT, owner)
     check_text("reason", item.reason, owner=owner)
     check_text("result.failure_reason", r.failure_reason, owner=owner, optional=True)
@@ -221,15 +224,18 @@ DECISION_FLOATS = (
 )
 
 
-def _optional_int(name: str, value: Any, owner: str, *, low: int) -> int | None:
-    if value is None:
-        return None
+def bounded_int(name: str, value: Any, owner: str, *, low: int) -> int:
+    """An int in ``[low, MAX_INT32]`` (what a 32-bit column holds on every backend)."""
     number = check_int(name, value, min_value=low, owner=owner)
-    if number > 2**31 - 1:
+    if number > MAX_INT32:
         raise ValueError(
-            f"The '{name}' parameter of {owner} must be at most {2**31 - 1}. Got {value!r}."
+            f"The '{name}' parameter of {owner} must be at most {MAX_INT32}. Got {value!r}."
         )
     return number
+
+
+def _optional_int(name: str, value: Any, owner: str, *, low: int) -> int | None:
+    return None if value is None else bounded_int(name, value, owner, low=low)
 
 
 def _optional_float(name: str, value: Any, owner: str) -> float | None:
@@ -253,8 +259,8 @@ def decision_row(item: DecisionRecord, *, owner: str) -> dict[str, Any]:
     """The ``decisions`` columns of ``item`` (without ``study_id`` and ``created_at``),
     checked: texts without NUL, ints in range, numbers finite or None."""
     row: dict[str, Any] = {
-        "sequence": check_int("sequence", item.sequence, min_value=0, owner=owner),
-        "bracket": check_int("bracket", item.bracket, min_value=0, owner=owner),
+        "sequence": bounded_int("sequence", item.sequence, owner, low=0),
+        "bracket": bounded_int("bracket", item.bracket, owner, low=0),
         "trial_number": _optional_int("trial_number", item.trial_number, owner, low=0),
         "rung": _optional_int("rung", item.rung, owner, low=0),
         "epochs": _optional_int("epochs", item.epochs, owner, low=1),

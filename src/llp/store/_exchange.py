@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
-from llp.store._codec import MAX_COST, MAX_INT, MAX_MAGNITUDE
+from llp.store._codec import MAX_COST, MAX_INT, MAX_INT32, MAX_MAGNITUDE
 from llp.store._errors import ExchangeError
 
 if TYPE_CHECKING:
@@ -420,18 +420,26 @@ def _name(value: Any, where: str) -> str:
     return "" if text is None else text
 
 
-def _int(value: Any, where: str, *, low: int | None = 0, optional: bool = False) -> int | None:
+def _int(
+    value: Any,
+    where: str,
+    *,
+    low: int | None = 0,
+    optional: bool = False,
+    high: int = MAX_INT,
+) -> int | None:
     if value is None and optional:
         return None
     if (
         isinstance(value, bool)
         or not isinstance(value, int)
         or (low is not None and value < low)
-        or not -MAX_INT - 1 <= value <= MAX_INT
+        or not -MAX_INT - 1 <= value <= high
     ):
         rule = f"an integer >= {low}" if low is not None else "an integer"
+        bits = 64 if high == MAX_INT else 32
         raise _Invalid(
-            f"{where} must be {rule} that fits 64 bits (at most {MAX_INT})"
+            f"{where} must be {rule} that fits {bits} bits (at most {high})"
             f"{' or null' if optional else ''}. Got {value!r}."
         )
     return value
@@ -741,9 +749,9 @@ def _key(value: Any, where: str) -> tuple[int, float, int]:
     record = _mapping(value, where)
     _keys(record, _KEY_KEYS, where)
     return (
-        _int(record["trial"], f"{where}.trial") or 0,
+        _int(record["trial"], f"{where}.trial", high=MAX_INT32) or 0,
         _number(record["fraction"], f"{where}.fraction", low=0.0, high=1.0) or 0.0,
-        _int(record["epochs"], f"{where}.epochs", low=1) or 1,
+        _int(record["epochs"], f"{where}.epochs", low=1, high=MAX_INT32) or 1,
     )
 
 
@@ -821,7 +829,7 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
     try:
         fidelity = Fidelity(
             _number(record["fraction"], f"{where}.fraction") or 0.0,
-            _int(record["epochs"], f"{where}.epochs", low=1) or 1,
+            _int(record["epochs"], f"{where}.epochs", low=1, high=MAX_INT32) or 1,
         )
         result = EvaluationResult(
             config=config,
@@ -853,11 +861,11 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
     _text(record["llp_version"], f"{where}.llp_version", optional=True)
     _text(record["created_at"], f"{where}.created_at", optional=True)
     return {
-        "trial": _int(record["trial"], f"{where}.trial"),
+        "trial": _int(record["trial"], f"{where}.trial", high=MAX_INT32),
         "config": config,
         "result": result,
-        "bracket": _int(record["bracket"], f"{where}.bracket"),
-        "rung": _int(record["rung"], f"{where}.rung"),
+        "bracket": _int(record["bracket"], f"{where}.bracket", high=MAX_INT32),
+        "rung": _int(record["rung"], f"{where}.rung", high=MAX_INT32),
         "reason": _text(record["reason"], f"{where}.reason", empty=True),
     }
 

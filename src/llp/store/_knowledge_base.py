@@ -18,6 +18,7 @@ from llp._checks import check_fraction, check_int
 from llp.store import _schema as s
 from llp.store._codec import (
     answer_row,
+    bounded_int,
     check_text,
     config_json,
     curve_from_json,
@@ -887,9 +888,9 @@ class KnowledgeBase:
         number: Any, fraction: Any, epochs: Any, *, owner: str
     ) -> tuple[int, float, int]:
         return (
-            check_int("trial_number", number, min_value=0, owner=owner),
+            bounded_int("trial_number", number, owner, low=0),
             check_fraction("fraction", fraction, owner=owner),
-            check_int("epochs", epochs, min_value=1, owner=owner),
+            bounded_int("epochs", epochs, owner, low=1),
         )
 
     @staticmethod
@@ -1013,9 +1014,9 @@ class KnowledgeBase:
         study_id = check_int("study_id", study_id, owner=method)
         prepared = []
         for item, owner in zip(items, owners):
-            check_int("trial_number", item.trial_number, min_value=0, owner=owner)
-            check_int("bracket", item.bracket, min_value=0, owner=owner)
-            check_int("rung", item.rung, min_value=0, owner=owner)
+            bounded_int("trial_number", item.trial_number, owner, low=0)
+            bounded_int("bracket", item.bracket, owner, low=0)
+            bounded_int("rung", item.rung, owner, low=0)
             config_text = config_json(item.config, owner=owner)
             row = evaluation_row(item, owner=owner)
             result_config_text = config_json(item.result.config, owner=owner)
@@ -1168,9 +1169,9 @@ class KnowledgeBase:
         """
         owner = "KnowledgeBase.find_evaluation"
         study_id = check_int("study_id", study_id, owner=owner)
-        trial_number = check_int("trial_number", trial_number, min_value=0, owner=owner)
+        trial_number = bounded_int("trial_number", trial_number, owner, low=0)
         fraction = check_fraction("fraction", fraction, owner=owner)
-        epochs = check_int("epochs", epochs, min_value=1, owner=owner)
+        epochs = bounded_int("epochs", epochs, owner, low=1)
         text = config_json(config, owner=owner)
         with self._read() as conn:
             row = (
