@@ -172,3 +172,29 @@ def test_one_process_at_a_time_holds_a_study(storage: str) -> None:
                 pass
         with second.study_lock("s"):  # released
             pass
+
+
+def test_names_longer_than_the_limit_are_refused(kb: KnowledgeBase) -> None:
+    from llp.store._codec import MAX_NAME
+
+    long = "x" * (MAX_NAME + 1)
+    with pytest.raises(ValueError, match=rf"'name' parameter .* at most {MAX_NAME} characters"):
+        kb.get_or_create_study(
+            long, scheduler="S", settings={}, space=None, seed=0, objective="val_accuracy"
+        )
+    with pytest.raises(ValueError, match=rf"'group' parameter .* at most {MAX_NAME} characters"):
+        kb.upsert_dataset("fp", group=long)
+    assert kb.counts() == {"datasets": 0, "studies": 0, "trials": 0, "evaluations": 0}
+
+
+def test_a_text_longer_than_the_limit_is_refused(kb: KnowledgeBase) -> None:
+    from llp.store._codec import MAX_TEXT
+
+    study = study_with_evaluations(kb, n=0)
+    job = Job(0, 0, {"lr": 0.1}, Fidelity(0.5, 2), 0, 0, "r")
+    with pytest.raises(ValueError, match=rf"'reason' parameter .* at most {MAX_TEXT} char"):
+        kb.record_evaluation(
+            study, trial_number=0, config=job.config, result=fake_result(job, 0.5),
+            reason="x" * (MAX_TEXT + 1),
+        )  # fmt: skip
+    assert kb.counts()["evaluations"] == 0

@@ -20,6 +20,18 @@ from llp.space import canonical_config_json
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
 
+#: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
+MAX_COST = 1e9
+#: The range of the store's integer columns (64-bit signed).
+MAX_INT = 2**63 - 1
+#: The largest value of the store's 32-bit integer columns (trial numbers, epochs, ...).
+MAX_INT32 = 2**31 - 1
+#: The longest name (study, dataset, group, scheduler, fingerprint, configuration key).
+MAX_NAME = 1000
+#: The longest text (a reason, a failure reason, a traceback, a note).
+MAX_TEXT = 1_000_000
+
+
 #: Columns of ``evaluations`` that say what was measured and why; two writes of the
 #: same key are "identical" when all of these agree (bookkeeping columns such as
 #: ``created_at`` and ``llp_version`` are left out).
@@ -122,6 +134,11 @@ def check_text(name: str, value: Any, *, owner: str, optional: bool = False) -> 
             f"The '{name}' parameter of {owner} must not contain NUL characters ('\\x00'), "
             f"which PostgreSQL cannot store. Got {value!r} instead."
         )
+    if len(value) > MAX_TEXT:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be at most {MAX_TEXT} characters. "
+            f"Got {len(value)} characters."
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -139,14 +156,6 @@ def _check_finite(name: str, value: float, owner: str) -> None:
             "the knowledge base stores finite numbers only in its scalar columns "
             "(SQLite would turn NaN into NULL)."
         )
-
-
-#: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
-MAX_COST = 1e9
-#: The range of the store's integer columns (64-bit signed).
-MAX_INT = 2**63 - 1
-#: The largest value of the store's 32-bit integer columns (trial numbers, epochs, ...).
-MAX_INT32 = 2**31 - 1
 
 
 def _check_range(name: str, value: float, low: float, high: float, owner: str) -> None:

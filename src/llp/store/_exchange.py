@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
-from llp.store._codec import MAX_COST, MAX_INT, MAX_INT32, MAX_MAGNITUDE
+from llp.store._codec import MAX_COST, MAX_INT, MAX_INT32, MAX_MAGNITUDE, MAX_NAME, MAX_TEXT
 from llp.store._errors import ExchangeError
 
 if TYPE_CHECKING:
@@ -397,10 +397,6 @@ def _keys(record: Mapping[str, Any], keys: Iterable[str], where: str) -> None:
         raise _Invalid(f"{where} {' and '.join(parts)}.")
 
 
-#: The longest text a record may hold (a traceback, the longest llp writes, is far shorter).
-MAX_TEXT = 1_000_000
-
-
 def _text(value: Any, where: str, *, optional: bool = False, empty: bool = False) -> str | None:
     if value is None and optional:
         return None
@@ -415,9 +411,11 @@ def _text(value: Any, where: str, *, optional: bool = False, empty: bool = False
 
 
 def _name(value: Any, where: str) -> str:
-    """A required non-empty string."""
-    text = _text(value, where)
-    return "" if text is None else text
+    """A required non-empty string of at most :data:`MAX_NAME` characters."""
+    text = _text(value, where) or ""
+    if len(text) > MAX_NAME:
+        raise _Invalid(f"{where} must be at most {MAX_NAME} characters. Got {len(text)}.")
+    return text
 
 
 def _int(

@@ -17,6 +17,7 @@ from llp import __version__
 from llp._checks import check_fraction, check_int
 from llp.store import _schema as s
 from llp.store._codec import (
+    MAX_NAME,
     answer_row,
     bounded_int,
     check_text,
@@ -98,13 +99,30 @@ def _check_optional_int(name: str, value: Any, owner: str) -> int | None:
 
 
 def _check_name(name: str, value: Any, owner: str) -> str:
-    """A non-empty str without NUL characters."""
+    """A non-empty str of at most :data:`MAX_NAME` characters without NUL characters."""
     if isinstance(value, str) and not value.strip():
         raise ValueError(
             f"The '{name}' parameter of {owner} must be a non-empty str. Got {value!r} instead."
         )
     check_text(name, value, owner=owner)
+    if len(value) > MAX_NAME:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be at most {MAX_NAME} characters. "
+            f"Got {len(value)} characters."
+        )
     return str(value)
+
+
+def _check_optional_name(name: str, value: Any, owner: str) -> str | None:
+    """A label (a dataset's name or group): a str of at most :data:`MAX_NAME` characters
+    without NUL characters, or None."""
+    text = check_text(name, value, owner=owner, optional=True)
+    if text is not None and len(text) > MAX_NAME:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be at most {MAX_NAME} characters. "
+            f"Got {len(text)} characters."
+        )
+    return text
 
 
 def _mapping_diff(stored: Mapping[str, Any], asked: Mapping[str, Any], name: str) -> list[str]:
@@ -496,8 +514,8 @@ class KnowledgeBase:
         owner = "KnowledgeBase.upsert_dataset"
         fingerprint = _check_name("fingerprint", fingerprint, owner)
         values: dict[str, Any] = {
-            "name": check_text("name", name, owner=owner, optional=True),
-            "group_name": check_text("group", group, owner=owner, optional=True),
+            "name": _check_optional_name("name", name, owner),
+            "group_name": _check_optional_name("group", group, owner),
             "n_samples": _check_optional_int("n_samples", n_samples, owner),
         }
         if meta_features is not None:
