@@ -60,3 +60,36 @@ def test_fingerprint_input_errors() -> None:
         dataset_fingerprint(np.zeros((2, 2)), 3)
     with pytest.raises(TypeError, match=r"'X' parameter must hold numbers or strings"):
         dataset_fingerprint(np.zeros(2, dtype=[("a", "i8")]), [0, 1])
+
+
+def test_an_endless_train_loader_is_refused_before_it_exhausts_memory(monkeypatch) -> None:
+    import itertools
+
+    import pytest
+    import torch
+
+    import llp.features._describe as describe
+
+    batch = (torch.zeros(64, 8), torch.zeros(64, dtype=torch.long))
+
+    def dataset_fn(fraction: float):
+        return itertools.repeat(batch), [batch]  # the train loader never ends
+
+    monkeypatch.setattr(describe, "MAX_LOADER_BYTES", 1_000_000)  # stands in for 4 GiB
+    with pytest.raises(ValueError, match=r"yielded more than 0 GiB: llp reads it once, whole"):
+        describe.describe_dataset(dataset_fn)
+
+
+def test_batches_of_different_widths_or_lengths_name_the_loader() -> None:
+    import pytest
+    import torch
+
+    from llp.features import describe_dataset
+
+    wide = (torch.zeros(4, 8), torch.zeros(4, dtype=torch.long))
+    narrow = (torch.zeros(4, 5), torch.zeros(4, dtype=torch.long))
+    short = (torch.zeros(4, 8), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"dataset_fn\(1\.0\) must yield batches of one example"):
+        describe_dataset(lambda f: ([wide, narrow], [wide]))
+    with pytest.raises(ValueError, match=r"as many targets as inputs\. Got 4 inputs and 3"):
+        describe_dataset(lambda f: ([short], [wide]))

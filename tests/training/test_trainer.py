@@ -203,6 +203,15 @@ def test_fit_returns_the_trained_model(trainer) -> None:
         ({"data": [1, 2]}, TypeError, "'dataset_fn' parameter must be a FidelityData"),
         ({"objective": "f1"}, ValueError, "'objective' parameter must be one of"),
         ({"device": "gpu7"}, ValueError, "'device' parameter must be 'auto' or a torch device"),
+        pytest.param(
+            {"device": "cuda"},
+            ValueError,
+            r"'device' parameter is 'cuda', but this torch build .* sees no CUDA device",
+            marks=pytest.mark.skipif(
+                torch.cuda.is_available(), reason="a CUDA device is there: 'cuda' is valid"
+            ),
+        ),
+        ({"device": "cuda:99"}, ValueError, r"'device' parameter is 'cuda:99', but"),
         ({"divergence_factor": 0.5}, ValueError, "'divergence_factor'"),
     ],
 )

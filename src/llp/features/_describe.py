@@ -15,6 +15,10 @@ from typing import Any
 
 from llp.features._dataset import DATASET_FEATURES, DatasetFeatureExtractor
 
+#: The most a ``dataset_fn``'s training loader may yield when it is read to describe the
+#: dataset (an endless loader would otherwise grow memory until the process dies).
+MAX_LOADER_BYTES = 4 * 2**30
+
 #: ``cached(fingerprint)``: the meta-features stored for a dataset, or ``None``.
 MetaFeatureCache = Callable[[str], Mapping[str, float] | None]
 
@@ -69,6 +73,7 @@ def describe_dataset(
         )
     train_loader, val_loader = _full_loaders(data)
     xs, ys = [], []
+    read = 0
     for batch in train_loader:
         if not (
             isinstance(batch, (tuple, list))
@@ -81,10 +86,31 @@ def describe_dataset(
             )
         xs.append(np.asarray(batch[0].detach().cpu().numpy()))
         ys.append(np.asarray(batch[1].detach().cpu().numpy()))
+        read += xs[-1].nbytes + ys[-1].nbytes
+        if read > MAX_LOADER_BYTES:
+            raise ValueError(
+                f"The train_loader of dataset_fn(1.0) yielded more than "
+                f"{MAX_LOADER_BYTES / 2**30:.0f} GiB: llp reads it once, whole, to "
+                "fingerprint the dataset, and stops here rather than exhaust memory (an "
+                "endless loader, or data too large for this). Give a finite loader, or a "
+                "FidelityData."
+            )
     if not xs:
         raise ValueError("The train_loader of dataset_fn(1.0) yielded no batches.")
-    X = np.concatenate(xs).reshape(sum(x.shape[0] for x in xs), -1)
-    y = np.concatenate(ys)
+    try:
+        X = np.concatenate(xs).reshape(sum(x.shape[0] for x in xs), -1)
+        y = np.concatenate(ys)
+    except ValueError as exc:
+        shapes = sorted({tuple(x.shape[1:]) for x in xs})
+        raise ValueError(
+            "The train_loader of dataset_fn(1.0) must yield batches of one example shape "
+            f"and one target shape. Got example shapes {shapes[:4]} ({exc})."
+        ) from exc
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            "The train_loader of dataset_fn(1.0) must yield as many targets as inputs. Got "
+            f"{X.shape[0]} inputs and {y.shape[0]} targets."
+        )
     # Loaders may shuffle: order the rows so the same data gets the same fingerprint.
     order = np.lexsort(np.column_stack([X, y.reshape(len(y), -1)]).T[::-1])
     fingerprint = dataset_fingerprint(X[order], y[order])

@@ -50,12 +50,27 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"The 'device' parameter must be 'auto' or a torch device such as 'cpu' or "
             f"'cuda:0'. Got {device!r} instead."
         ) from exc
+    # Checked here, once: otherwise every evaluation would fail the same way.
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"The 'device' parameter is {device!r}, but this torch build "
+                f"({torch.__version__}) sees no CUDA device. Use 'auto' or 'cpu', or "
+                "install a CUDA build of torch on a machine with a GPU."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"The 'device' parameter is {device!r}, but there are only "
+                f"{torch.cuda.device_count()} CUDA device(s) (0 to "
+                f"{torch.cuda.device_count() - 1})."
+            )
+    return resolved
 
 
 class Trainer:
