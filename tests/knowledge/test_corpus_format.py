@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import re
 from collections.abc import Callable
@@ -53,8 +54,11 @@ def test_distill_writes_strict_json_with_rounded_floats(
 ) -> None:
     path = make_corpus_file()
     text = gzip.decompress(path.read_bytes()).decode()
-    assert "NaN" not in text and "Infinity" not in text
+    for line in text.splitlines():  # strict JSON: no NaN or Infinity tokens
+        json.loads(line, parse_constant=lambda token: pytest.fail(f"token {token}"))
     evaluation = next(r for r in read_records(path) if r["kind"] == "evaluation")
+    # A non-finite value is written by name, as in exports (format 2).
+    assert evaluation["landscape"]["landscape_hessian_top_eig"] == "NaN"
     assert evaluation["seconds"] == 0.03123  # 4 significant digits for wall times
     assert evaluation["landscape"]["landscape_loss"] == 0.123457  # 6 for the rest
 
@@ -295,3 +299,23 @@ def test_failed_evaluations_keep_their_reason(make_corpus_file: Callable[..., Pa
     failed = [e for e in corpus.experiences if e.result.status is EvaluationStatus.FAILED]
     assert failed and all(e.result.failure_reason.startswith("diverged") for e in failed)
     assert all(e.result.score is None for e in failed)
+
+
+def test_a_format_1_file_with_nulls_for_non_finite_values_is_still_read(
+    make_corpus_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_corpus_file()
+    records = read_records(path)
+    records[0]["format_version"] = 1  # the shipped file's format: null for non-finite
+    for record in records:
+        if record["kind"] == "evaluation":
+            landscape = record["landscape"]
+            for key, value in landscape.items():
+                if value == "NaN":
+                    landscape[key] = None
+            record["curve"]["val_loss"][0] = None
+    old = tmp_path / "old.jsonl.gz"
+    write_records(old, records)
+    corpus = read_corpus(old, cache=False)
+    assert any(math.isnan(e.result.curve[0].val_loss) for e in corpus.experiences)
+    assert any(math.isnan(v) for e in corpus.experiences for v in e.result.landscape.values())

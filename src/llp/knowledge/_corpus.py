@@ -1,8 +1,10 @@
 """The shipped-knowledge file: writing it from a knowledge base, reading it back safely.
 
-Format (``FORMAT_VERSION`` 1): gzip-compressed JSON Lines, one JSON object per line,
-strict JSON (no ``NaN``/``Infinity`` tokens: a non-finite float is written as ``null``
-and read back as NaN). The ``kind`` of each record says what it is:
+Format (``FORMAT_VERSION`` 2): gzip-compressed JSON Lines, one JSON object per line,
+strict JSON (no ``NaN``/``Infinity`` tokens: a non-finite loss or landscape value is
+written by name, ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, as in ``llp kb export``
+files; format 1, in which the shipped file is still written, wrote ``null`` for all
+three, read back as NaN). The ``kind`` of each record says what it is:
 
 1. ``header`` (first line, exactly one): ``format``, ``format_version``, ``llp_version``,
    ``created``, ``space`` (:meth:`llp.space.SearchSpace.to_dict`), ``design`` (seed,
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from llp import __version__
 from llp.space import SearchSpace
 from llp.space._space import canonical_config_json
+from llp.store._codec import CURVE_FIELDS, NONFINITE_NAMES, float_to_json
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 if TYPE_CHECKING:
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
 #: Name written in every header; a file without it is not shipped knowledge.
 FORMAT_NAME = "llp-shipped-knowledge"
 #: Version of the record layout; a reader refuses files of a newer version.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: ``scheduler`` of the knowledge-base studies :func:`distill` reads.
 DESIGN_SCHEDULER = "FixedDesign"
 #: Significant digits kept for floats (seconds get fewer: they are machine noise).
@@ -106,12 +109,12 @@ _EVALUATION_KEYS = frozenset(
         "failure_reason",
     }
 )
-_CURVE_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+_CURVE_KEYS = CURVE_FIELDS
 _CURVE_KEY_SET = frozenset(_CURVE_KEYS)
 # Exact types (``type(v) in ...``): JSON gives int, float or None, and a bool is refused.
 _NUMBER_TYPES = frozenset({int, float})
 _SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
-_NULLABLE_NUMBER_TYPES = frozenset({int, float, type(None)})
+_NULLABLE_NUMBER_TYPES = frozenset({int, float, type(None), str})
 _COUNT_KEYS = frozenset({"datasets", "studies", "evaluations"})
 _OBJECTIVES = ("val_accuracy", "val_loss")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -199,16 +202,21 @@ class Corpus:
 
 
 # --------------------------------------------------------------------------- writing
-def _rounded(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | None:
-    """``value`` to ``digits`` significant digits; ``None`` (JSON null) if not finite."""
+def _rounded(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | str:
+    """``value`` to ``digits`` significant digits; a non-finite one by name (``"NaN"``...,
+    the convention of every llp file, :func:`llp.store._codec.float_to_json`)."""
     value = float(value)
     if not math.isfinite(value):
-        return None
+        return float_to_json(value)
     return float(f"{value:.{digits}g}") + 0.0
 
 
 def _rounded_optional(value: float | None, digits: int = SIGNIFICANT_DIGITS) -> float | None:
-    return None if value is None else _rounded(value, digits)
+    """An optional finite value (a score, an accuracy) to ``digits`` significant digits;
+    ``None`` (JSON null) when absent or not a number."""
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return float(f"{float(value):.{digits}g}") + 0.0
 
 
 def _curve_columns(result: EvaluationResult) -> dict[str, list[Any]]:
@@ -791,20 +799,34 @@ def _column(
     high: float | None = None,
 ) -> list[Any]:
     """Check a curve column in bulk (the per-value checks dominate the reading time);
-    with ``nullable``, nulls become NaN."""
+    with ``nullable``, a non-finite value may be written by name (``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``: format 2, as in exports) or as null (format 1, read
+    as NaN)."""
     allowed = _NULLABLE_NUMBER_TYPES if nullable else _NUMBER_TYPES
-    if not set(map(type, values)) <= allowed:
-        bad = next(v for v in values if type(v) not in allowed)
-        rule = "finite numbers or null" if nullable else "finite numbers"
+    types = set(map(type, values))
+    if not types <= allowed or (
+        str in types and not all(v in NONFINITE_NAMES for v in values if type(v) is str)
+    ):
+        bad = next(
+            v
+            for v in values
+            if type(v) not in allowed or (type(v) is str and v not in NONFINITE_NAMES)
+        )
+        rule = 'numbers, "NaN", "Infinity", "-Infinity" or null' if nullable else "finite numbers"
         raise _Invalid(f"(evaluation) {_where(key)} must hold {rule}. Got {bad!r}")
-    numbers = [v for v in values if v is not None] if nullable else values
+    if nullable:
+        values = [
+            math.nan if v is None else NONFINITE_NAMES[v] if type(v) is str else v for v in values
+        ]
+        return values
+    numbers = values
     if not all(map(math.isfinite, numbers)):
         raise _Invalid(f"(evaluation) {_where(key)} must hold finite numbers. Got {values!r}")
     if (low is not None and numbers and min(numbers) < low) or (
         high is not None and numbers and max(numbers) > high
     ):
         raise _Invalid(f"(evaluation) {_where(key)} must lie in [{low}, {high}]. Got {values!r}")
-    return [math.nan if v is None else v for v in values] if nullable else values
+    return values
 
 
 @functools.lru_cache(maxsize=4)

@@ -58,7 +58,23 @@ _JSON_COLUMNS = frozenset({"curve", "landscape"})
 
 # A curve is stored column-wise, one JSON list per EpochRecord field: about half the
 # size of a list of objects, and faster to read back.
-_CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
+CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
+_CURVE_FIELDS = CURVE_FIELDS
+
+#: How every llp file format writes a float JSON cannot hold (exports, the shipped
+#: knowledge): its name as a string.
+NONFINITE_NAMES: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def float_to_json(value: float) -> float | str:
+    """A float for strict JSON: non-finite values become their name
+    (:data:`NONFINITE_NAMES`)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
 
 #: The fields of :class:`EvaluationResult` the store keeps (all of them). A test checks
 #: this against the dataclass, so a new field cannot be dropped silently: storing it

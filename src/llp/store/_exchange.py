@@ -68,7 +68,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
-from llp.store._codec import MAX_COST, MAX_INT, MAX_INT32, MAX_MAGNITUDE, MAX_NAME, MAX_TEXT
+from llp.store._codec import (
+    CURVE_FIELDS,
+    MAX_COST,
+    MAX_INT,
+    MAX_INT32,
+    MAX_MAGNITUDE,
+    MAX_NAME,
+    MAX_TEXT,
+    NONFINITE_NAMES,
+    float_to_json,
+)
 from llp.store._errors import ExchangeError
 
 if TYPE_CHECKING:
@@ -114,9 +124,9 @@ _EVALUATION_KEYS = (
     "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
     "failure_reason", "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
 )  # fmt: skip
-_CURVE_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+_CURVE_KEYS = CURVE_FIELDS
 _OBJECTIVES = ("val_accuracy", "val_loss")
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_NONFINITE = NONFINITE_NAMES
 
 Format = Literal["json", "parquet"]
 
@@ -127,15 +137,6 @@ def _flat(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- encoding
-def _float_out(value: float) -> float | str:
-    """A float for strict JSON: non-finite values become their name."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
 def _time(value: datetime.datetime) -> str:
     return value.isoformat()
 
@@ -158,14 +159,14 @@ def evaluation_to_json(e: StoredEvaluation) -> dict[str, Any]:
         "seed": r.seed,
         "curve": {
             "epoch": [p.epoch for p in r.curve],
-            "train_loss": [_float_out(p.train_loss) for p in r.curve],
-            "val_loss": [_float_out(p.val_loss) for p in r.curve],
+            "train_loss": [float_to_json(p.train_loss) for p in r.curve],
+            "val_loss": [float_to_json(p.val_loss) for p in r.curve],
             "val_accuracy": [
-                None if p.val_accuracy is None else _float_out(p.val_accuracy) for p in r.curve
+                None if p.val_accuracy is None else float_to_json(p.val_accuracy) for p in r.curve
             ],
-            "seconds": [_float_out(p.seconds) for p in r.curve],
+            "seconds": [float_to_json(p.seconds) for p in r.curve],
         },
-        "landscape": {k: _float_out(float(v)) for k, v in r.landscape.items()},
+        "landscape": {k: float_to_json(float(v)) for k, v in r.landscape.items()},
         "probe_cost": r.probe_cost,
         "failure_reason": r.failure_reason,
         "traceback": r.traceback,
@@ -249,7 +250,7 @@ def export_document(kb: KnowledgeBase, studies: Sequence[str] | None = None) -> 
                 "name": d.name,
                 "group": d.group,
                 "n_samples": d.n_samples,
-                "meta_features": {k: _float_out(float(v)) for k, v in d.meta_features.items()},
+                "meta_features": {k: float_to_json(float(v)) for k, v in d.meta_features.items()},
                 "created_at": _time(d.created_at),
             }
             for d in datasets
