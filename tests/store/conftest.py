@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -64,8 +65,18 @@ def postgres_url() -> Iterator[str]:
     try:
         yield _libpq_url(admin, name)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # FORCE ends our own sessions; a server process of another role (an autovacuum
+        # worker that just started on the new database) cannot be ended by this user and
+        # makes the drop fail: it is gone in a moment, so try again.
+        for attempt in range(10):
+            try:
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
