@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llp.data import FidelityData
 from llp.runner import ProgressCallback, StudyResult, configs_digest
-from llp.runner._session import JobEvaluator, SessionFacade, StudySession
+from llp.runner._session import SessionFacade, StudySession
 from llp.search import Hyperband, RandomSearch, Scheduler, SuccessiveHalving
 from llp.space import SearchSpace
 from llp.training._trainer import DatasetFn, ModelFn, OptimizerFn
@@ -229,7 +229,3 @@ class TwoTierProbing(SessionFacade):
                 scheduler, recorder, progress_callback=progress_callback, description=description
             )
         return self.result_
-
-
-# Kept for code that imported the evaluator from here.
-_JobEvaluator = JobEvaluator

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from llp.cli._defaults import DEFAULT_STORAGE, RUNS_DIR, STORAGE_ENV
 from llp.cli._errors import CliError, one_line
@@ -30,9 +29,6 @@ def _is_sqlite_file(storage: str) -> bool:
 
 def _sqlite_path(storage: str) -> Path:
     return Path(storage.split(":///", 1)[1] if "://" in storage else storage).expanduser()
-
-
-_K = TypeVar("_K", bound=KnowledgeBase)
 
 
 def open_knowledge_base(storage: str | None, *, must_exist: bool = False) -> KnowledgeBase:
@@ -58,7 +54,7 @@ def open_knowledge_base(storage: str | None, *, must_exist: bool = False) -> Kno
     return _opened(where, lambda: KnowledgeBase(where))
 
 
-def _opened(where: str, open_it: Callable[[], _K]) -> _K:
+def _opened(where: str, open_it: Callable[[], KnowledgeBase]) -> KnowledgeBase:
     try:
         return open_it()
     except KnowledgeBaseError:
