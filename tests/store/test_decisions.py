@@ -198,3 +198,11 @@ def test_a_text_longer_than_the_limit_is_refused(kb: KnowledgeBase) -> None:
             reason="x" * (MAX_TEXT + 1),
         )  # fmt: skip
     assert kb.counts()["evaluations"] == 0
+
+
+def test_a_lock_folder_that_cannot_be_made_does_not_stop_the_study(tmp_path) -> None:
+    path = tmp_path / "kb.db"
+    with KnowledgeBase.open(path) as kb:
+        (tmp_path / "kb.db.locks").write_text("a file where the lock folder would go")
+        with kb.study_lock("s"):  # no lock can be taken here; the study is not refused
+            assert kb.get_study("s") is None

@@ -703,8 +703,14 @@ class KnowledgeBase:
             yield
             return
         folder = path.with_name(f"{path.name}.locks")
-        folder.mkdir(exist_ok=True)
-        fd = os.open(folder / f"study-{key}", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            folder.mkdir(exist_ok=True)
+            fd = os.open(folder / f"study-{key}", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            # A folder llp may not write into: it could not store the study either, and
+            # says so when it tries; the lock is not what should fail first.
+            yield
+            return
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
