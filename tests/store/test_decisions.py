@@ -99,6 +99,11 @@ def test_the_answer_after_each_evaluation_is_stored_once(storage: str) -> None:
             r"'fraction' parameter .* must be in \(0, 1\] or None",
         ),
         (
+            lambda kb, s: kb.record_decisions(s, [DecisionRecord(0, "exploded", "r", "w")]),
+            ValueError,
+            r"'action' parameter .* must be one of 'proposed', 'promoted', .* Got 'exploded'",
+        ),
+        (
             lambda kb, s: kb.record_decisions(s, [DecisionRecord(-1, "proposed", "r", "w")]),
             ValueError,
             r"'sequence' parameter .* must be an int >= 0",

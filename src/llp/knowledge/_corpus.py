@@ -109,8 +109,7 @@ _EVALUATION_KEYS = frozenset(
         "failure_reason",
     }
 )
-_CURVE_KEYS = CURVE_FIELDS
-_CURVE_KEY_SET = frozenset(_CURVE_KEYS)
+_CURVE_KEY_SET = frozenset(CURVE_FIELDS)
 # Exact types (``type(v) in ...``): JSON gives int, float or None, and a bool is refused.
 _NUMBER_TYPES = frozenset({int, float})
 _SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
@@ -765,10 +764,10 @@ class _Reader:
     def _curve(value: Any, epochs: int) -> tuple[EpochRecord, ...]:
         columns = _mapping(value, "(evaluation) 'curve'")
         _exact_keys(columns, _CURVE_KEY_SET, "(evaluation) 'curve'")
-        for key in _CURVE_KEYS:
+        for key in CURVE_FIELDS:
             if not isinstance(columns[key], list):
                 raise _Invalid(f"(evaluation) curve[{key!r}] must be a list. Got {columns[key]!r}")
-        lengths = [len(columns[key]) for key in _CURVE_KEYS]
+        lengths = [len(columns[key]) for key in CURVE_FIELDS]
         if len(set(lengths)) != 1 or lengths[0] > epochs:
             raise _Invalid(
                 f"(evaluation) the curve's columns must have one equal length <= epochs "

@@ -139,10 +139,11 @@ class StudyRecorder:
                 answer=new_answer,
             )
             return
-        kb.record_decisions(self.study_id, records)
-        if new_answer is not None:
-            after = (job.trial_id, job.fidelity.fraction, job.fidelity.epochs)
-            kb.record_answer(self.study_id, after=after, answer=new_answer)
+        with kb.transaction():  # one write for the step, as for a new evaluation
+            kb.record_decisions(self.study_id, records)
+            if new_answer is not None:
+                after = (job.trial_id, job.fidelity.fraction, job.fidelity.epochs)
+                kb.record_answer(self.study_id, after=after, answer=new_answer)
 
     def record_decisions(self, decisions: Sequence[Decision]) -> None:
         """Store decisions made before any evaluation (the first proposals)."""

@@ -3,9 +3,9 @@ the meta-guided search; the posterior rule that weighs a prior against measureme
 
 from __future__ import annotations
 
+from llp._decisions import DECISION_ACTIONS
 from llp.search._base import (
     BEST_RULE,
-    DECISION_ACTIONS,
     Answer,
     Decision,
     Evaluation,

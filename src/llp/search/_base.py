@@ -12,21 +12,6 @@ from typing import Any
 from llp._checks import check_int, check_real
 from llp.training import EvaluationResult, EvaluationStatus, Fidelity
 
-#: What a scheduler can decide about a configuration (:class:`Decision`): propose it
-#: (first training), promote it to more data, keep it out of a promotion, drop a proposal
-#: before it trained (to stay within the budget), or stop the study. Studies stored by
-#: earlier versions also have ``"carried"`` (the meta-model's pick, taken to every rung)
-#: and ``"runner-up"`` (one of the prior's next best, sent straight to the top rung).
-DECISION_ACTIONS: tuple[str, ...] = (
-    "proposed",
-    "promoted",
-    "kept out",
-    "dropped",
-    "stopped",
-    "carried",
-    "runner-up",
-)
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from llp._checks import check_int
+from llp._decisions import DECISION_ACTIONS
 from llp.space import canonical_config_json
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
@@ -59,7 +60,6 @@ _JSON_COLUMNS = frozenset({"curve", "landscape"})
 # A curve is stored column-wise, one JSON list per EpochRecord field: about half the
 # size of a list of objects, and faster to read back.
 CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
-_CURVE_FIELDS = CURVE_FIELDS
 
 #: How every llp file format writes a float JSON cannot hold (exports, the shipped
 #: knowledge): its name as a string.
@@ -219,7 +219,7 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         "n_train": int(r.n_train),
         "seed": int(r.seed),
         "curve": dumps_json(
-            {name: [getattr(point, name) for point in r.curve] for name in _CURVE_FIELDS},
+            {name: [getattr(point, name) for point in r.curve] for name in CURVE_FIELDS},
             name="result.curve",
             owner=owner,
         ),
@@ -293,6 +293,11 @@ def decision_row(item: DecisionRecord, *, owner: str) -> dict[str, Any]:
     }
     for name in ("action", "rule", "reason"):
         row[name] = check_text(name, getattr(item, name), owner=owner)
+    if row["action"] not in DECISION_ACTIONS:
+        raise ValueError(
+            f"The 'action' parameter of {owner} must be one of "
+            f"{', '.join(map(repr, DECISION_ACTIONS))}. Got {row['action']!r} instead."
+        )
     for name in DECISION_FLOATS:
         row[name] = _optional_float(name, getattr(item, name), owner)
     if row["fraction"] is not None and not 0.0 < row["fraction"] <= 1.0:
@@ -332,7 +337,7 @@ def differing_columns(stored: Mapping[Any, Any], new: Mapping[str, Any]) -> list
 def curve_from_json(text: str) -> tuple[EpochRecord, ...]:
     """The learning curve stored column-wise as ``{"epoch": [...], "train_loss": [...]}``."""
     columns = json.loads(text)
-    return tuple(EpochRecord(*point) for point in zip(*(columns[n] for n in _CURVE_FIELDS)))
+    return tuple(EpochRecord(*point) for point in zip(*(columns[n] for n in CURVE_FIELDS)))
 
 
 def result_from_row(row: Mapping[Any, Any], config: Mapping[str, Any]) -> EvaluationResult:

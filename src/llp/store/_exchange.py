@@ -124,9 +124,7 @@ _EVALUATION_KEYS = (
     "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
     "failure_reason", "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
 )  # fmt: skip
-_CURVE_KEYS = CURVE_FIELDS
 _OBJECTIVES = ("val_accuracy", "val_loss")
-_NONFINITE = NONFINITE_NAMES
 
 Format = Literal["json", "parquet"]
 
@@ -455,8 +453,8 @@ def _number(
 ) -> float | None:
     if value is None and optional:
         return None
-    if nonfinite and isinstance(value, str) and value in _NONFINITE:
-        return _NONFINITE[value]
+    if nonfinite and isinstance(value, str) and value in NONFINITE_NAMES:
+        return NONFINITE_NAMES[value]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         rule = "a number" + (' or "NaN"/"Infinity"/"-Infinity"' if nonfinite else "")
         raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
@@ -802,11 +800,11 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
     if objective not in _OBJECTIVES:
         raise _Invalid(f"{where}.objective must be one of {list(_OBJECTIVES)}. Got {objective!r}.")
     curve_map = _mapping(record["curve"], f"{where}.curve")
-    _keys(curve_map, _CURVE_KEYS, f"{where}.curve")
-    columns = {k: curve_map[k] for k in _CURVE_KEYS}
+    _keys(curve_map, CURVE_FIELDS, f"{where}.curve")
+    columns = {k: curve_map[k] for k in CURVE_FIELDS}
     lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
     if len(lengths) != 1 or -1 in lengths:
-        raise _Invalid(f"{where}.curve must hold lists of one length for {list(_CURVE_KEYS)}.")
+        raise _Invalid(f"{where}.curve must hold lists of one length for {list(CURVE_FIELDS)}.")
     # An accuracy is a share of the validation examples; a loss has no such bound.
     score_low, score_high = (0.0, 1.0) if objective == "val_accuracy" else (None, None)
     curve = []
