@@ -17,6 +17,19 @@ from llp.training import EpochRecord, EvaluationResult, EvaluationStatus
 
 torch.set_num_threads(1)
 
+#: The marks of a test that needs CUDA: ``-m gpu`` selects them; without a CUDA device
+#: they are skipped with the reason.
+GPU = (
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs a CUDA device: torch.cuda.is_available() is False on this machine",
+    ),
+)
+#: Run a test on the CPU everywhere and on CUDA where there is one (the CPU run checks
+#: the test itself on every machine).
+DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", marks=GPU, id="cuda")]
+
 
 @pytest.fixture(scope="session")
 def digits() -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from llp.search import SOURCES
 from llp.space import Categorical, Float, Int, SearchSpace
 from llp.training import EvaluationStatus, Fidelity
 from llp.two_tier_probing import TwoTierProbing
+from tests.conftest import DEVICES
 
 SPACE = SearchSpace(
     [
@@ -180,6 +181,26 @@ def test_measure_flatness_feeds_landscape_features_to_the_meta_model() -> None:
     ok = [e for e in mp.result_.evaluations if e.status is EvaluationStatus.COMPLETE]
     assert ok and all(e.result.landscape for e in ok)
     assert mp.result_.study.probe_cost > 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_meta_probing_end_to_end_on_the_device(device, tmp_path) -> None:
+    # The shipped prior, landscape probes, a stored study and its answer, all on `device`.
+    data = make_data(load_wine)
+    mp = make_meta(data, device=device, prior="shipped", storage=tmp_path / "kb.sqlite")
+    best = mp.run_meta_optimization(
+        0.25, 1.0, 2, measure_flatness=True, num_initial_configs=4, num_iterations=3, budget=8
+    )
+    result = mp.result_
+    assert result.evaluations
+    assert all(e.status is EvaluationStatus.COMPLETE for e in result.evaluations), [
+        e.result.failure_reason for e in result.evaluations
+    ]
+    answer = result.study.answer
+    assert answer is not None and best == dict(answer.evaluation.config) == result.best_config
+    assert result.prior.n_datasets > 0 and result.anchor_config is not None
+    assert all(e.result.landscape for e in result.evaluations)
+    assert result.study.probe_cost > 0
 
 
 def test_an_interrupted_meta_study_resumes(tmp_path) -> None:

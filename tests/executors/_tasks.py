@@ -71,3 +71,16 @@ def pid_after(seconds: float) -> int:
     land on different workers)."""
     time.sleep(seconds)
     return os.getpid()
+
+
+def trained_where(trainer: object) -> tuple[int | None, str, int]:
+    """Train one short evaluation with ``trainer`` on this worker: the worker's slot, the
+    device its model's parameters ended up on, and its process id. Held a little, so
+    that concurrent calls land on different workers."""
+    from llp.training import Fidelity, Trainer, worker_slot
+
+    assert isinstance(trainer, Trainer)
+    time.sleep(0.3)
+    model, result = trainer.fit({"lr": 0.01, "width": 8}, Fidelity(0.25, 1))
+    assert model is not None, result.failure_reason
+    return worker_slot(), str(next(model.parameters()).device), os.getpid()

@@ -333,6 +333,13 @@ class FidelityData:
         """Indices into the training pool of the nested stratified subset at ``fraction``."""
         return self._order.indices(fraction)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The tensor cache stays behind: a worker process builds its own on its own
+        # device (copying CUDA tensors would open a context on the driver's GPU there).
+        state = self.__dict__.copy()
+        state["_tensors"] = {}
+        return state
+
     def tensors(
         self, device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

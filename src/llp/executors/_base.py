@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llp.runner import WorkerLostError
+from llp.training import set_worker_slot, worker_slot
 
 
 class Executor(cf.Executor, abc.ABC):
@@ -152,17 +153,26 @@ def limit_torch_threads(n_threads: int) -> None:
 DRIVER_CHECK_SECONDS = 1.0
 
 
-def prepare_worker_process(n_threads: int, driver_pid: int | None = None) -> None:
+def prepare_worker_process(
+    n_threads: int, driver_pid: int | None = None, slots: Any | None = None
+) -> None:
     """Initializer of llp's worker processes: :func:`limit_torch_threads`, Ctrl-C left to
     the driver (a terminal sends SIGINT to every process of the group; the driver decides
-    what stops, and its executor ends the workers), and, given ``driver_pid``, a watch on
-    the driver: when it is gone (SIGKILL, a crash) the worker exits within
+    what stops, and its executor ends the workers), given ``slots`` (a shared counter) the
+    next worker slot, which pins the worker to one GPU
+    (:func:`llp.training.evaluation_device`), and, given ``driver_pid``, a watch on the
+    driver: when it is gone (SIGKILL, a crash) the worker exits within
     :data:`DRIVER_CHECK_SECONDS`, even in the middle of an evaluation, instead of
     training on for minutes as an orphan."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_torch_threads(n_threads)
+    if slots is not None:
+        with slots.get_lock():
+            slot = int(slots.value)
+            slots.value += 1
+        set_worker_slot(slot)
     if driver_pid is not None:
         threading.Thread(
             target=_exit_when_gone, args=(driver_pid,), name="llp-driver-watch", daemon=True
@@ -180,10 +190,33 @@ def _exit_when_gone(pid: int) -> None:
             pass  # driver that started us, but signal 0 says so)
 
 
-def call_with_torch_threads(n_threads: int, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` after :func:`limit_torch_threads`, for workers llp did not start
-    itself with an initializer (Dask's). The arguments were unpickled before the call,
-    so PyTorch is imported by now if they hold a trainer; setting the limit is cheap
-    enough to do on every call."""
-    limit_torch_threads(n_threads)
+def call_on_worker(
+    n_threads: int | None, slot: int | None, fn: Callable[..., Any], *args: Any
+) -> Any:
+    """``fn(*args)`` on a worker llp did not start itself with an initializer (Dask's):
+    first :func:`limit_torch_threads` (unless ``n_threads`` is ``None``: a cluster that
+    is not llp's keeps its own settings) and, once per process, the worker ``slot``
+    (:func:`llp.training.evaluation_device`). The arguments were unpickled before the
+    call, so PyTorch is imported by now if they hold a trainer; setting the limit is
+    cheap enough to do on every call."""
+    if n_threads is not None:
+        limit_torch_threads(n_threads)
+    if slot is not None and worker_slot() is None:
+        set_worker_slot(slot)
     return fn(*args)
+
+
+def slot_from_name(name: Any) -> int | None:
+    """A worker slot from a worker's name: its integer name (a Dask ``LocalCluster``
+    names its workers 0, 1, ...), else ``None`` (the worker keeps the default GPU).
+
+    >>> slot_from_name(3), slot_from_name("7"), slot_from_name("tcp://10.0.0.1:4000")
+    (3, 7, None)
+    """
+    if isinstance(name, bool):
+        return None
+    if isinstance(name, int):
+        return name if name >= 0 else None
+    if isinstance(name, str) and name.isdigit():
+        return int(name)
+    return None

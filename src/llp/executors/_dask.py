@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llp._checks import check_int
-from llp.executors._base import Executor, call_with_torch_threads, relay
+from llp.executors._base import Executor, call_on_worker, relay, slot_from_name
 from llp.executors._process import available_cores
 
 if TYPE_CHECKING:
@@ -46,7 +46,13 @@ class DaskExecutor(Executor):
       closed connection, a task cancelled under us) into
       :class:`~llp.runner.WorkerLostError`, so the runner can run it again;
     - on a cluster it started, limits each worker's PyTorch to ``torch_threads``
-      threads.
+      threads;
+    - pins a worker with an integer name (a local cluster's 0, 1, ...) to one GPU: a
+      study on ``"cuda"`` (or ``"auto"`` with CUDA) runs worker ``i`` on
+      ``cuda:(i mod GPUs)``, so ``n_workers`` = ``k`` x the GPUs runs ``k`` evaluations
+      side by side on each (:mod:`llp.training._devices`). On a cluster of your own, give
+      each worker its GPU with ``CUDA_VISIBLE_DEVICES`` (as dask-cuda does) or integer
+      names.
 
     Parameters
     ----------
@@ -146,12 +152,8 @@ class DaskExecutor(Executor):
                 f"none by keyword). Got {sorted(kwargs)}."
             )
         remote_fn = self._scatter(fn)
-        if self.owns_cluster:
-            inner = self._executor.submit(
-                call_with_torch_threads, self.torch_threads, remote_fn, *args
-            )
-        else:
-            inner = self._executor.submit(_call, remote_fn, *args)
+        threads = self.torch_threads if self.owns_cluster else None
+        inner = self._executor.submit(_call, threads, remote_fn, *args)
         outer: cf.Future[Any] = cf.Future()
         relay(inner, outer, _lost_reason, self._forget_scattered)
         return outer
@@ -198,8 +200,11 @@ class DaskExecutor(Executor):
             self._scattered.clear()
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    return fn(*args)
+def _call(n_threads: int | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs on the Dask worker: its integer name (a ``LocalCluster``'s 0, 1, ...) is its
+    slot, which pins it to one GPU."""
+    name = import_distributed().get_worker().name
+    return call_on_worker(n_threads, slot_from_name(name), fn, *args)
 
 
 def _lost_reason(exc: BaseException) -> str | None:

@@ -41,6 +41,11 @@ class ProcessExecutor(Executor):
       replacement worker) starts in milliseconds instead of re-importing them;
     - each worker limits PyTorch (and OpenMP/MKL) to ``torch_threads`` threads, so
       ``n`` workers on ``n`` cores do not oversubscribe them;
+    - each worker takes a slot (0, 1, ... in the order they start), which pins it to one
+      GPU: a study on ``"cuda"`` (or ``"auto"`` with CUDA) runs worker ``i`` on
+      ``cuda:(i mod GPUs)``; ``n_workers`` = ``k`` x the GPUs runs ``k`` evaluations
+      side by side on each GPU, which a small model needs to keep a large GPU busy
+      (:mod:`llp.training._devices`; a numbered device such as ``"cuda:1"`` is kept);
     - a worker killed in the middle of an evaluation (``SIGKILL``, the out-of-memory
       killer, a segfault) fails the futures in flight with
       :class:`~llp.runner.WorkerLostError`, and the next ``submit`` starts a fresh pool
@@ -198,7 +203,8 @@ class ProcessExecutor(Executor):
                 mp_context=context,
                 initializer=prepare_worker_process,
                 # Workers watch this process: a killed driver leaves no orphans behind.
-                initargs=(self.torch_threads, os.getpid()),
+                # Each worker takes the next slot: one GPU per worker, round the GPUs.
+                initargs=(self.torch_threads, os.getpid(), context.Value("i", 0)),
             )
             self._generation += 1
             self.n_pools_started += 1

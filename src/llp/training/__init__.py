@@ -6,6 +6,12 @@
 
 from __future__ import annotations
 
+from llp.training._devices import (
+    evaluation_device,
+    pinned_device,
+    set_worker_slot,
+    worker_slot,
+)
 from llp.training._records import (
     WORKER_LOST,
     EpochRecord,
@@ -25,7 +31,11 @@ __all__ = [
     "Fidelity",
     "Objective",
     "Trainer",
+    "evaluation_device",
     "lost_worker",
+    "pinned_device",
     "resolve_device",
+    "set_worker_slot",
     "trial_seed",
+    "worker_slot",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 
 from llp._checks import check_int, check_real
 from llp.data import FidelityData
+from llp.training._devices import evaluation_device, is_out_of_memory, release_memory
 from llp.training._records import (
     EpochRecord,
     EvaluationResult,
@@ -168,6 +169,12 @@ class Trainer:
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self._pool_size: int | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The probe set is a cache on this process's device; a worker rebuilds it on its own.
+        state = self.__dict__.copy()
+        state["_probe"] = None
+        return state
+
     # ------------------------------------------------------------------ public
     def evaluate(
         self, config: Mapping[str, Any], fidelity: Fidelity, *, trial_id: int = 0
@@ -182,6 +189,7 @@ class Trainer:
         e.g. to retrain the chosen configuration and score it on a test set."""
         import torch
 
+        self._pin_device()
         seed = trial_seed(self.seed, trial_id)
         started = time.perf_counter()
         curve: list[EpochRecord] = []
@@ -191,9 +199,9 @@ class Trainer:
         landscape: dict[str, float] = {}
         probe_cost = 0.0
 
-        def failed(reason: str, trace: str | None) -> tuple[None, EvaluationResult]:
-            return None, self._failed(config, fidelity, curve, state, seed, started, reason, trace)
-
+        failure: tuple[str, str | None] | None = None
+        out_of_memory = False
+        model: nn.Module | None = None
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
@@ -206,14 +214,29 @@ class Trainer:
                 if self.measure_flatness:
                     landscape, probe_cost = self._landscape_or_nan(model, optimizer)
         except (DivergedError, _StageError) as exc:
-            return failed(str(exc), None)
+            failure = (str(exc), None)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bad config must never crash the study
             if _wrapped_interrupt(exc):
                 raise KeyboardInterrupt from exc
             stage = getattr(exc, "llp_stage", "training")
-            return failed(f"{stage} raised {type(exc).__name__}: {exc}", tb.format_exc())
+            out_of_memory = is_out_of_memory(exc)
+            reason = f"{stage} raised {type(exc).__name__}: {exc}"
+            if out_of_memory:
+                reason += (
+                    f" (out of memory on {self.device}; the evaluation's memory was released: "
+                    "a smaller batch or model, or fewer evaluations per device, would fit)"
+                )
+            failure = (reason, tb.format_exc())
+        if failure is not None:
+            # Nothing of the failed run may outlive it: on a shared GPU, what the caching
+            # allocator holds is memory the next evaluation cannot have.
+            model = optimizer = None
+            if out_of_memory:
+                release_memory(self.device)
+            return None, self._failed(config, fidelity, curve, state, seed, started, *failure)
+        assert model is not None
         last = curve[-1]
         score = last.val_accuracy if self.objective == "val_accuracy" else -last.val_loss
         if score is None:
@@ -238,6 +261,14 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ building
+    def _pin_device(self) -> None:
+        """In a worker process, move an unnumbered CUDA device to this worker's GPU
+        (:func:`llp.training.evaluation_device`); the probe set follows it."""
+        device = evaluation_device(self.device)
+        if device != self.device:
+            self.device = device
+            self._probe = None
+
     def _build_model(self, config: Mapping[str, Any]) -> nn.Module:
         from torch import nn
 
