@@ -189,7 +189,7 @@ def test_meta_probing_end_to_end_on_the_device(device, tmp_path) -> None:
     data = make_data(load_wine)
     mp = make_meta(data, device=device, prior="shipped", storage=tmp_path / "kb.sqlite")
     best = mp.run_meta_optimization(
-        0.25, 1.0, 2, measure_flatness=True, num_initial_configs=4, num_iterations=3, budget=8
+        0.25, 1.0, 2, measure_flatness=True, num_initial_configs=4, num_iterations=3, budget=30
     )
     result = mp.result_
     assert result.evaluations
@@ -201,6 +201,24 @@ def test_meta_probing_end_to_end_on_the_device(device, tmp_path) -> None:
     assert result.prior.n_datasets > 0 and result.anchor_config is not None
     assert all(e.result.landscape for e in result.evaluations)
     assert result.study.probe_cost > 0
+    # Landscape probes are paid from the budget, the first evaluation's included.
+    assert result.study.total_cost <= 30 + 1e-9
+
+
+def test_a_budget_that_cannot_pay_for_one_evaluations_probes_is_refused(tmp_path) -> None:
+    # On wine (142 training examples) the probes of one evaluation may cost up to
+    # 20 x 128 / 142 = 18 full-data epochs: more than a budget of 8 could pay.
+    data = make_data(load_wine)
+    mp = make_meta(data, storage=tmp_path / "kb.sqlite")
+    with pytest.raises(
+        ValueError, match=r"'budget' parameter .* landscape probes .*Got 8\.0 instead"
+    ):
+        mp.run_meta_optimization(
+            0.25, 1.0, 2, measure_flatness=True, num_initial_configs=4, num_iterations=3, budget=8
+        )
+    # Without probes the same budget is fine.
+    mp.run_meta_optimization(0.25, 1.0, 2, num_initial_configs=4, num_iterations=3, budget=8)
+    assert mp.result_.study.total_cost <= 8 + 1e-9
 
 
 def test_an_interrupted_meta_study_resumes(tmp_path) -> None:

@@ -363,7 +363,8 @@ class MetaProbing(SessionFacade):
             Compute to spend, in full-data-epoch equivalents (an epoch over 25 % of the
             data costs 0.25), landscape probes included: the first evaluation runs
             alone, and if its probes make the rest of the first bracket unaffordable,
-            that bracket is cut to what the budget pays for. Default: twice the training
+            that bracket is cut to what the budget pays for; a budget that could not pay
+            for the most one evaluation's probes may cost is refused. Default: twice the training
             cost of the first bracket, plus what landscape probes cost in the same
             proportion (with ``measure_flatness`` the probes come on top of that
             training). If one evaluation on ``max_resource`` would cost more than half
@@ -403,6 +404,18 @@ class MetaProbing(SessionFacade):
                 "instead; raise it, or lower min_resource or max_epochs."
             )
         session = self._session
+        if measure_flatness and not scale_with_probes:
+            # The first evaluation runs before its probes' cost is known: the budget must
+            # pay for the most they can cost, or the study would overspend it.
+            probes = session.trainer.probe_cost_bound()
+            if budget < cheapest + probes - 1e-9:
+                raise ValueError(
+                    "The 'budget' parameter of MetaProbing must pay for one evaluation on the "
+                    f"smallest rung with its landscape probes when measure_flatness=True: "
+                    f"{cheapest + probes:.4g} full-data epochs on this dataset ({cheapest:g} "
+                    f"of training, probes up to {probes:.4g}). Got {budget!r} instead; raise "
+                    "it, or set measure_flatness=False."
+                )
         session.trainer.measure_flatness = bool(measure_flatness)
         self._measuring = bool(measure_flatness)
         say = self._say

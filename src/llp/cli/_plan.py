@@ -93,10 +93,9 @@ def probe_cost_per_evaluation(n_train: int, *, measure_flatness: bool) -> float:
     training examples), in full-data-epoch equivalents."""
     if not measure_flatness:
         return 0.0
-    from llp.landscape import CHEAP_TIER_MAX_COST_FB
-    from llp.training._trainer import PROBE_SIZE
+    from llp.training._trainer import probe_cost_bound
 
-    return CHEAP_TIER_MAX_COST_FB * min(PROBE_SIZE, n_train) / n_train
+    return probe_cost_bound(n_train)
 
 
 class BudgetTooSmall(CliError):

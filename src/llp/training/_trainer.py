@@ -34,6 +34,20 @@ VAL_BATCH_SIZE = 2048
 PROBE_SIZE = 128
 
 
+def probe_cost_bound(n_train: int, probe_size: int = PROBE_SIZE) -> float:
+    """The most the cheap landscape tier can cost one evaluation, in full-data-epoch
+    equivalents: ``CHEAP_TIER_MAX_COST_FB`` forward+backward passes over a probe set of
+    ``min(probe_size, n_train)`` of the ``n_train`` training examples.
+
+    >>> probe_cost_bound(1280)
+    2.0
+    """
+    from llp.landscape import CHEAP_TIER_MAX_COST_FB
+
+    n_train = max(int(n_train), 1)
+    return CHEAP_TIER_MAX_COST_FB * min(probe_size, n_train) / n_train
+
+
 class DivergedError(Exception):
     """Raised inside a training run whose loss is no longer finite or has exploded."""
 
@@ -509,6 +523,12 @@ class Trainer:
                     torch.cat(ys)[: self.probe_size].to(self.device),
                 )
         return self._probe
+
+    def probe_cost_bound(self) -> float:
+        """The most landscape probes can cost one evaluation of this trainer
+        (:func:`probe_cost_bound` over its training pool)."""
+        pool = self.data.n_train if isinstance(self.data, FidelityData) else self._user_pool_size()
+        return probe_cost_bound(pool, self.probe_size)
 
     def _landscape(self, model: nn.Module, optimizer: Any) -> tuple[dict[str, float], float]:
         """Cheap-tier features and their cost in full-data-epoch equivalents."""
