@@ -39,6 +39,7 @@ import json
 import time
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,24 +61,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     started = time.perf_counter()
     exps = load_shipped_experiences()
-    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
-    info: dict[str, tuple[str, str, dict[str, float]]] = {}
-    configs: dict[str, dict] = {}
-    for e in exps:
-        if e.result.fidelity.fraction != 1.0:
-            continue
-        key = canonical_config_json(e.result.config)
-        configs[key] = dict(e.result.config)
-        ok = e.result.status is EvaluationStatus.COMPLETE and e.result.score is not None
-        scores[e.study][key] = float(e.result.score) if ok else None
-        info[e.study] = (str(e.group), str(e.model_family), dict(e.meta_features))
-    studies = sorted(scores)
-    keys = sorted(configs)
-    acc = np.array(
-        [[np.nan if scores[s].get(k) is None else scores[s][k] for k in keys] for s in studies],
-        dtype=float,
-    )
-    rank = np.vstack([_quantiles([scores[s].get(k) for k in keys]) for s in studies])
+    design = design_table(exps)
+    studies, keys, acc, rank = design.studies, design.keys, design.acc, design.rank
+    info, configs = design.info, design.configs
     groups = np.array([info[s][0] for s in studies])
     families = np.array([info[s][1] for s in studies])
     features = np.vstack([DatasetFeatureExtractor.to_vector(info[s][2]) for s in studies])
@@ -173,6 +159,44 @@ def main() -> None:
 
 
 N_START = 8
+
+
+@dataclass(frozen=True)
+class DesignTable:
+    """The shipped corpus's full-data results: ``acc[i, j]`` is the validation accuracy
+    of design configuration ``keys[j]`` on study ``studies[i]`` (NaN where it failed),
+    ``rank`` its percentile rank within the study (1 = best); ``info[study]`` is
+    ``(group, model family, meta-features)``."""
+
+    studies: list[str]
+    keys: list[str]
+    acc: np.ndarray
+    rank: np.ndarray
+    info: dict[str, tuple[str, str, dict[str, float]]]
+    configs: dict[str, dict]
+
+
+def design_table(exps: list) -> DesignTable:
+    """:class:`DesignTable` of the experiences' full-data evaluations."""
+    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
+    info: dict[str, tuple[str, str, dict[str, float]]] = {}
+    configs: dict[str, dict] = {}
+    for e in exps:
+        if e.result.fidelity.fraction != 1.0:
+            continue
+        key = canonical_config_json(e.result.config)
+        configs[key] = dict(e.result.config)
+        ok = e.result.status is EvaluationStatus.COMPLETE and e.result.score is not None
+        scores[e.study][key] = float(e.result.score) if ok else None
+        info[e.study] = (str(e.group), str(e.model_family), dict(e.meta_features))
+    studies = sorted(scores)
+    keys = sorted(configs)
+    acc = np.array(
+        [[np.nan if scores[s].get(k) is None else scores[s][k] for k in keys] for s in studies],
+        dtype=float,
+    )
+    rank = np.vstack([_quantiles([scores[s].get(k) for k in keys]) for s in studies])
+    return DesignTable(studies, keys, acc, rank, info, configs)
 
 
 def replay(

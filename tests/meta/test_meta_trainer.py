@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 
 from llp.features import DATASET_FEATURES
 from llp.meta import Experience, MetaModelTrainer, encode_projected, project_config
-from llp.space import Categorical, Float, Int, SearchSpace
+from llp.space import Categorical, Float, Int, SearchSpace, canonical_config_json
 from llp.space._space import INACTIVE
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
 
@@ -158,6 +158,32 @@ def test_suggest_returns_distinct_legal_configs_best_predicted_first(trained) ->
     assert trained.suggest(make_meta_features(0.3), "mlp", 6, seed=0) == suggestions
     best = suggestions[0].config
     assert abs(math.log10(best["lr"]) - best_log_lr(0.3)) < 0.6
+
+
+def test_a_greedy_portfolio_adds_the_configuration_that_covers_the_pick() -> None:
+    # Four configurations on four datasets: a and b are good alike (and poor on d3),
+    # c is middling but the best where a fails. By mean rank the portfolio is a, b, ...;
+    # greedily, c comes second: it raises the best rank on d3, b raises nothing.
+    configs = SPACE.sample(4, seed=11)
+    table = {  # dataset -> score of configs a, b, c, d
+        "d0": (0.90, 0.89, 0.70, 0.60),
+        "d1": (0.91, 0.90, 0.71, 0.60),
+        "d2": (0.92, 0.91, 0.72, 0.60),
+        "d3": (0.50, 0.51, 0.80, 0.60),
+    }
+    exps = [
+        Experience(name, None, make_meta_features(0.4), "mlp", name, t, make_result(c, 1.0, s))
+        for name, scores in table.items()
+        for t, (c, s) in enumerate(zip(configs, scores, strict=True))
+    ]
+    trainer = MetaModelTrainer(SPACE).add(exps)
+    by_mean = [c for c, _ in trainer.ranked_portfolio("mlp", 3)]
+    greedy = trainer.ranked_portfolio("mlp", 3, greedy=True)
+    assert by_mean[:2] == [configs[0], configs[1]]
+    assert [c for c, _ in greedy] == [configs[0], configs[2], configs[1]]
+    # Each keeps its own mean rank as its score, whatever its place.
+    mean_rank = {canonical_config_json(c): r for c, r in trainer.ranked_portfolio("mlp", 4)}
+    assert [r for _, r in greedy] == [mean_rank[canonical_config_json(c)] for c, _ in greedy]
 
 
 def test_portfolio_holds_the_configurations_best_on_average() -> None:

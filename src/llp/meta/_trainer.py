@@ -419,10 +419,19 @@ class MetaModelTrainer:
         return [c for c, _ in self.ranked_portfolio(model_family, n, same_family=same_family)]
 
     def ranked_portfolio(
-        self, model_family: str | None, n: int, *, same_family: bool = True
+        self, model_family: str | None, n: int, *, same_family: bool = True, greedy: bool = False
     ) -> list[tuple[dict[str, Any], float]]:
         """:meth:`portfolio` with each configuration's mean final percentile rank (1 =
-        best in every study): the prior's score of it on a new dataset."""
+        best in every study): the prior's score of it on a new dataset.
+
+        With ``greedy`` the first is still the best mean rank, and each next one is the
+        configuration that most raises the mean, over the prior's studies, of the best
+        percentile rank any member reached in that study: a portfolio whose members
+        cover one another's poor datasets rather than ``n`` alike configurations. On
+        the shipped knowledge, leave-one-group-out, the greedy portfolio's best member
+        was no better than the mean-rank one's (``benchmarks/portfolio_logo.py``: 0.170
+        against 0.179 normalised regret for two members, 0.114 against 0.108 for four),
+        so studies start from the mean-rank order."""
         finals = self.final_scores()
         by_study: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
         configs: dict[str, dict[str, Any]] = {}
@@ -447,6 +456,8 @@ class MetaModelTrainer:
                 ranks[key].append(float(q))
         eligible = [k for k, r in ranks.items() if len(r) >= 2]
         eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
+        if greedy:
+            eligible = _greedy_order(eligible, by_study, n)
         return [(configs[k], float(np.mean(ranks[k]))) for k in eligible[:n]]
 
     def zero_shot(
@@ -541,3 +552,31 @@ class MetaModelTrainer:
 
 
 __all__ = ["MODEL_FAMILIES", "MetaModelTrainer", "Suggestion"]
+
+
+def _greedy_order(
+    candidates: list[str], by_study: Mapping[str, list[tuple[str, float | None]]], n: int
+) -> list[str]:
+    """The first ``n`` of ``candidates`` (best mean rank first) in greedy portfolio order:
+    the first kept, then each time the one that most raises the mean over studies of the
+    best percentile rank of any member (a study where none was measured counts 0)."""
+    if not candidates:
+        return []
+    index = {k: j for j, k in enumerate(candidates)}
+    studies = list(by_study)
+    q = np.zeros((len(studies), len(candidates)))
+    for i, study in enumerate(studies):
+        rows = by_study[study]
+        for (key, _), rank in zip(rows, _quantiles([score for _, score in rows]), strict=True):
+            j = index.get(key)
+            if j is not None:
+                q[i, j] = float(rank)
+    chosen = [0]
+    best = q[:, 0].copy()
+    while len(chosen) < min(n, len(candidates)):
+        gain = np.maximum(q, best[:, None]).mean(0)
+        gain[chosen] = -np.inf
+        j = int(np.argmax(gain))  # ties: the better mean rank (candidates' order)
+        chosen.append(j)
+        best = np.maximum(best, q[:, j])
+    return [candidates[j] for j in chosen]
