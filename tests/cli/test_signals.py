@@ -18,10 +18,14 @@ from tests.test_crash_safety import ROOT, stored_rows
 pytestmark = pytest.mark.slow
 
 
-def start_tune(digits_csv: Path, storage: Path) -> subprocess.Popen[str]:
+def start_tune(
+    digits_csv: Path, storage: Path, *, dask_address: str | None = None
+) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "llp", "tune", str(digits_csv), "--storage", str(storage)]
     command += ["--budget", "100", "--epochs", "10", "--prior", "none", "--no-report"]
     command += ["--workers", "2"]
+    if dask_address is not None:
+        command += ["--dask-address", dask_address]
     return subprocess.Popen(
         command,
         cwd=ROOT,
@@ -84,3 +88,43 @@ def test_a_stopped_tune_says_what_is_stored_and_leaves_no_worker(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.communicate(timeout=30)
+
+
+def test_a_terminated_tune_on_a_dask_cluster_leaves_the_cluster_serving(
+    digits_csv: Path, tmp_path: Path
+) -> None:
+    # SIGTERM while evaluations run on somebody else's Dask cluster: llp tune ends like
+    # on its own workers (exit 143, the resume line, everything stored counted), closes
+    # only its client, and the cluster goes on serving others.
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    storage = tmp_path / "kb.db"
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        process = start_tune(digits_csv, storage, dask_address=cluster.scheduler_address)
+        try:
+            wait_for_evaluations(storage, process, 2)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 143, err
+            assert "Traceback" not in err
+            last = err.strip().splitlines()[-1]
+            assert last.startswith("llp tune: terminated: ") and last.endswith("--resume")
+            assert int(last.split(": ")[2].split()[0]) == len(stored_rows(storage))
+        finally:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.communicate(timeout=30)
+        with Client(cluster.scheduler_address, timeout=30) as client:
+            assert client.submit(sum, [1, 2]).result(timeout=60) == 3
+            assert len(client.scheduler_info()["workers"]) == 2  # no worker was lost
+            # llp's client is gone: this test's is the only one connected.
+            clients = client.run_on_scheduler(
+                lambda dask_scheduler: sorted(
+                    c for c in dask_scheduler.clients if c != "fire-and-forget"
+                )
+            )
+            assert clients == [client.id]
