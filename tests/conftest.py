@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,22 @@ GPU = (
 #: Run a test on the CPU everywhere and on CUDA where there is one (the CPU run checks
 #: the test itself on every machine).
 DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", marks=GPU, id="cuda")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def meta_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The fitted meta-models' cache on disk goes to this session's own folder (also
+    for the ``llp`` commands tests start), never to the user's."""
+    from llp.meta._cache import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("llp-cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

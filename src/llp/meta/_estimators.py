@@ -7,15 +7,11 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from llp.meta._frozen import FrozenForest
 from llp.space import INACTIVE, Categorical
 
 if TYPE_CHECKING:
     from llp.space import SearchSpace
-
-
-def _per_tree(forest: RandomForestRegressor, X: np.ndarray) -> np.ndarray:
-    """Predictions of every tree, shape (n_trees, n_samples)."""
-    return np.stack([tree.predict(X) for tree in forest.estimators_])
 
 
 class HyperparameterPredictor(RegressorMixin, BaseEstimator):
@@ -47,7 +43,9 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
     ----------
     n_outputs_ : int
     models_ : list
-        Per output column, a fitted forest or a float constant (a column with one value).
+        Per output column, a fitted forest (frozen for prediction:
+        :class:`llp.meta._frozen.FrozenForest`) or a float constant (a column with one
+        value).
     n_features_in_ : int
 
     Examples
@@ -149,7 +147,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                     random_state=self.random_state,
                 )
                 model.fit(X[rows], column[rows], sample_weight=w)
-            self.models_.append(model)
+            self.models_.append(FrozenForest.from_sklearn(model))
         return self
 
     def _n_choices(self, j: int) -> int | None:
@@ -177,13 +175,13 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
         for j, model in enumerate(self.models_):
             if isinstance(model, float):
                 mean[:, j] = model
-            elif isinstance(model, RandomForestClassifier):
+            elif model.classes_ is not None:
                 proba = model.predict_proba(X)
                 choices = self._n_choices(j) or 2
                 mean[:, j] = model.classes_[proba.argmax(1)] / max(choices - 1, 1)
                 std[:, j] = 1.0 - proba.max(1)
             else:
-                trees = _per_tree(model, X)
+                trees = model.predict_per_tree(X)
                 mean[:, j] = trees.mean(0)
                 std[:, j] = trees.std(0)
         if self.space is not None:
@@ -257,7 +255,7 @@ class PerformanceSurrogate(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True)
         cap = self.max_rows_per_tree
         max_samples = None if cap is None or X.shape[0] <= cap else cap
-        self.forest_ = RandomForestRegressor(
+        forest = RandomForestRegressor(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features,
@@ -265,14 +263,16 @@ class PerformanceSurrogate(RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
-        self.forest_.fit(X, y, sample_weight=sample_weight)
+        forest.fit(X, y, sample_weight=sample_weight)
+        #: The fitted forest, frozen for prediction (:class:`llp.meta._frozen.FrozenForest`).
+        self.forest_ = FrozenForest.from_sklearn(forest)
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Mean prediction over the trees (and their standard deviation if asked)."""
         check_is_fitted(self, "forest_")
         X = validate_data(self, X, reset=False)
-        trees = _per_tree(self.forest_, X)
+        trees = self.forest_.predict_per_tree(X)
         if return_std:
             return trees.mean(0), trees.std(0)
         return trees.mean(0)

@@ -342,23 +342,30 @@ class MetaModelTrainer:
 
         Models that lack data stay ``None``; callers fall back to sampling the space.
         Fitting is deterministic, so models fitted on exactly the same experiences with
-        the same settings are reused within the process (a few recent fits are kept):
-        studies that share a prior pay for it once.
+        the same settings are reused: within the process (a few recent fits are kept)
+        and across processes, from the cache on disk (:mod:`llp.meta._cache`; its folder
+        is ``$LLP_CACHE_DIR``, empty to turn it off). Studies that share a prior pay for
+        it once.
         """
+        from llp.meta import _cache
+
         key = self._fit_key()
-        cached = _FIT_CACHE.get(key)
-        if cached is not None:
-            self.predictor_, self.surrogate_, skipped = cached
-            self.skipped_rows_ = dict(skipped)
-            return self
-        self._fit_uncached()
-        _FIT_CACHE[key] = (self.predictor_, self.surrogate_, dict(self.skipped_rows_))
+        cached = _FIT_CACHE.get(key) or _cache.load(key, self.space)
+        if cached is None:
+            self._fit_uncached()
+            cached = (self.predictor_, self.surrogate_, dict(self.skipped_rows_))
+            _cache.save(key, *cached)
+        self.predictor_, self.surrogate_, skipped = cached
+        self.skipped_rows_ = dict(skipped)
+        _FIT_CACHE[key] = cached
         while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
             _FIT_CACHE.pop(next(iter(_FIT_CACHE)))
         return self
 
     def _fit_key(self) -> str:
-        digest = hashlib.sha256()
+        from llp.meta._cache import key_salt
+
+        digest = hashlib.sha256(key_salt().encode())
         settings = (
             self.space.to_dict(),
             self.top_k,

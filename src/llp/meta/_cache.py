@@ -1,0 +1,183 @@
+"""Fitted meta-models kept on disk, so a new process does not fit the same prior again.
+
+Fitting the prior's forests on the shipped knowledge takes seconds, and every study start
+and every ``llp predict`` fits the same ones from the same experiences. After a fit,
+:class:`~llp.meta.MetaModelTrainer` writes its models here, keyed by a digest of
+everything the fit depends on (the experiences, the settings, llp's cache format and
+scikit-learn's version); a later process with the same key reads them back instead of
+fitting. What is stored is plain arrays (:class:`~llp.meta._frozen.FrozenForest`) and
+JSON in one ``.npz`` file, read with ``allow_pickle=False`` and checked on read; a file
+that cannot be read is ignored (the models are fitted again and the file replaced).
+
+Where: ``$LLP_CACHE_DIR`` if set (set it empty to turn the cache off), else
+``$XDG_CACHE_HOME/llp/meta-models`` or ``~/.cache/llp/meta-models``. At most
+:data:`MAX_ENTRIES` fits are kept, the least recently used dropped first. The cache is an
+optimisation only: when it cannot be written (a read-only home, a full disk) nothing
+fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from llp.meta._estimators import HyperparameterPredictor, PerformanceSurrogate
+from llp.meta._frozen import ARRAY_NAMES, FrozenForest
+
+if TYPE_CHECKING:
+    from llp.space import SearchSpace
+
+#: Environment variable naming the cache folder ("" turns the cache off).
+CACHE_ENV = "LLP_CACHE_DIR"
+#: Version of the file layout (part of every key).
+FORMAT = 1
+#: Fits kept at most.
+MAX_ENTRIES = 8
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or ``None`` when the cache is turned off."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return Path(value).expanduser() if value.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llp" / "meta-models"
+
+
+def key_salt() -> str:
+    """What, besides the experiences and settings, a fit depends on."""
+    import sklearn
+
+    return f"llp-meta-cache-{FORMAT}/scikit-learn-{sklearn.__version__}"
+
+
+def save(
+    key: str,
+    predictor: HyperparameterPredictor | None,
+    surrogate: PerformanceSurrogate | None,
+    skipped: Mapping[str, int],
+) -> Path | None:
+    """Write one fit; returns its file, or ``None`` when the cache is off or cannot be
+    written (never raises for that)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {"format": FORMAT, "key": key, "skipped": dict(skipped)}
+    if predictor is not None:
+        models: list[dict[str, Any]] = []
+        for j, model in enumerate(predictor.models_):
+            if isinstance(model, FrozenForest):
+                models.append({"kind": "forest", "n_features_in": model.n_features_in_})
+                arrays.update({f"p{j}.{n}": v for n, v in model.arrays().items()})
+            else:
+                models.append({"kind": "constant", "value": float(model)})
+        meta["predictor"] = {
+            "params": {k: v for k, v in predictor.get_params().items() if k != "space"},
+            "n_features_in": int(predictor.n_features_in_),
+            "n_outputs": int(predictor.n_outputs_),
+            "single_output": bool(predictor._single_output),
+            "models": models,
+        }
+    if surrogate is not None:
+        arrays.update({f"s.{n}": v for n, v in surrogate.forest_.arrays().items()})
+        meta["surrogate"] = {
+            "params": surrogate.get_params(),
+            "n_features_in": int(surrogate.n_features_in_),
+        }
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = folder / f"{key}.npz"
+    temporary: str | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
+            temporary = handle.name
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+        os.replace(temporary, path)  # readers see a whole file or none
+        _evict(folder)
+    except OSError:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        return None
+    return path
+
+
+def load(
+    key: str, space: SearchSpace
+) -> tuple[HyperparameterPredictor | None, PerformanceSurrogate | None, dict[str, int]] | None:
+    """The fit stored under ``key``, or ``None`` when there is none or it cannot be read."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    path = folder / f"{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        if meta.get("format") != FORMAT or meta.get("key") != key:
+            return None
+        predictor = _predictor(meta.get("predictor"), arrays, space)
+        surrogate = _surrogate(meta.get("surrogate"), arrays)
+        skipped = {str(k): int(v) for k, v in dict(meta.get("skipped", {})).items()}
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: evicted last
+    return predictor, surrogate, skipped
+
+
+def _forest(arrays: Mapping[str, np.ndarray], prefix: str, n_features_in: int) -> FrozenForest:
+    return FrozenForest({n: arrays[f"{prefix}.{n}"] for n in ARRAY_NAMES}, n_features_in)
+
+
+def _predictor(
+    meta: Any, arrays: Mapping[str, np.ndarray], space: SearchSpace
+) -> HyperparameterPredictor | None:
+    if meta is None:
+        return None
+    model = HyperparameterPredictor(space, **meta["params"])
+    models: list[Any] = []
+    for j, entry in enumerate(meta["models"]):
+        if entry["kind"] == "forest":
+            models.append(_forest(arrays, f"p{j}", int(entry["n_features_in"])))
+        elif entry["kind"] == "constant":
+            models.append(float(entry["value"]))
+        else:
+            raise ValueError(f"unknown model kind {entry['kind']!r}")
+    if len(models) != int(meta["n_outputs"]) or len(models) != len(space):
+        raise ValueError("the stored predictor does not fit this space")
+    model.models_ = models
+    model.n_outputs_ = int(meta["n_outputs"])
+    model.n_features_in_ = int(meta["n_features_in"])
+    model._single_output = bool(meta["single_output"])
+    return model
+
+
+def _surrogate(meta: Any, arrays: Mapping[str, np.ndarray]) -> PerformanceSurrogate | None:
+    if meta is None:
+        return None
+    model = PerformanceSurrogate(**meta["params"])
+    model.n_features_in_ = int(meta["n_features_in"])
+    model.forest_ = _forest(arrays, "s", model.n_features_in_)
+    return model
+
+
+def _evict(folder: Path) -> None:
+    entries = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[MAX_ENTRIES:]:
+        with contextlib.suppress(OSError):  # another process removed it first
+            old.unlink()
+
+
+__all__ = ["CACHE_ENV", "FORMAT", "MAX_ENTRIES", "cache_dir", "load", "save"]
