@@ -549,3 +549,28 @@ def test_a_study_another_process_is_running_is_refused_before_training(
     assert f"The study {first['study']!r} is being run by another process" in line
     with KnowledgeBase.open(storage) as kb:
         assert len(kb.evaluations(study=first["study"])) == first["n_evaluations"]
+
+
+def test_a_report_without_retraining_loads_neither_torch_nor_scipy_stats(
+    tuned: dict[str, Any], tmp_path: Path
+) -> None:
+    # Nothing in a report without landscape slices needs them (PyTorch retrains for the
+    # slices; the caption's Spearman comes from pandas): a fresh interpreter, as a user
+    # runs it, does not pay for importing them.
+    args = ["report", tuned["study"], "--storage", str(tuned["storage_path"])]
+    args += ["--out", str(tmp_path / "r"), "--no-landscape", "--no-meta", "--quiet"]
+    script = (
+        "import sys\n"
+        "from llp.cli import main\n"
+        f"sys.argv = ['llp', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('torch', 'scipy.stats') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+    assert (tmp_path / "r" / "index.html").is_file()

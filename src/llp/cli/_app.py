@@ -421,11 +421,12 @@ def report(
     with open_knowledge_base(storage, must_exist=True) as kb:
         record = require_study(kb, study)
         # The study exists: now the heavy imports (a wrong name is said at once).
-        import torch
-
         from llp.report import build_report
 
-        torch.set_num_threads(1)
+        if landscape:  # retraining for the slices; nothing else here needs torch
+            import torch
+
+            torch.set_num_threads(1)
         fidelity_data, note = _study_data(record, data, target) if landscape else (None, None)
         if note:
             _remark(err, note)
