@@ -615,19 +615,19 @@ class MetaProbing(SessionFacade):
     def _prior_configs(
         self, trainer: MetaModelTrainer, info: DatasetInfo, n: int
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, float]]:
-        """The zero-shot pick, the prior's configurations best first (the pick, then the
-        portfolio of the best past configurations by mean rank) and their prior scores
-        (mean percentile rank over the prior's studies; the pick's is the surrogate's
-        prediction when it came from the predictor)."""
-        ranked = trainer.ranked_portfolio(self.model_family, n, same_family=False)
-        scores = {canonical_config_json(c): r for c, r in ranked}
+        """The zero-shot pick, the prior's configurations best first (the pick, then
+        :meth:`MetaModelTrainer.prior_candidates`: the best past configurations by mean
+        rank, then earlier studies' best ones) and their prior scores (mean percentile
+        rank over the prior's studies, or the surrogate's predicted rank)."""
+        ranked = trainer.prior_candidates(info.meta_features, self.model_family, n)
+        scores = {canonical_config_json(c): r for c, r, _ in ranked if r is not None}
         pick = trainer.zero_shot(info.meta_features, self.model_family)
         if pick is None:
             return None, [], scores
         key = canonical_config_json(pick.config)
         if key not in scores and math.isfinite(pick.predicted_quantile):
             scores[key] = pick.predicted_quantile
-        configs = [pick.config] + [c for c, _ in ranked if canonical_config_json(c) != key]
+        configs = [pick.config] + [c for c, _, _ in ranked if canonical_config_json(c) != key]
         return pick.config, configs, scores
 
 

@@ -160,6 +160,49 @@ def test_suggest_returns_distinct_legal_configs_best_predicted_first(trained) ->
     assert abs(math.log10(best["lr"]) - best_log_lr(0.3)) < 0.6
 
 
+def test_studies_that_share_no_configuration_offer_their_best_ones(trained) -> None:
+    # Twelve studies that each drew their own configurations (a team's own knowledge
+    # base): no configuration has the support for a mean rank, so a new study starts
+    # from each study's best one, the surrogate's favourite for this dataset first.
+    meta = make_meta_features(0.4)
+    candidates = trained.prior_candidates(meta, "mlp", 5)
+    assert [source for _, _, source in candidates] == ["best of a past study"] * 5
+    finals = trained.final_scores()
+    bests = set()
+    for study in {e.study for e in trained.experiences}:
+        rows = [(score, exp) for (st, _), (score, exp) in finals.items() if st == study]
+        bests.add(canonical_config_json(max(rows, key=lambda r: r[0])[1].result.config))
+    assert {canonical_config_json(c) for c, _, _ in candidates} <= bests
+    scores = [score for _, score, _ in candidates]
+    assert scores == sorted(scores, reverse=True)
+    rows = np.vstack([trained.surrogate_row(meta, "mlp", c) for c, _, _ in candidates])
+    assert scores == pytest.approx(list(trained.predict_final(rows)[0]))
+    pick = trained.zero_shot(meta, "mlp")
+    assert pick is not None and pick.source == "best of a past study"
+    assert pick.config == candidates[0][0]
+
+
+def test_configurations_shared_by_enough_studies_come_first_by_mean_rank() -> None:
+    shared = SPACE.sample(6, seed=21)
+    exps = []
+    for d, f in enumerate((0.3, 0.4, 0.5)):
+        own = SPACE.sample(3, seed=40 + d)  # and a few of each study's own
+        for t, config in enumerate(shared + own):
+            exps.append(
+                Experience(
+                    f"d{d}", None, make_meta_features(f), "mlp", f"s{d}", t,
+                    make_result(config, 1.0, synthetic_score(f, config, 1.0)),
+                )
+            )  # fmt: skip
+    trainer = MetaModelTrainer(SPACE, n_estimators=20, random_state=0).add(exps).fit()
+    candidates = trainer.prior_candidates(make_meta_features(0.4), "mlp", 8)
+    sources = [source for _, _, source in candidates]
+    assert sources[:6] == ["portfolio"] * 6 and set(sources[6:]) == {"best of a past study"}
+    by_rank = [c for c, _ in trainer.ranked_portfolio("mlp", 6, same_family=False)]
+    assert [c for c, _, _ in candidates[:6]] == by_rank
+    assert trainer.zero_shot(make_meta_features(0.4), "mlp").source == "portfolio"
+
+
 def test_a_greedy_portfolio_adds_the_configuration_that_covers_the_pick() -> None:
     # Four configurations on four datasets: a and b are good alike (and poor on d3),
     # c is middling but the best where a fails. By mean rank the portfolio is a, b, ...;

@@ -30,6 +30,9 @@ from llp.training import EvaluationResult, EvaluationStatus
 #: Fitted (predictor, surrogate) pairs by the digest of what they were fitted on.
 _FIT_CACHE: dict[str, tuple[Any, Any, dict[str, int]]] = {}
 _FIT_CACHE_SIZE = 4
+#: Studies a configuration must have been measured in for its mean rank to make it a
+#: default for new datasets (:meth:`MetaModelTrainer.prior_candidates`).
+MIN_SUPPORT = 3
 
 _LANDSCAPE = tuple(n for n in TRAINING_FEATURES if n.startswith("landscape_"))
 
@@ -439,6 +442,64 @@ class MetaModelTrainer:
         was no better than the mean-rank one's (``benchmarks/portfolio_logo.py``: 0.170
         against 0.179 normalised regret for two members, 0.114 against 0.108 for four),
         so studies start from the mean-rank order."""
+        configs, ranks, by_study = self._final_ranks(model_family, same_family)
+        eligible = [k for k, r in ranks.items() if len(r) >= 2]
+        eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
+        if greedy:
+            eligible = _greedy_order(eligible, by_study, n)
+        return [(configs[k], float(np.mean(ranks[k]))) for k in eligible[:n]]
+
+    def prior_candidates(
+        self, meta_features: Mapping[str, float], model_family: str | None, n: int
+    ) -> list[tuple[dict[str, Any], float | None, str]]:
+        """The configurations a new study starts from, best first: ``(configuration,
+        prior score, source)``.
+
+        First the configurations measured in at least :data:`MIN_SUPPORT` of the prior's
+        studies (of any family), by mean final rank (:meth:`ranked_portfolio`; the score
+        is that rank; source ``"portfolio"``). A knowledge base of studies that each drew
+        their own configurations (a team's own space) has few of those, so the rest are
+        each earlier study's best configuration, by the surrogate's predicted final rank
+        for this dataset (the score; ``None`` and the studies' order without a surrogate;
+        source ``"best of a past study"``)."""
+        configs, ranks, by_study = self._final_ranks(model_family, same_family=False)
+        supported = [k for k, r in ranks.items() if len(r) >= MIN_SUPPORT]
+        supported.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
+        out: list[tuple[dict[str, Any], float | None, str]] = [
+            (configs[k], float(np.mean(ranks[k])), "portfolio") for k in supported[:n]
+        ]
+        if len(out) >= n:
+            return out
+        chosen = set(supported[:n])
+        bests: list[str] = []
+        for rows in by_study.values():
+            scored = [(score, key) for key, score in rows if score is not None]
+            if scored:
+                key = max(scored, key=lambda sk: (sk[0], sk[1]))[1]
+                if key not in chosen and key not in bests:
+                    bests.append(key)
+        predicted: dict[str, float | None] = dict.fromkeys(bests)
+        if bests and self.surrogate_ is not None:
+            X = np.vstack(
+                [self.surrogate_row(meta_features, model_family, configs[k]) for k in bests]
+            )
+            mean, _ = self.predict_final(X)
+            predicted = {k: float(m) for k, m in zip(bests, mean, strict=True)}
+            bests.sort(key=lambda k: (-float(predicted[k] or 0.0), k))
+        out += [(configs[k], predicted[k], "best of a past study") for k in bests]
+        return out[:n]
+
+    def _final_ranks(
+        self, model_family: str | None, same_family: bool
+    ) -> tuple[
+        dict[str, dict[str, Any]],
+        dict[str, list[float]],
+        dict[str, list[tuple[str, float | None]]],
+    ]:
+        """Per configuration (by canonical JSON) that is a complete point of this space:
+        the configuration, its final percentile rank in every study that measured it,
+        and per study its ``(configuration, final score)`` rows (of ``model_family``'s
+        studies when there are any and ``same_family``)."""
         finals = self.final_scores()
         by_study: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
         configs: dict[str, dict[str, Any]] = {}
@@ -461,11 +522,7 @@ class MetaModelTrainer:
         for rows in by_study.values():
             for (key, _), q in zip(rows, _quantiles([score for _, score in rows])):
                 ranks[key].append(float(q))
-        eligible = [k for k, r in ranks.items() if len(r) >= 2]
-        eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
-        if greedy:
-            eligible = _greedy_order(eligible, by_study, n)
-        return [(configs[k], float(np.mean(ranks[k]))) for k in eligible[:n]]
+        return configs, ranks, by_study
 
     def zero_shot(
         self, meta_features: Mapping[str, float], model_family: str | None
@@ -480,23 +537,25 @@ class MetaModelTrainer:
         0.254 against 0.274), the mean rank over the 10 nearest datasets in meta-feature
         space (0.276) and over the same model family only (0.260): with 62 dataset
         groups, dataset meta-features do not yet predict *which* configuration wins
-        better than its average rank does (see BENCHMARKS.md). Falls back to the
-        predictor's configuration when no configuration was tried on two studies, and
-        to ``None`` when the prior is empty.
+        better than its average rank does (see BENCHMARKS.md). Where no configuration
+        was measured in :data:`MIN_SUPPORT` studies, it is the earlier study's best
+        configuration the surrogate ranks highest for this dataset
+        (:meth:`prior_candidates`); the predictor's configuration when there is none of
+        those either, and ``None`` when the prior is empty.
         """
-        candidates = self.portfolio(model_family, 1, same_family=False)
+        candidates = self.prior_candidates(meta_features, model_family, 1)
         if not candidates:
             if self.predictor_ is None:
                 return None
             x = self.dataset_vector(meta_features, model_family)[None, :]
             config = self.predictor_.predict_configs(x)[0]
             return Suggestion(config, math.nan, math.nan, "predictor")
-        config = candidates[0]
+        config, _, source = candidates[0]
         pred = unc = math.nan
         if self.surrogate_ is not None:
             mean, std = self.predict_final(self.surrogate_row(meta_features, model_family, config))
             pred, unc = float(mean[0]), float(std[0])
-        return Suggestion(config, pred, unc, "portfolio")
+        return Suggestion(config, pred, unc, source)
 
     def suggest(
         self,
