@@ -26,6 +26,33 @@ def invoke(args: Sequence[str], **kwargs: Any) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
 
 
+def modules_after(
+    args: Sequence[str], cwd: Path, modules: Sequence[str]
+) -> tuple[Any, list[str], str]:
+    """Run ``llp ARGS`` in a fresh interpreter, as a user types it: its exit code, which
+    of ``modules`` it had imported by the end (what made it slow to start) and its
+    stderr."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from llp.cli import main\n"
+        f"sys.argv = ['llp', *{[str(a) for a in args]!r}]\n"
+        "code = 0\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        f"print(json.dumps([code, sorted(m for m in {list(modules)!r} if m in sys.modules)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return code, loaded, done.stderr
+
+
 def invoke_json(args: Sequence[str]) -> dict[str, Any]:
     """Run ``llp ARGS --json`` and return the parsed stdout (fails with the output)."""
     result = invoke([*args, "--json"])

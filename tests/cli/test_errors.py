@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from llp.store import KnowledgeBase
-from tests.cli.conftest import FAST, invoke
+from tests.cli.conftest import FAST, invoke, modules_after
 
 
 def assert_user_error(args: list[object], message: str) -> str:
@@ -313,28 +313,12 @@ def test_a_mistake_is_reported_before_the_heavy_imports(
 ) -> None:
     """The mistake is said before PyTorch, scikit-learn or the meta-model load (what
     makes a first error slow), in a fresh interpreter as a user runs it."""
-    import subprocess
-    import sys
-
     from llp.store import KnowledgeBase
 
     KnowledgeBase.open(tmp_path / "kb.db").close()
-    script = (
-        "import sys\n"
-        "from llp.cli import main\n"
-        f"sys.argv = ['llp', *{args!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    code = exc.code\n"
-        "heavy = sorted(m for m in ('torch', 'sklearn', 'llp.meta_probing') if m in sys.modules)\n"
-        "print(code, heavy)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "2 []", done.stdout + done.stderr
-    assert said in " ".join(done.stderr.split())
+    code, heavy, err = modules_after(args, tmp_path, ["torch", "sklearn", "llp.meta_probing"])
+    assert (code, heavy) == (2, []), err
+    assert said in " ".join(err.split())
 
 
 @pytest.mark.parametrize("name", ["../..", "/etc/llp", "a/../../b", "..", ".hidden", "x\ny", ""])

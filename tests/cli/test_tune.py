@@ -18,7 +18,7 @@ from llp.cli._errors import CliError
 from llp.cli._plan import plan_schedule
 from llp.cli._progress import TuneProgress, describe_decision
 from llp.store import KnowledgeBase
-from tests.cli.conftest import FAST, invoke, invoke_json
+from tests.cli.conftest import FAST, invoke, invoke_json, modules_after
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -557,20 +557,8 @@ def test_a_report_without_retraining_loads_neither_torch_nor_scipy_stats(
     # Nothing in a report without landscape slices needs them (PyTorch retrains for the
     # slices; the caption's Spearman comes from pandas): a fresh interpreter, as a user
     # runs it, does not pay for importing them.
-    args = ["report", tuned["study"], "--storage", str(tuned["storage_path"])]
-    args += ["--out", str(tmp_path / "r"), "--no-landscape", "--no-meta", "--quiet"]
-    script = (
-        "import sys\n"
-        "from llp.cli import main\n"
-        f"sys.argv = ['llp', *{args!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "print(sorted(m for m in ('torch', 'scipy.stats') if m in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+    args = ["report", tuned["study"], "--storage", tuned["storage_path"]]
+    args += ["--out", tmp_path / "r", "--no-landscape", "--no-meta", "--quiet"]
+    code, loaded, err = modules_after(args, tmp_path, ["torch", "scipy.stats"])
+    assert (code, loaded) == (0, []), err
     assert (tmp_path / "r" / "index.html").is_file()

@@ -17,6 +17,10 @@ from tests.conftest import DEVICES, mlp_model_fn, mlp_optimizer_fn
 from tests.executors._tasks import trained_where
 
 
+def trainer_on(device: str, data) -> Trainer:
+    return Trainer(mlp_model_fn, mlp_optimizer_fn, nn.CrossEntropyLoss(), data, device=device)
+
+
 def where_each_worker_trained(executor: cf.Executor, trainer: Trainer) -> dict[int, Any]:
     """``{pid: (slot, device)}`` over enough concurrent calls to reach both workers."""
     futures = [executor.submit(trained_where, trainer) for _ in range(6)]
@@ -41,9 +45,7 @@ def check_pinning(seen: dict[int, Any], device: str) -> None:
 def test_process_workers_take_one_slot_each_and_pin_their_gpu(
     device: str, process_executor: ProcessExecutor, make_digits_data
 ) -> None:
-    trainer = Trainer(
-        mlp_model_fn, mlp_optimizer_fn, nn.CrossEntropyLoss(), make_digits_data(200), device=device
-    )
+    trainer = trainer_on(device, make_digits_data(200))
     check_pinning(where_each_worker_trained(process_executor, trainer), device)
     # The driver itself keeps the device it was given.
     assert str(trainer.device) == device
@@ -54,8 +56,6 @@ def test_process_workers_take_one_slot_each_and_pin_their_gpu(
 def test_dask_workers_are_pinned_by_their_names(
     device: str, dask_cluster: Any, make_digits_data
 ) -> None:
-    trainer = Trainer(
-        mlp_model_fn, mlp_optimizer_fn, nn.CrossEntropyLoss(), make_digits_data(200), device=device
-    )
+    trainer = trainer_on(device, make_digits_data(200))
     with make_executor("dask", address=dask_cluster.scheduler_address) as executor:
         check_pinning(where_each_worker_trained(executor, trainer), device)

@@ -109,6 +109,18 @@ def test_an_unreadable_cache_file_is_fitted_again_and_replaced(monkeypatch, tmp_
     assert _cache.load(path.stem, SPACE) is not None  # written anew
 
 
+@pytest.mark.parametrize(
+    "meta",
+    ['["not", "a", "mapping"]', '{"format": 1, "key": "KEY", "predictor": {"models": 3}}'],
+    ids=["list", "bad-predictor"],
+)
+def test_a_forged_cache_entry_is_ignored(monkeypatch, tmp_path, meta) -> None:
+    monkeypatch.setenv(_cache.CACHE_ENV, str(tmp_path))
+    key = "0" * 64
+    np.savez(tmp_path / f"{key}.npz", meta=np.array(meta.replace("KEY", key)))
+    assert _cache.load(key, SPACE) is None
+
+
 def test_the_cache_can_be_turned_off_or_unwritable(monkeypatch, tmp_path) -> None:
     exps = make_experiences([0.3, 0.5], n_configs=12, seed=5)
     monkeypatch.setenv(_cache.CACHE_ENV, "")

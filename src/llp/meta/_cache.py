@@ -130,8 +130,16 @@ def load(
         predictor = _predictor(meta.get("predictor"), arrays, space)
         surrogate = _surrogate(meta.get("surrogate"), arrays)
         skipped = {str(k): int(v) for k, v in dict(meta.get("skipped", {})).items()}
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
-        return None
+    except (
+        OSError,
+        ValueError,  # json.JSONDecodeError too
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        zipfile.BadZipFile,
+    ):
+        return None  # a damaged or foreign file: fitted again and replaced
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: evicted last
     return predictor, surrogate, skipped
