@@ -621,14 +621,14 @@ class MetaProbing(SessionFacade):
         rank over the prior's studies, or the surrogate's predicted rank)."""
         ranked = trainer.prior_candidates(info.meta_features, self.model_family, n)
         scores = {canonical_config_json(c): r for c, r, _ in ranked if r is not None}
-        pick = trainer.zero_shot(info.meta_features, self.model_family)
+        if ranked:  # the first is the zero-shot pick (MetaModelTrainer.zero_shot)
+            return ranked[0][0], [c for c, _, _ in ranked], scores
+        pick = trainer.zero_shot(info.meta_features, self.model_family)  # the predictor's
         if pick is None:
             return None, [], scores
-        key = canonical_config_json(pick.config)
-        if key not in scores and math.isfinite(pick.predicted_quantile):
-            scores[key] = pick.predicted_quantile
-        configs = [pick.config] + [c for c, _, _ in ranked if canonical_config_json(c) != key]
-        return pick.config, configs, scores
+        if math.isfinite(pick.predicted_quantile):
+            scores[canonical_config_json(pick.config)] = pick.predicted_quantile
+        return pick.config, [pick.config], scores
 
 
 #: The actions of :class:`PredictionRecord` for the scheduler's decisions.

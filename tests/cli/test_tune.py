@@ -282,6 +282,11 @@ def test_a_small_budget_lowers_the_top_rung_and_a_tiny_one_is_refused() -> None:
     assert small.cost <= 8.0
     with pytest.raises(CliError, match=r"'--budget' option must be at least 1\.3"):
         plan_schedule(1.0, epochs=10, iterations=4, reduction_factor=2)
+    # With --flatness the first evaluation's probes must be paid from the budget too.
+    with pytest.raises(
+        CliError, match=r"at least 19\.3 .*landscape probes, up to 18\.0.*--flatness"
+    ):
+        plan_schedule(8.0, epochs=10, iterations=4, reduction_factor=2, probe_cost=18.0)
 
 
 def test_the_simulated_schedule_matches_what_the_meta_guided_search_runs(
@@ -474,6 +479,25 @@ def test_a_budget_below_one_evaluation_answers_with_the_pick_unmeasured(
     )  # fmt: skip
     assert plain.exit_code == 0, plain.output
     assert "the meta-model's pick, not measured" in plain.stdout
+
+
+def test_a_budget_that_cannot_pay_for_the_probes_answers_with_the_pick_unmeasured(
+    storage: Path,
+) -> None:
+    # wine: one evaluation on 25 % of the data costs 2.5, its probes up to 18: a budget
+    # of 20 trains nothing with --flatness (it used to stop with MetaProbing's error).
+    tuned = invoke_json(
+        ["tune", "wine", "--budget", "20", "--flatness", "--prior", "shipped",
+         "--storage", storage]
+    )  # fmt: skip
+    assert tuned["answer_rule"] == "zero-shot" and tuned["n_evaluations"] == 0
+    assert not storage.exists()
+    assert (
+        invoke_json(["tune", "wine", "--budget", "20", "--no-report", "--storage", storage])[
+            "n_evaluations"
+        ]
+        > 0
+    )  # without the probes the same budget trains
 
 
 def test_an_identifier_column_is_left_out_with_a_note_instead_of_exhausting_memory(

@@ -14,8 +14,9 @@ stops when what is left cannot train another configuration on the top rung. The 
 - the brackets the whole budget buys when every evaluation costs what it is planned to
   cost (:func:`llp.search.simulate_brackets`); failures only leave more.
 
-Landscape probes are counted in the study's spending as they are measured; the plan
-estimates them per evaluation for information.
+Landscape probes are paid from the budget: a budget that cannot pay for the most one
+evaluation's probes may cost trains nothing (as MetaProbing refuses it); beyond that they
+are counted as they are measured, and the plan estimates them for information.
 """
 
 from __future__ import annotations
@@ -125,13 +126,16 @@ def plan_schedule(
     """
     full = rung_resources(1.0 / reduction_factor ** (iterations - 1), 1.0, reduction_factor)
     rungs = affordable_rungs(full[-iterations:], epochs, budget)
-    cheapest = rungs[0] * epochs
+    # Landscape probes are paid from the budget, the first evaluation's included.
+    cheapest = rungs[0] * epochs + probe_cost
     if budget < cheapest - 1e-9:
+        probes = f" and its landscape probes, up to {probe_cost:.1f}" if probe_cost > 0 else ""
         raise BudgetTooSmall(
             f"The '--budget' option must be at least {math.ceil(cheapest * 10) / 10:g} "
             f"full-data epochs (one evaluation of {epochs} epochs on "
-            f"{format_share(rungs[0])} of the data) to train anything. Got {budget:g} "
-            "instead; raise it, or lower --epochs or raise --iterations.",
+            f"{format_share(rungs[0])} of the data{probes}) to train anything. Got "
+            f"{budget:g} instead; raise it, or lower --epochs or raise --iterations"
+            + (", or leave out --flatness." if probe_cost > 0 else "."),
             cheapest=cheapest,
         )
     n = 1

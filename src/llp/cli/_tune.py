@@ -82,12 +82,7 @@ class TuneOutcome:
             "study": self.study,
             "storage": self.storage,
             "resumed": self.resumed,
-            "data": {
-                "name": self.data.name,
-                "description": self.data.description,
-                "fingerprint": self.fingerprint,
-                "recipe": self.data.recipe.to_dict(),
-            },
+            "data": _data_json(self.data, self.fingerprint),
             "family": self.data.recipe.family,
             "objective": study.objective,
             "best_config": dict(study.best_config),
@@ -130,6 +125,16 @@ class TuneOutcome:
         }
 
 
+def _data_json(data: LoadedData, fingerprint: str) -> dict[str, Any]:
+    """The ``data`` entry of ``llp tune --json``."""
+    return {
+        "name": data.name,
+        "description": data.description,
+        "fingerprint": fingerprint,
+        "recipe": data.recipe.to_dict(),
+    }
+
+
 @dataclass(frozen=True)
 class ZeroShotOutcome:
     """``llp tune`` with a budget below one evaluation: the meta-model's pick for the
@@ -169,12 +174,7 @@ class ZeroShotOutcome:
             "study": None,
             "storage": self.storage,
             "resumed": False,
-            "data": {
-                "name": self.data.name,
-                "description": self.data.description,
-                "fingerprint": self.fingerprint,
-                "recipe": self.data.recipe.to_dict(),
-            },
+            "data": _data_json(self.data, self.fingerprint),
             "family": self.data.recipe.family,
             "objective": "val_accuracy",
             "best_config": dict(self.recommendation["config"]),

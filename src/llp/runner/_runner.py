@@ -506,17 +506,10 @@ class _Flight:
             result = make(job, reason)
             if isinstance(result, EvaluationResult):
                 return result
-        return EvaluationResult(
-            config=job.config,
-            fidelity=job.fidelity,
-            status=EvaluationStatus.FAILED,
-            curve=(),
-            score=None,
+        return EvaluationResult.not_measured(
+            job.config,
+            job.fidelity,
             objective=self._objective or "val_accuracy",
-            cost=0.0,
-            seconds=0.0,
-            train_seconds=0.0,
-            n_train=0,
             seed=0,
-            failure_reason=reason,
+            reason=reason,
         )

@@ -20,7 +20,7 @@ from llp.runner._recording import StudyRecorder
 from llp.runner._runner import ProgressCallback, Runner, StudyResult
 from llp.search import Job, Scheduler
 from llp.space import SearchSpace
-from llp.training import EvaluationResult, EvaluationStatus, Trainer
+from llp.training import EvaluationResult, Trainer
 
 if TYPE_CHECKING:
     import torch
@@ -195,19 +195,12 @@ class JobEvaluator:
         after the workers running it were lost too often): nothing was measured."""
         from llp.training import trial_seed
 
-        return EvaluationResult(
-            config=job.config,
-            fidelity=job.fidelity,
-            status=EvaluationStatus.FAILED,
-            curve=(),
-            score=None,
+        return EvaluationResult.not_measured(
+            job.config,
+            job.fidelity,
             objective=self.trainer.objective,
-            cost=0.0,
-            seconds=0.0,
-            train_seconds=0.0,
-            n_train=0,
             seed=trial_seed(self.trainer.seed, job.trial_id),
-            failure_reason=reason,
+            reason=reason,
         )
 
 

@@ -168,6 +168,33 @@ class EvaluationResult:
         values["landscape"] = dict(self.landscape)
         return (functools.partial(type(self), **values), ())
 
+    @classmethod
+    def not_measured(
+        cls,
+        config: Mapping[str, Any],
+        fidelity: Fidelity,
+        *,
+        objective: Objective,
+        seed: int,
+        reason: str,
+    ) -> EvaluationResult:
+        """The ``FAILED`` record of an evaluation that measured nothing (no curve, no
+        cost): e.g. one whose workers were lost too often."""
+        return cls(
+            config=config,
+            fidelity=fidelity,
+            status=EvaluationStatus.FAILED,
+            curve=(),
+            score=None,
+            objective=objective,
+            cost=0.0,
+            seconds=0.0,
+            train_seconds=0.0,
+            n_train=0,
+            seed=seed,
+            failure_reason=reason,
+        )
+
     @property
     def ok(self) -> bool:
         return self.status is EvaluationStatus.COMPLETE
