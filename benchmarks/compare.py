@@ -25,6 +25,10 @@ Methods
     metaprobing    MetaProbing.run_meta_optimization(budget=...) with the shipped prior minus
                    the task's group
     mp-cold        the same with prior="none" (a cold start), at the same budgets
+    mp-misled      the same with a misleading prior: the shipped prior with its configurations
+                   relabelled so that its pick is the design's median configuration and its
+                   better half the design's worse half (``misleading``): what a confidently
+                   wrong prior costs against a cold start
     ablations      metaprobing with landscape probes and features / without dataset
                    meta-features
 
@@ -63,7 +67,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +106,7 @@ RESULTS = HERE / "results"
 RUNGS = (0.125, 0.25, 0.5, 1.0)
 PEERS = ("random", "sh", "hyperband", "optuna-sh", "optuna-hb", "smac", "best-default")
 LLP = ("zero-shot", "metaprobing")
-ABLATIONS = ("mp-with-landscape", "mp-no-metafeatures", "mp-cold")
+ABLATIONS = ("mp-with-landscape", "mp-no-metafeatures", "mp-cold", "mp-misled")
 
 
 @dataclass
@@ -313,8 +317,9 @@ def method_optuna(task, budget, epochs, seed, *, pruner: str, **_):
     return rung_incumbents(history)
 
 
-def method_best_default(task, budget, epochs, seed, *, prior, **_):
-    # The design configuration with the best mean percentile rank over the prior's studies.
+def design_order(prior) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The prior's configurations by mean percentile rank over its studies, best first
+    (canonical JSON keys), and each key's configuration."""
     ranks: dict[str, list[float]] = defaultdict(list)
     configs: dict[str, dict[str, Any]] = {}
     trainer = MetaModelTrainer(DEFAULT_SPACE).add(prior)
@@ -327,8 +332,33 @@ def method_best_default(task, budget, epochs, seed, *, prior, **_):
     for rows in by_study.values():
         for (key, _), q in zip(rows, _quantiles([s for _, s in rows])):
             ranks[key].append(float(q))
-    best = max(ranks, key=lambda k: (np.mean(ranks[k]), k))
-    return [(0.0, configs[best])]
+    return sorted(ranks, key=lambda k: (-np.mean(ranks[k]), k)), configs
+
+
+def method_best_default(task, budget, epochs, seed, *, prior, **_):
+    # The design configuration with the best mean percentile rank over the prior's studies.
+    order, configs = design_order(prior)
+    return [(0.0, configs[order[0]])]
+
+
+def misleading(prior: list) -> list:
+    """The prior with its configurations relabelled so that it is confidently wrong: the
+    configuration of mean rank ``r`` (0 = best) carries the measurements of the one of
+    rank ``r - K/2`` (mod ``K``). The pick becomes the design's median configuration, the
+    prior's top half is the design's worse half, and its bottom half the better one.
+    Every measurement, learning curve and meta-feature is real; only which configuration
+    they belong to is wrong."""
+    order, configs = design_order(prior)
+    half = len(order) // 2
+    relabel = {order[r]: configs[order[(r + half) % len(order)]] for r in range(len(order))}
+    out = []
+    for exp in prior:
+        config = relabel.get(canonical_config_json(exp.result.config))
+        if config is None:
+            out.append(exp)
+            continue
+        out.append(replace(exp, result=replace(exp.result, config=config)))
+    return out
 
 
 def method_zero_shot(task, budget, epochs, seed, *, prior, meta_features, **_):
@@ -347,6 +377,7 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
         "mp-with-landscape": {},
         "mp-no-metafeatures": {"use_dataset_features": False},
         "mp-cold": {"prior": "none"},
+        "mp-misled": {},
     }[variant]
     measure = variant == "mp-with-landscape"
     mp = MetaProbing(
@@ -363,15 +394,24 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
         show_progress=False,
         **{"prior": "shipped", **flags},
     )
-    mp.run_meta_optimization(
-        min_resource=RUNGS[0],
-        max_resource=1.0,
-        reduction_factor=2,
-        measure_flatness=measure,
-        num_initial_configs=8,
-        num_iterations=len(RUNGS),
-        budget=budget,
-    )
+    import llp.knowledge
+
+    shipped = llp.knowledge.load_shipped_experiences
+    if variant == "mp-misled":
+        # The study's prior (build_prior) reads the shipped knowledge through this name.
+        llp.knowledge.load_shipped_experiences = lambda **kw: misleading(shipped(**kw))
+    try:
+        mp.run_meta_optimization(
+            min_resource=RUNGS[0],
+            max_resource=1.0,
+            reduction_factor=2,
+            measure_flatness=measure,
+            num_initial_configs=8,
+            num_iterations=len(RUNGS),
+            budget=budget,
+        )
+    finally:
+        llp.knowledge.load_shipped_experiences = shipped
     result = mp.result_
     # MetaProbing's own anytime answer: what it would have returned had it stopped there.
     configs = {e.trial_id: dict(e.config) for e in result.evaluations}
@@ -406,11 +446,12 @@ METHODS: dict[str, Callable[..., Trajectory]] = {
     "mp-with-landscape": lambda *a, **k: method_metaprobing(*a, variant="mp-with-landscape", **k),
     "mp-no-metafeatures": lambda *a, **k: method_metaprobing(*a, variant="mp-no-metafeatures", **k),
     "mp-cold": lambda *a, **k: method_metaprobing(*a, variant="mp-cold", **k),
+    "mp-misled": lambda *a, **k: method_metaprobing(*a, variant="mp-misled", **k),
 }
 
 
 # ---------------------------------------------------------------------- scoring
-BUDGETED = ("metaprobing", "mp-cold", "mp-with-landscape", "mp-no-metafeatures")
+BUDGETED = ("metaprobing", "mp-cold", "mp-misled", "mp-with-landscape", "mp-no-metafeatures")
 
 
 def regret_at(traj: list, test: Mapping[str, float], best: float, median: float, b: float):
@@ -434,7 +475,11 @@ def run_one(task, name, method, budget, epochs, seed, extra, final, fresh) -> di
     """One (task, method, budget, seed) run, from the cache when it holds it."""
     path = run_path(name, method, budget, seed)
     if path.exists() and not fresh:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
+        # The run's own test accuracies, in case the task's cache lost them.
+        for key, acc in record["test"].items():
+            final.cache.setdefault(key, acc)
+        return record
     t0 = time.perf_counter()
     out = METHODS[method](task, budget, epochs, seed, **extra)
     trajectory, info = out if isinstance(out, tuple) else (out, {})
@@ -650,29 +695,18 @@ def summarise(
                     for m in methods
                     if m not in ("mp-cold", "metaprobing") and m in PEERS
                 }
+            if "mp-misled" in methods:
+                row["misled_minus"] = {
+                    m: paired_interval(per["mp-misled"] - per[m])
+                    for m in ("mp-cold", "metaprobing", "best-default")
+                    if m in methods
+                }
             table[key] = row
         out["by_kind"][kind] = {"tasks": tasks, "budgets": table}
+    for method, label in (("metaprobing", "leaving_the_pick"), ("mp-misled", "misled_leaving")):
+        if method in methods:
+            out[label] = leaving_the_pick(raw, method, budgets)
     if "metaprobing" in methods:
-        left: dict[str, Any] = {}
-        for t in raw:
-            mp = raw[t]["methods"]["metaprobing"]
-            per_budget = {}
-            for b in budgets:
-                key = f"{b:g}"
-                info = mp["mp"][key]
-                regrets = mp["regret"][key]
-                moved = [
-                    (r, p)
-                    for r, p, lp in zip(regrets, info["pick_regret"], info["left_pick"])
-                    if lp and p is not None
-                ]
-                per_budget[key] = {
-                    "runs_leaving_pick": len(moved),
-                    "runs": len(regrets),
-                    "regret_change_when_left": paired_interval(np.array([r - p for r, p in moved])),
-                }
-            left[t] = per_budget
-        out["leaving_the_pick"] = left
         rhos = [
             x
             for t in raw
@@ -683,6 +717,31 @@ def summarise(
             "n_decisions": len(rhos),
         }
     return out
+
+
+def leaving_the_pick(raw: dict[str, Any], method: str, budgets: list[float]) -> dict[str, Any]:
+    """Per task and budget: how many runs of ``method`` answered something other than
+    its prior's pick, and the change in regret those runs made against the pick."""
+    left: dict[str, Any] = {}
+    for t in raw:
+        mp = raw[t]["methods"][method]
+        per_budget = {}
+        for b in budgets:
+            key = f"{b:g}"
+            info = mp["mp"][key]
+            regrets = mp["regret"][key]
+            moved = [
+                (r, p)
+                for r, p, lp in zip(regrets, info["pick_regret"], info["left_pick"])
+                if lp and p is not None
+            ]
+            per_budget[key] = {
+                "runs_leaving_pick": len(moved),
+                "runs": len(regrets),
+                "regret_change_when_left": paired_interval(np.array([r - p for r, p in moved])),
+            }
+        left[t] = per_budget
+    return left
 
 
 def paired_interval(diff: np.ndarray, level: float = 0.95) -> dict:
@@ -725,7 +784,7 @@ def print_table(report: dict[str, Any], methods: list[str]) -> None:
             print(f"| {m} | " + " | ".join(cells) + " |")
         for b in budgets:
             row = block["budgets"][b]
-            for label in ("metaprobing_minus", "cold_minus"):
+            for label in ("metaprobing_minus", "cold_minus", "misled_minus"):
                 if label not in row:
                     continue
                 cells = [
@@ -736,9 +795,11 @@ def print_table(report: dict[str, Any], methods: list[str]) -> None:
                 print(f"  {label} @ {b}: " + "; ".join(cells))
     if "promotion_spearman" in report:
         print("\npromotion Spearman:", report["promotion_spearman"])
-    if "leaving_the_pick" in report:
-        print("\nleaving the pick (per task, full budget):")
-        for t, per in report["leaving_the_pick"].items():
+    for label, what in (("leaving_the_pick", "the pick"), ("misled_leaving", "a wrong pick")):
+        if label not in report:
+            continue
+        print(f"\nleaving {what} (per task, full budget):")
+        for t, per in report[label].items():
             last = per[list(per)[-1]]
             d = last["regret_change_when_left"]
             change = "" if d["mean"] is None else f", regret change {d['mean']:+.3f}"
@@ -849,6 +910,7 @@ DEFAULT_METHODS = [
     "zero-shot",
     "metaprobing",
     "mp-cold",
+    "mp-misled",
 ]
 RUNS = RESULTS / "compare_runs"
 

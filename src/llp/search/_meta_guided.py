@@ -628,7 +628,13 @@ class MetaGuidedScheduler(Scheduler):
 
     def _promote(self, k: int) -> int:
         """Promote the best of the bracket's configurations on rung ``k`` to ``k + 1``;
-        returns how many were promoted (as many as the remaining budget allows)."""
+        returns how many were promoted (as many as the remaining budget allows).
+
+        Equal posteriors (every difference within noise and the prior's line flat) go to
+        the earlier trial: a bracket proposes the prior's configurations first, so such a
+        tie keeps the prior's order. Breaking it by the measured score instead (as the
+        answer does) was measured: better when the prior is wrong, worse when it is
+        right, and worse on average (BENCHMARKS.md)."""
         fidelity = (self.rungs[k], self.epochs)
         at_rung = [e for e in self._history if (e.fidelity.fraction, e.fidelity.epochs) == fidelity]
         members = set(self._members)
