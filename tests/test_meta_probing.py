@@ -325,9 +325,9 @@ def test_the_pick_runs_first_and_is_judged_like_every_other_configuration(tmp_pa
     first = result.evaluations[0]
     assert first.config == pick and first.job.reason.startswith("the meta-model's pick")
     assert first.resource == 0.25 and result.sources[first.trial_id] == "prior"
-    # Half of the first bracket comes from the prior, the pick first.
+    # A quarter of the first bracket (rounded up) comes from the prior, the pick first.
     first_bracket = [e for e in result.evaluations if e.job.bracket == 0 and e.job.rung == 0]
-    assert sum(result.sources[e.trial_id] == "prior" for e in first_bracket) == 3
+    assert sum(result.sources[e.trial_id] == "prior" for e in first_bracket) == 2
     # Every trial has a prior score and the answer is the posterior rule's, which the
     # stored reasons reproduce.
     assert set(result.prior_scores) == {e.trial_id for e in result.evaluations}
