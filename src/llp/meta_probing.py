@@ -338,10 +338,10 @@ class MetaProbing(SessionFacade):
         3. Hyperband brackets over ``num_iterations`` rungs from ``min_resource`` to
            ``max_resource`` until ``budget`` is spent (:class:`MetaGuidedScheduler
            <llp.search.MetaGuidedScheduler>`). The first bracket, of
-           ``num_initial_configs`` configurations on the smallest rung, is a quarter
-           the prior's (the pick first, so the study has an answer after one cheap
-           evaluation; a quarter so that a wrong prior cannot fill it), then your
-           ``configs``, then uniform draws. Later brackets draw
+           ``num_initial_configs`` configurations on the smallest rung, holds a
+           quarter from the prior (the pick first, so the study has an answer after one
+           cheap evaluation; only a quarter, so that a wrong prior cannot fill it), then
+           your ``configs``, then uniform draws. Later brackets draw
            from the prior in proportion to how well it has agreed with this study's
            measurements, from a model of those measurements, from local moves around the
            answer and uniformly.

@@ -45,9 +45,9 @@ SOURCES: tuple[str, ...] = ("prior", "model", "local", "random", "user")
 
 #: Share of a bracket's new configurations drawn from the prior while it agrees fully
 #: with the study's measurements (it scales with :attr:`PriorFit.agreement`): a
-#: quarter, the pick included, so a prior that is wrong cannot fill the first bracket
-#: (half cost a wrong prior far more and gained nothing when it was right:
-#: BENCHMARKS.md, "a prior that is wrong on purpose").
+#: quarter, the pick included, so a prior that is wrong cannot fill the first bracket.
+#: Half cost a wrong prior far more; for a right one it was better on the development
+#: tasks and worse on the test tasks (BENCHMARKS.md, "a prior that is wrong on purpose").
 PRIOR_SHARE = 0.25
 #: Of the rest: shares for the study's model and for local moves (random takes the
 #: remainder; without a model, its share goes to random draws).
