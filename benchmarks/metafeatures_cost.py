@@ -17,6 +17,13 @@ stored (a rerun, a second search on the same data) reads them instead of computi
 part): cold (no knowledge base) and with a knowledge base that holds the fingerprint,
 median of 5 interleaved runs each.
 
+A ``dataset_fn`` of loaders is read once as a stream (``--loaders`` runs only this part):
+``describe_dataset`` on a shuffling ``DataLoader`` over 100,000 rows of 200 float32 columns
+(80 MB), against the way before (every row read into memory, sorted and hashed, then the
+meta-features of the arrays): wall seconds (median of 3, interleaved) and the peak of
+memory that Python and numpy allocated (``tracemalloc``; torch's own batches are not
+counted, the same for both).
+
 Run: ``python benchmarks/metafeatures_cost.py`` (``--quick`` for a smoke run on smaller
 sizes). Writes ``benchmarks/results/metafeatures_cost.json`` and prints a markdown table.
 """
@@ -96,6 +103,68 @@ def measure_cache(seed: int, n_rows: int = 100_000, repeats: int = 5) -> dict[st
     }
 
 
+def measure_loaders(seed: int, n_rows: int = 100_000, repeats: int = 3) -> dict[str, Any]:
+    """``describe_dataset`` of a shuffling loader, streamed, against the way before."""
+    import tracemalloc
+
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from llp.features._describe import _batches
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_rows, 200)).astype(np.float32)
+    y = rng.integers(0, N_CLASSES, n_rows)
+    dataset = TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+
+    def dataset_fn(fraction: float) -> Any:
+        return DataLoader(dataset, batch_size=256, shuffle=True), [dataset[:10]]
+
+    def before() -> None:  # what describe_dataset did until 2026-12-06
+        xs, ys = zip(*_batches(dataset_fn(1.0)[0]))
+        X_all, y_all = np.concatenate(xs).reshape(n_rows, -1), np.concatenate(ys)
+        order = np.lexsort(np.column_stack([X_all, y_all.reshape(n_rows, -1)]).T[::-1])
+        dataset_fingerprint(X_all[order], y_all[order])
+        DatasetFeatureExtractor(seed=seed).extract_features(X_all, y_all)
+
+    def streamed() -> None:
+        describe_dataset(dataset_fn, seed=seed)
+
+    streamed()  # the one-off imports land on neither
+    runs: dict[str, dict[str, list[float]]] = {
+        "before": {"seconds": [], "peak_mb": []},
+        "streamed": {"seconds": [], "peak_mb": []},
+    }
+    for _ in range(repeats):
+        for name, fn in (("before", before), ("streamed", streamed)):
+            tracemalloc.start()
+            start = time.perf_counter()
+            fn()
+            runs[name]["seconds"].append(time.perf_counter() - start)
+            runs[name]["peak_mb"].append(tracemalloc.get_traced_memory()[1] / 1e6)
+            tracemalloc.stop()
+    return {
+        "rows": n_rows,
+        "data_mb": X.nbytes / 1e6,
+        "repeats": repeats,
+        "runs": runs,
+        "median": {
+            name: {k: statistics.median(v) for k, v in run.items()} for name, run in runs.items()
+        },
+    }
+
+
+def print_loaders(loaders: dict[str, Any]) -> None:
+    print(
+        f"describe_dataset of a shuffling DataLoader, {loaders['rows']:,} rows "
+        f"({loaders['data_mb']:.0f} MB), median of {loaders['repeats']} "
+        "(wall time under tracemalloc):"
+    )
+    print("| way | wall s | peak MB allocated |\n|---|---:|---:|")
+    for name, median in loaders["median"].items():
+        print(f"| {name} | {median['seconds']:.2f} | {median['peak_mb']:.1f} |")
+
+
 def print_cache(cache: dict[str, Any]) -> None:
     print(
         f"describe_dataset, {cache['rows']:,} rows: computed "
@@ -109,7 +178,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k, 10k and 100k rows only")
     parser.add_argument("--cache", action="store_true", help="only the cache measurement")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loaders", action="store_true", help="only the loader measurement")
     args = parser.parse_args()
+    if args.loaders:
+        loaders = measure_loaders(args.seed)
+        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        previous["loaders"] = {
+            "command": "python benchmarks/metafeatures_cost.py --loaders",
+            **loaders,
+        }
+        RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
+        print_loaders(loaders)
+        return
     if args.cache:
         cache = measure_cache(args.seed)
         previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}

@@ -16,6 +16,11 @@ cases (PostgreSQL without a server, a GPU-only path) are counted apart.
 - ``tests/cli/test_signals.py``, ``tests/test_crash_safety.py``: SIGTERM, two Ctrl-Cs,
   SIGKILL and concurrent writers, in child processes.
 
+Then the memory cases (``--memory-only`` runs just these): small hostile data files,
+each under 1 MB on disk, given to ``llp tune`` in a child process whose peak resident
+memory is read back (``ru_maxrss`` of its own waiting parent). Goal: none above 4 GB, each
+either tuned or refused with one line (exit 2).
+
 Run: ``python benchmarks/robustness.py`` (add ``source .ci/postgres.sh`` first to include
 the PostgreSQL cases). Writes ``benchmarks/results/robustness.json``.
 """
@@ -25,12 +30,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,10 +69,137 @@ class Tally:
             self.counts[suite][report.outcome] += 1
 
 
+#: Peak resident memory no hostile input under 1 MB may drive ``llp tune`` above.
+GOAL_RSS_BYTES = 4 * 2**30
+
+#: Prints the peak resident memory of the command it runs (a child of its own, so the
+#: maximum is that command's alone), after the command's own output.
+_PEAK_OF = (
+    "import resource, subprocess, sys\n"
+    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024\n"
+    "print(done.returncode, peak)\n"
+    "print(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '')\n"
+)
+
+
+def _npz_bomb(path: Path, gib: float) -> None:
+    """An NPZ whose ``X`` (zeros, float64) decompresses to ``gib`` GiB, written in chunks
+    so this process never holds it."""
+    columns = 16
+    rows = int(gib * 2**30 / 8 / columns)
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, columns)))
+    header["shape"] = (rows, columns)
+    chunk = np.zeros((2**16, columns)).tobytes()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("X.npy", "w", force_zip64=True) as out:
+            np.lib.format.write_array_header_1_0(out, header)
+            for start in range(0, rows, 2**16):
+                out.write(chunk[: min(2**16, rows - start) * columns * 8])
+        np.lib.format.write_array(archive.open("y.npy", "w"), np.zeros(rows % 100 + 10))
+
+
+def _parquet_bomb(path: Path, rows: int) -> None:
+    """A Parquet file of ``rows`` constant rows: a few KB on disk, ``rows`` x 16 bytes in
+    memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    block = pa.table({"x": np.zeros(2**20), "label": np.zeros(2**20, dtype=np.int64)})
+    with pq.ParquetWriter(path, block.schema, compression="zstd") as writer:
+        for _ in range(rows // 2**20):
+            writer.write_table(block)
+
+
+def hostile_files(folder: Path) -> dict[str, tuple[Path, list[str]]]:
+    """The memory cases: name -> (file, extra ``llp tune`` arguments)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 30_000
+    files: dict[str, tuple[Path, list[str]]] = {}
+    frame = pd.DataFrame(
+        {
+            "id": [f"{v:012x}" for v in rng.integers(0, 2**48, n)],
+            "a": rng.integers(0, 9, n),
+            "b": rng.integers(0, 9, n),
+            "label": rng.integers(0, 3, n),
+        }
+    )
+    files["30,000 rows, a unique text id column"] = (folder / "ids.csv", [])
+    frame.to_csv(files["30,000 rows, a unique text id column"][0], index=False)
+    frame["id2"] = frame["id"].str[::-1]
+    files["30,000 rows, two unique text columns"] = (folder / "ids2.csv", [])
+    frame.to_csv(files["30,000 rows, two unique text columns"][0], index=False)
+    per_row = pd.DataFrame({"a": rng.integers(0, 9, n), "label": np.arange(n)})
+    files["30,000 rows, a class per row"] = (folder / "classes.csv", [])
+    per_row.to_csv(files["30,000 rows, a class per row"][0], index=False)
+    wide = pd.DataFrame(rng.integers(0, 2, (6, 50_000)), columns=[f"c{i}" for i in range(50_000)])
+    wide["label"] = [0, 1, 0, 1, 0, 1]
+    files["6 rows x 50,000 columns"] = (folder / "wide.csv", [])
+    wide.to_csv(files["6 rows x 50,000 columns"][0], index=False)
+    files["NPZ that decompresses to 1 GB"] = (folder / "bomb.npz", [])
+    _npz_bomb(files["NPZ that decompresses to 1 GB"][0], 0.93)
+    files["Parquet of 2^26 constant rows (1 GiB in memory)"] = (folder / "bomb.parquet", [])
+    _parquet_bomb(files["Parquet of 2^26 constant rows (1 GiB in memory)"][0], 2**26)
+    return files
+
+
+def measure_memory() -> list[dict[str, Any]]:
+    """Peak RSS of ``llp tune`` on each hostile file (a budget of 3 full-data epochs)."""
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, (path, extra) in hostile_files(folder).items():
+            command = [
+                sys.executable, "-m", "llp", "tune", str(path), "--target", "label",
+                "--budget", "3", "--epochs", "2", "--no-report", "--quiet",
+                "--storage", str(folder / f"{path.stem}.db"), *extra,
+            ]  # fmt: skip
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-c", _PEAK_OF, *command],
+                capture_output=True, text=True, check=True, cwd=folder,
+            )  # fmt: skip
+            code, peak = map(int, done.stdout.splitlines()[0].split())
+            last = done.stdout.splitlines()[1] if len(done.stdout.splitlines()) > 1 else ""
+            rows.append(
+                {
+                    "case": name,
+                    "file_bytes": path.stat().st_size,
+                    "exit_code": code,
+                    "peak_rss_bytes": peak,
+                    "seconds": time.perf_counter() - started,
+                    "last_stderr_line": last,
+                    "handled": code in (0, 2) and peak < GOAL_RSS_BYTES and "Traceback" not in last,
+                }
+            )
+            print(f"{name}: exit {code}, peak {peak / 2**20:,.0f} MiB  {last[:120]}", flush=True)
+    return rows
+
+
+def print_memory(memory: list[dict[str, Any]]) -> None:
+    print("\n| hostile file (under 1 MB) | KB on disk | exit | peak RSS MiB | handled |")
+    print("|---|---:|---:|---:|---|")
+    for r in memory:
+        print(
+            f"| {r['case']} | {r['file_bytes'] / 1000:,.0f} | {r['exit_code']} | "
+            f"{r['peak_rss_bytes'] / 2**20:,.0f} | {'yes' if r['handled'] else 'NO'} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1000, help="generated hostile export files")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory cases")
     args = parser.parse_args()
+    if args.memory_only:
+        memory = measure_memory()
+        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        previous["memory"] = memory
+        RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
+        print_memory(memory)
+        return
     os.environ["LLP_HOSTILE_EXAMPLES"] = str(args.examples)
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
@@ -88,6 +224,7 @@ def main() -> None:
         "suites": rows,
         "total": total,
         "pytest_exit_code": int(code),
+        "memory": measure_memory(),
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
@@ -96,6 +233,7 @@ def main() -> None:
         print(f"| {r['suite']} | {r['tried']} | {r['handled']} | {r['skipped']} |")
     print(f"| **all** | {total['tried']} | {total['handled']} | {total['skipped']} |")
     print(f"\n{seconds:.0f} s; the hostile-export suite generated {args.examples} files")
+    print_memory(report["memory"])
     print(f"Wrote {RESULTS}")
 
 

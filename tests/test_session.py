@@ -25,11 +25,14 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> li
     return calls
 
 
-def probe(data, storage, name: str) -> TwoTierProbing:
+def probe(data, storage, name: str, *, loaders: bool = False) -> TwoTierProbing:
+    """A two-tier study on ``data``; with ``loaders``, behind a plain ``dataset_fn`` (llp
+    sees loaders, not a FidelityData)."""
     from torch import nn
 
     return TwoTierProbing(
-        SPACE.sample(2, seed=0), make_model_fn(data.input_shape[0], data.n_classes), data,
+        SPACE.sample(2, seed=0), make_model_fn(data.input_shape[0], data.n_classes),
+        (lambda fraction: data(fraction)) if loaders else data,
         nn.CrossEntropyLoss(), optimizer_fn, max_epochs=1, show_progress=False,
         storage=storage, study_name=name,
     )  # fmt: skip
@@ -67,6 +70,49 @@ def test_stored_meta_features_missing_a_feature_are_computed_again(tmp_path, mon
     extractions = count_calls(monkeypatch, DatasetFeatureExtractor, "extract_from")
     probe(data, db, "s").run_successive_halving(0.5, 1.0, 2)
     assert len(extractions) == 1
+
+
+def test_a_study_an_older_llp_keyed_by_its_sorted_rows_still_resumes(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llp.data import RowFingerprint
+    from llp.features._describe import _sorted_rows_fingerprint
+
+    data = make_data(load_wine)
+    db = tmp_path / "kb.db"
+    older = _sorted_rows_fingerprint(data(1.0)[0])
+    with monkeypatch.context() as patch:  # an llp before RowFingerprint keyed it so
+        patch.setattr(RowFingerprint, "hexdigest", lambda self: older)
+        first = probe(data, db, "loaders", loaders=True)
+        first.run_successive_halving(0.5, 1.0, 2)
+    trainings = count_calls(monkeypatch, first._session.trainer.__class__, "fit")
+    again = probe(data, db, "loaders", loaders=True)
+    again.run_successive_halving(0.5, 1.0, 2)  # resumes: no "other dataset_id" error
+    assert again._session.describe().fingerprint == older
+    assert trainings == []  # every evaluation came from the store
+    with KnowledgeBase.open(db) as kb:
+        assert [d.fingerprint for d in kb.list_datasets()] == [older]
+
+
+def test_the_older_key_is_computed_only_when_a_stored_dataset_has_as_many_examples(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llp.features._describe as describe
+
+    data = make_data(load_wine)
+    db = tmp_path / "kb.db"
+    older = count_calls(monkeypatch, describe, "_sorted_rows_fingerprint")
+    probe(data, db, "a", loaders=True).run_successive_halving(0.5, 1.0, 2)
+    probe(data, db, "b", loaders=True).run_successive_halving(0.5, 1.0, 2)
+    assert older == []  # the first found no dataset of its size, the second its own key
+    with KnowledgeBase.open(db) as kb:
+        (stored,) = kb.list_datasets()
+        kb.upsert_dataset("0" * 64, n_samples=stored.n_samples)  # same size, another key
+    with KnowledgeBase.open(db) as kb:  # a new key: now the older one is tried
+        kb.upsert_dataset(stored.fingerprint, n_samples=stored.n_samples)
+    third = probe(make_data(load_wine, seed=1), db, "c", loaders=True)
+    third.run_successive_halving(0.5, 1.0, 2)
+    assert len(older) == 1 and third._session.describe().fingerprint != "0" * 64
 
 
 def test_a_meta_probing_run_opens_its_knowledge_base_once(tmp_path, monkeypatch) -> None:

@@ -163,6 +163,34 @@ def test_a_report_in_a_later_process_reads_everything_from_the_store(
         assert Path(path).stat().st_size > 0
 
 
+def test_the_prediction_caption_gives_spearmans_rho_with_ties_as_scipy_does() -> None:
+    from scipy.stats import spearmanr
+
+    from llp.report._build import _prediction_caption
+
+    predicted = [1.0, 2.0, 2.0, 4.0, 5.0, 5.0]
+    measured = [0.9, 0.7, 0.8, 0.8, None, 0.1]
+    caption = _prediction_caption({"predicted": predicted, "measured": measured})
+    kept = [(p, m) for p, m in zip(predicted, measured) if m is not None]
+    rho = spearmanr([p for p, _ in kept], [m for _, m in kept])[0]
+    assert f"Spearman rank correlation over 5 predictions: {rho:.2f}." in caption
+    assert "Spearman" not in _prediction_caption({"predicted": [1, 2], "measured": [0.1, 0.2]})
+
+
+def test_a_report_with_predictions_and_no_retraining_loads_neither_torch_nor_scipy_stats(
+    stored_study: dict[str, Any], tmp_path: Path
+) -> None:
+    # This study has promotions to caption (a Spearman over them): pandas' own "spearman"
+    # would import scipy.stats, half a second of a report meant to take under two.
+    from tests.cli.conftest import modules_after
+
+    args = ["report", stored_study["study"], "--storage", stored_study["storage_path"]]
+    args += ["--out", tmp_path / "r", "--no-landscape", "--no-meta", "--quiet"]
+    code, loaded, err = modules_after(args, tmp_path, ["torch", "scipy.stats"])
+    assert (code, loaded) == (0, []), err
+    assert "Spearman rank correlation" in (tmp_path / "r" / "index.html").read_text()
+
+
 def test_stored_predictions_are_exactly_what_the_meta_guided_search_predicted(
     tmp_path: Path,
 ) -> None:

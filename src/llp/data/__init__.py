@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 from llp.data._fidelity_data import FidelityData
-from llp.data._fingerprint import dataset_fingerprint
+from llp.data._fingerprint import RowFingerprint, dataset_fingerprint
 from llp.data._subsets import NestedStratifiedOrder, stratified_holdout, stratified_nested_subsets
 
 __all__ = [
     "FidelityData",
     "NestedStratifiedOrder",
+    "RowFingerprint",
     "dataset_fingerprint",
     "stratified_holdout",
     "stratified_nested_subsets",

@@ -1,23 +1,29 @@
 """What a study records about its dataset: a content fingerprint and meta-features.
 
 :func:`describe_dataset` reads a :class:`~llp.data.FidelityData` (its fingerprint is
-already known) or the training set a ``dataset_fn`` returns at fraction 1.0. A study
-that has a knowledge base passes ``cached``: meta-features already stored for the same
-fingerprint are reused instead of being computed again (the knowledge base caches them
-by fingerprint).
+already known) or the training set a ``dataset_fn`` returns at fraction 1.0, streamed
+once and never held in memory. A study that has a knowledge base passes ``cached``:
+meta-features already stored for the same fingerprint are reused instead of being
+computed again (the knowledge base caches them by fingerprint).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from llp.features._dataset import DATASET_FEATURES, DatasetFeatureExtractor
+from llp.features._inputs import DataSample, sample_of_rows
 
 #: The most a ``dataset_fn``'s training loader may yield when it is read to describe the
-#: dataset (an endless loader would otherwise grow memory until the process dies).
-MAX_LOADER_BYTES = 4 * 2**30
+#: dataset: llp keeps 32 bytes per example (its hash), not the data, so these bound an
+#: endless loader's time and memory, not the size of a real dataset.
+MAX_LOADER_ROWS = 2**26
+MAX_LOADER_BYTES = 256 * 2**30
 
 #: ``cached(fingerprint)``: the meta-features stored for a dataset, or ``None``.
 MetaFeatureCache = Callable[[str], Mapping[str, float] | None]
@@ -50,13 +56,26 @@ def describe_dataset(
     group: str | None = None,
     seed: int = 0,
     cached: MetaFeatureCache | None = None,
+    stored_sizes: Callable[[], Collection[int | None]] | None = None,
 ) -> DatasetInfo:
     """Fingerprint and meta-features of a :class:`~llp.data.FidelityData` or of the
-    training set a ``dataset_fn`` returns at fraction 1.0 (read once). With ``cached``,
-    meta-features stored for the same fingerprint are reused."""
-    import numpy as np
+    training set a ``dataset_fn`` returns at fraction 1.0.
 
-    from llp.data import FidelityData, dataset_fingerprint
+    A ``dataset_fn``'s training loader is read once, batch by batch, and never held in
+    memory: each row is hashed on its own (:class:`~llp.data.RowFingerprint`, so a
+    shuffling loader gives the same key every time), and the meta-features come from a
+    seeded sample of at most ``max_samples`` rows, those whose hashes come first (the
+    same rows whatever the order and batching), plus every label.
+
+    With ``cached``, meta-features stored for the same fingerprint are reused. Before
+    this version, llp keyed a loader's data by a hash of all its rows sorted, read into
+    memory at once; ``stored_sizes`` (the example counts of the datasets a knowledge base
+    holds) lets a study recorded that way keep its key: when the new key is unknown but
+    a stored dataset has as many examples, the loader is read once more the old way, and
+    if the knowledge base holds that key, it is the dataset's key (so such a study still
+    resumes, and its data is still left out of its own prior).
+    """
+    from llp.data import FidelityData
 
     extractor = DatasetFeatureExtractor(seed=seed)
     if isinstance(data, FidelityData):
@@ -72,8 +91,50 @@ def describe_dataset(
             n_val=data.n_val,
         )
     train_loader, val_loader = _full_loaders(data)
-    xs, ys = [], []
-    read = 0
+    streamed = _read_once(train_loader, max_samples=extractor.max_samples, seed=seed)
+    fingerprint = streamed.fingerprint
+    stored = cached(fingerprint) if cached is not None else None
+    if (
+        stored is None
+        and cached is not None
+        and stored_sizes is not None
+        and streamed.n_samples in stored_sizes()
+    ):
+        older = _sorted_rows_fingerprint(_full_loaders(data)[0])
+        if (found := cached(older)) is not None:
+            fingerprint, stored = older, found
+    return DatasetInfo(
+        fingerprint,
+        name,
+        group,
+        streamed.n_samples,
+        dict(stored)
+        if stored is not None and _usable(stored)
+        else extractor._features_of(streamed.sample()),
+        n_val=_count_examples(val_loader),
+    )
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """What one pass over a training loader keeps: the key, the size, every label and
+    the sampled rows (in the order of their sampling keys)."""
+
+    fingerprint: str
+    n_samples: int
+    n_features: int
+    labels: NDArray[Any]
+    rows: NDArray[Any]
+    positions: NDArray[np.intp]
+
+    def sample(self) -> DataSample:
+        return sample_of_rows(self.rows, self.labels, self.positions, n_features=self.n_features)
+
+
+def _batches(train_loader: Any) -> Iterator[tuple[NDArray[Any], NDArray[Any]]]:
+    """The ``(inputs, targets)`` batches of a training loader as numpy arrays, checked;
+    ``ValueError`` past :data:`MAX_LOADER_ROWS` or :data:`MAX_LOADER_BYTES`."""
+    rows = read = 0
     for batch in train_loader:
         if not (
             isinstance(batch, (tuple, list))
@@ -84,47 +145,80 @@ def describe_dataset(
                 "The train_loader of dataset_fn(1.0) must yield (inputs, targets) tensor "
                 f"pairs. Got a {type(batch).__name__} instead."
             )
-        xs.append(np.asarray(batch[0].detach().cpu().numpy()))
-        ys.append(np.asarray(batch[1].detach().cpu().numpy()))
-        read += xs[-1].nbytes + ys[-1].nbytes
-        if read > MAX_LOADER_BYTES:
+        x = np.asarray(batch[0].detach().cpu().numpy())
+        y = np.asarray(batch[1].detach().cpu().numpy())
+        if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
             raise ValueError(
-                f"The train_loader of dataset_fn(1.0) yielded more than "
-                f"{MAX_LOADER_BYTES / 2**30:.0f} GiB: llp reads it once, whole, to "
-                "fingerprint the dataset, and stops here rather than exhaust memory (an "
-                "endless loader, or data too large for this). Give a finite loader, or a "
-                "FidelityData."
+                "The train_loader of dataset_fn(1.0) must yield as many targets as inputs. "
+                f"Got {x.shape[0] if x.ndim else 0} inputs and "
+                f"{y.shape[0] if y.ndim else 0} targets."
             )
-    if not xs:
+        rows += x.shape[0]
+        read += x.nbytes + y.nbytes
+        if rows > MAX_LOADER_ROWS or read > MAX_LOADER_BYTES:
+            raise ValueError(
+                f"The train_loader of dataset_fn(1.0) yielded more than {MAX_LOADER_ROWS:,} "
+                f"examples or {MAX_LOADER_BYTES / 2**30:.0f} GiB: llp reads it once to "
+                "fingerprint the dataset, and stops here (an endless loader, or data too "
+                "large for this). Give a finite loader, or a FidelityData."
+            )
+        yield x, y
+    if rows == 0:
         raise ValueError("The train_loader of dataset_fn(1.0) yielded no batches.")
-    try:
-        X = np.concatenate(xs).reshape(sum(x.shape[0] for x in xs), -1)
-        y = np.concatenate(ys)
-    except ValueError as exc:
-        shapes = sorted({tuple(x.shape[1:]) for x in xs})
-        raise ValueError(
-            "The train_loader of dataset_fn(1.0) must yield batches of one example shape "
-            f"and one target shape. Got example shapes {shapes[:4]} ({exc})."
-        ) from exc
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(
-            "The train_loader of dataset_fn(1.0) must yield as many targets as inputs. Got "
-            f"{X.shape[0]} inputs and {y.shape[0]} targets."
-        )
-    # Loaders may shuffle: order the rows so the same data gets the same fingerprint.
-    order = np.lexsort(np.column_stack([X, y.reshape(len(y), -1)]).T[::-1])
-    fingerprint = dataset_fingerprint(X[order], y[order])
-    stored = cached(fingerprint) if cached is not None else None
-    return DatasetInfo(
-        fingerprint,
-        name,
-        group,
-        int(X.shape[0]),
-        dict(stored)
-        if stored is not None and _usable(stored)
-        else extractor.extract_features(X, y),
-        n_val=_count_examples(val_loader),
+
+
+def _read_once(train_loader: Any, *, max_samples: int, seed: int) -> _Streamed:
+    """One pass: every row hashed, every label kept, and the ``max_samples`` rows with the
+    smallest seeded sampling keys (the first 8 bytes of each row's hash, XOR a mask drawn
+    from ``seed``: a uniform sample that does not depend on the order of the rows)."""
+    from llp.data import RowFingerprint
+
+    fingerprint = RowFingerprint()
+    mask = np.random.default_rng([seed, 1]).integers(0, 2**63, dtype=np.uint64)
+    labels: list[NDArray[Any]] = []
+    keys = np.empty(0, dtype=np.uint64)
+    kept: NDArray[Any] | None = None
+    positions = np.empty(0, dtype=np.intp)
+    for x, y in _batches(train_loader):
+        try:
+            digests = fingerprint.update(x, y)
+        except ValueError as exc:
+            raise ValueError(
+                "The train_loader of dataset_fn(1.0) must yield batches of one example shape "
+                f"and one target shape. {str(exc).split('. ', 1)[-1]}"
+            ) from None
+        start = fingerprint.n_rows - x.shape[0]
+        labels.append(y)
+        rows = x.reshape(x.shape[0], -1)
+        keys = np.concatenate([keys, digests[:, :8].copy().view(">u8").ravel() ^ mask])
+        kept = rows if kept is None else np.concatenate([kept, rows])
+        positions = np.concatenate([positions, np.arange(start, fingerprint.n_rows)])
+        if keys.shape[0] > 2 * max_samples:
+            keep = np.argpartition(keys, max_samples)[:max_samples]
+            keys, kept, positions = keys[keep], kept[keep], positions[keep]
+    assert kept is not None  # _batches refuses a loader without rows
+    order = np.lexsort((positions, keys))[:max_samples]
+    return _Streamed(
+        fingerprint=fingerprint.hexdigest(),
+        n_samples=fingerprint.n_rows,
+        n_features=int(kept.shape[1]),
+        labels=np.concatenate(labels),
+        rows=kept[order],
+        positions=positions[order].astype(np.intp),
     )
+
+
+def _sorted_rows_fingerprint(train_loader: Any) -> str:
+    """The key llp gave a loader's data before :class:`~llp.data.RowFingerprint`: every
+    row read into memory, sorted, and hashed with :func:`~llp.data.dataset_fingerprint`.
+    Kept only to recognise datasets stored that way (see :func:`describe_dataset`)."""
+    from llp.data import dataset_fingerprint
+
+    xs, ys = zip(*_batches(train_loader))
+    X = np.concatenate(xs).reshape(sum(x.shape[0] for x in xs), -1)
+    y = np.concatenate(ys)
+    order = np.lexsort(np.column_stack([X, y.reshape(len(y), -1)]).T[::-1])
+    return dataset_fingerprint(X[order], y[order])
 
 
 def _count_examples(loader: Any) -> int | None:

@@ -207,6 +207,22 @@ def _sample_batches(loader: Any, *, task: TaskOption, max_samples: int, seed: in
     )
 
 
+# --------------------------------------------------------------------------- streams
+def sample_of_rows(
+    X_rows: Any, y_full: Any, positions: Any, *, n_features: int, task: TaskOption = "auto"
+) -> DataSample:
+    """A sample already drawn from a stream (``describe_dataset`` draws it while reading a
+    loader once): ``X_rows`` the drawn rows, ``positions`` their rows in ``y_full``, which
+    holds every label."""
+    y_arr = np.asarray(y_full)
+    n, d = _check_feature_shape((y_arr.shape[0], n_features))
+    y_arr = _as_target(y_arr, n)
+    resolved = _resolve_task(y_arr, task)
+    X_s = _rows_to_float(np.asarray(X_rows).reshape(len(positions), d))
+    rows = np.asarray(positions, dtype=np.intp)
+    return _make_sample(X_s, None, y_arr, rows, n, d, resolved)
+
+
 # --------------------------------------------------------------------------- FidelityData
 def sample_fidelity_data(data: Any, *, max_samples: int, seed: int) -> DataSample:
     """Sample from the training pool of a :class:`~llp.data.FidelityData`.

@@ -101,14 +101,18 @@ class StudySession:
 
     def describe(self, knowledge_base: KnowledgeBase | None = None) -> DatasetInfo:
         """The dataset's fingerprint and meta-features, computed once per session; with a
-        knowledge base, meta-features it already holds for the fingerprint are reused."""
+        knowledge base, meta-features it already holds for the fingerprint are reused
+        (and data it holds under the key an older llp gave a loader keeps that key)."""
         if self._dataset_info is None:
-            cached = None
+            cached = stored_sizes = None
             if knowledge_base is not None:
 
                 def cached(fingerprint: str) -> Mapping[str, float] | None:
                     record = knowledge_base.get_dataset(fingerprint)
                     return None if record is None else record.meta_features
+
+                def stored_sizes() -> set[int | None]:
+                    return {record.n_samples for record in knowledge_base.list_datasets()}
 
             self._dataset_info = describe_dataset(
                 self.trainer.data,
@@ -116,6 +120,7 @@ class StudySession:
                 group=self.dataset_group,
                 seed=self.seed,
                 cached=cached,
+                stored_sizes=stored_sizes,
             )
         return self._dataset_info
 
