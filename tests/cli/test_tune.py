@@ -586,3 +586,29 @@ def test_a_report_without_retraining_loads_neither_torch_nor_scipy_stats(
     code, loaded, err = modules_after(args, tmp_path, ["torch", "scipy.stats"])
     assert (code, loaded) == (0, []), err
     assert (tmp_path / "r" / "index.html").is_file()
+
+
+def test_data_too_small_for_the_default_rungs_gets_fewer_with_a_note(
+    tmp_path: Path, storage: Path
+) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7], "label": [0, 1, 0, 1, 0, 1]})
+    csv = tmp_path / "six.csv"
+    frame.to_csv(csv, index=False)
+    args = ["tune", csv, "--storage", storage, "--budget", "3", "--prior", "none", *FAST[:2]]
+    result = invoke([*args, "--no-report", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    note = (
+        "2 rung(s), not 3: with 4 training examples and --reduction-factor 2, a smaller "
+        "first rung would hold fewer than one example per class"
+    )
+    assert note in out["notes"]
+    # The resume line leaves --iterations out: the same data plans the same rungs again.
+    again = invoke([*args, "--study", out["study"], "--resume", "--no-report", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["n_evaluations"] == out["n_evaluations"]
+    # Asked for explicitly, too many rungs are still a mistake, said in one line.
+    refused = invoke([*args, "--iterations", "3", "--no-report"])
+    assert refused.exit_code == 2 and "must be at most 2 for 4 training examples" in refused.output

@@ -180,12 +180,14 @@ def tune(
         "epochs"
     ],
     iterations: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--iterations",
-            help="Rungs: the data share grows by --reduction-factor per iteration up to all of it.",
+            help="Rungs: the data share grows by --reduction-factor per iteration up to all of "
+            f"it. [default: {DEFAULTS['iterations']}, fewer where the data is too small]",
+            show_default=False,
         ),
-    ] = DEFAULTS["iterations"],
+    ] = None,
     reduction_factor: Annotated[
         int,
         typer.Option(
@@ -263,7 +265,8 @@ def tune(
     if not budget > 0:
         raise CliError(f"The '--budget' option must be a number > 0. Got {budget:g} instead.")
     check_at_least("--epochs", epochs, 1)
-    check_at_least("--iterations", iterations, 1)
+    if iterations is not None:
+        check_at_least("--iterations", iterations, 1)
     check_at_least("--reduction-factor", reduction_factor, 2)
     check_at_least("--workers", workers, 1)
     check_seed(seed)

@@ -41,7 +41,8 @@ class TuneOptions:
     space: str | None = None
     budget: float = DEFAULTS["budget"]
     epochs: int = DEFAULTS["epochs"]
-    iterations: int = DEFAULTS["iterations"]
+    #: ``None``: the default, or fewer where the data is too small for it.
+    iterations: int | None = None
     reduction_factor: int = DEFAULTS["reduction_factor"]
     storage: str | None = None
     study: str | None = None
@@ -457,14 +458,25 @@ def model_builder(family: str, data: FidelityData) -> Callable[[Any], Any]:
     return functools.partial(make_mlp, n_features=int(data.input_shape[0]), n_classes=n_classes)
 
 
-def check_iterations(
-    iterations: int, reduction_factor: int, n_train: int, n_classes: int | None
-) -> None:
-    """The smallest rung must hold at least one training example per class (and two)."""
+def fit_iterations(
+    iterations: int | None, reduction_factor: int, n_train: int, n_classes: int | None
+) -> tuple[int, str | None]:
+    """The rungs to use, and a note when the default was lowered: the smallest rung must
+    hold at least one training example per class (and two). ``None`` asks for the default,
+    lowered to fit the data; more rungs than fit, asked for, are an error."""
     need = max(n_classes or 1, 2)
     most = 1
     while n_train / reduction_factor**most >= need:
         most += 1
+    if iterations is None:
+        default = int(DEFAULTS["iterations"])
+        if default <= most:
+            return default, None
+        return most, (
+            f"{most} rung(s), not {default}: with {n_train} training examples and "
+            f"--reduction-factor {reduction_factor}, a smaller first rung would hold fewer "
+            "than one example per class"
+        )
     if iterations > most:
         smallest = n_train / reduction_factor ** (iterations - 1)
         raise CliError(
@@ -473,6 +485,7 @@ def check_iterations(
             f"smallest rung would hold {smallest:.3g} examples, fewer than one per class. "
             f"Got {iterations} instead."
         )
+    return iterations, None
 
 
 def run_tune(
@@ -517,14 +530,18 @@ def run_tune(
     dropped = dropped_note(data)
     if dropped is not None:
         note(dropped)
-    check_iterations(options.iterations, options.reduction_factor, data.n_train, data.n_classes)
+    iterations, lowered = fit_iterations(
+        options.iterations, options.reduction_factor, data.n_train, data.n_classes
+    )
+    if lowered is not None:
+        note(lowered)
     space = read_space_file(options.space) if options.space else default_space()
     prior = resolve_prior(options.prior, note)
     try:
         plan = plan_schedule(
             options.budget,
             epochs=options.epochs,
-            iterations=options.iterations,
+            iterations=iterations,
             reduction_factor=options.reduction_factor,
             probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
         )
