@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ def run_study(
         if result.study.answer is not None
         else None,
         "total_cost": result.study.total_cost,
+        "prior_weights": None if result.prior_weights is None else result.prior_weights.to_json(),
     }
 
 
@@ -301,6 +303,7 @@ def main() -> None:
                 },
                 "prior_datasets": sorted({r["prior_datasets"] for r in runs["warm"][f"{FULL:g}"]}),
                 "warm_answer_from": [r["answer_source"] for r in runs["warm"][f"{FULL:g}"]],
+                "leaned_on": leaned_on(runs["warm"][f"{FULL:g}"]),
             }
     summary = summarise(rows)
     report = {
@@ -316,6 +319,24 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"transfer_{args.set}.json").write_text(json.dumps(report, indent=1))
     print_table(report)
+
+
+def leaned_on(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over the seeds, at the last weighing of each warm study: the mean weight of each
+    earlier study (by its dataset) and of the study's own measurements."""
+    weights = [r["prior_weights"] for r in records if r.get("prior_weights")]
+    if not weights:
+        return {"n_studies": 0}
+    earlier: dict[str, float] = defaultdict(float)
+    for w in weights:
+        for study, value in w["earlier"].items():
+            earlier[study.split("-none-")[0]] += value / len(weights)
+    ranked = sorted(earlier.items(), key=lambda kv: -kv[1])
+    return {
+        "n_studies": len(weights),
+        "this_study": float(np.mean([w["this_study"] for w in weights])),
+        "earlier": dict(ranked),
+    }
 
 
 def summarise(rows: Mapping[str, Any]) -> dict[str, Any]:
@@ -358,6 +379,13 @@ def print_table(report: Mapping[str, Any]) -> None:
     for key in ("warm_third_minus_cold_full", "warm_minus_cold_full", "warm_minus_cold_third"):
         d = s[key]
         print(f"{key}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
+    print("\n| task | weight of its own measurements @ 80 | earlier study leaned on most |")
+    print("|---|---:|---|")
+    for name, row in report["per_task"].items():
+        lean = row.get("leaned_on", {})
+        if lean.get("n_studies"):
+            top, weight = next(iter(lean["earlier"].items()), ("-", 0.0))
+            print(f"| {name} | {lean['this_study']:.2f} | {top} ({weight:.2f}) |")
     print(f"wall time {report['wall_seconds']:.0f} s")
 
 

@@ -451,3 +451,37 @@ def test_the_validation_size_is_known_for_a_users_own_loaders() -> None:
 
     assert describe_dataset(with_datasets).n_val == data.n_val
     assert describe_dataset(plain_batches).n_val == data.n_val
+
+
+def test_the_result_says_which_earlier_studies_predict_this_one_without_being_steered(
+    tmp_path, monkeypatch
+) -> None:
+    from llp.meta._weights import THIS_STUDY
+    from llp.search._meta_guided import MetaGuidedScheduler
+    from llp.store import KnowledgeBase
+
+    def run(name: str) -> MetaProbing:
+        mp = make_meta(data, prior="store", storage=db, study_name=name)
+        mp.run_meta_optimization(
+            0.25, 1.0, 2, measure_flatness=False, num_initial_configs=6, num_iterations=3,
+            budget=40,
+        )  # fmt: skip
+        return mp
+
+    db = tmp_path / "kb.db"
+    store_two_studies(db)
+    data = make_data(load_wine)
+    with KnowledgeBase.open(db) as kb:
+        earlier = {s.name for s in kb.list_studies()}
+    weighed = run("weighed").result_
+    weights = weighed.prior_weights
+    assert weights is not None and weights.n_pairs > 0
+    assert set(weights.weights) == earlier | {THIS_STUDY}
+    assert sum(weights.weights.values()) == pytest.approx(1.0)
+    # The weights inform; they do not steer: the same search without weighing.
+    monkeypatch.setattr(MetaGuidedScheduler, "_weigh_earlier_studies", lambda self: None)
+    plain = run("plain").result_
+    assert plain.prior_weights is None
+    assert [(e.trial_id, e.config, e.resource) for e in plain.evaluations] == [
+        (e.trial_id, e.config, e.resource) for e in weighed.evaluations
+    ]

@@ -149,3 +149,12 @@ def test_one_prior_reads_landscape_features_only_when_the_study_measures_them() 
     assert build_prior(SPACE, prior="none").trainer.experiences == []
     with pytest.raises(ValueError, match="'prior' parameter must be one of"):
         build_prior(SPACE, prior="everything")
+
+
+def test_the_progress_display_prints_names_from_the_store_as_plain_text(capsys) -> None:
+    from llp.runner._display import ProgressDisplay
+
+    with ProgressDisplay("search", 3, enabled=True) as display:
+        display.log("earlier studies that predict this one: [/]x\x1b[2J 0.50, this study 0.50")
+    err = capsys.readouterr().err
+    assert "[/]x\\x1b[2J 0.50" in err and "\x1b[2J" not in err

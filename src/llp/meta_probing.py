@@ -20,6 +20,7 @@ from llp import __version__
 from llp._checks import check_int, check_real
 from llp.data import FidelityData
 from llp.meta import MetaModelTrainer
+from llp.meta._weights import StudyWeights
 from llp.runner import (
     DatasetInfo,
     ProgressCallback,
@@ -121,6 +122,9 @@ class MetaProbingResult:
     sources: Mapping[int, str] = field(default_factory=dict)
     #: The prior's score of each trial's configuration (trial id -> predicted rank).
     prior_scores: Mapping[int, float] = field(default_factory=dict)
+    #: How much the search leaned on each earlier study of the prior, and on this study's
+    #: own measurements, when it last weighed them (``None``: never, e.g. one bracket).
+    prior_weights: StudyWeights | None = None
 
     @property
     def budget_saved(self) -> float:
@@ -528,6 +532,7 @@ class MetaProbing(SessionFacade):
             surrogate_checks=tuple(scheduler.surrogate_checks),
             sources=scheduler.sources(),
             prior_scores=dict(scheduler.prior_scores),
+            prior_weights=scheduler.prior_weights,
         )
         say(
             f"best: {study.best_score:.4f} on {study.best_evaluation.resource:.0%} of the "

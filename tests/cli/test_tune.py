@@ -612,3 +612,25 @@ def test_data_too_small_for_the_default_rungs_gets_fewer_with_a_note(
     # Asked for explicitly, too many rungs are still a mistake, said in one line.
     refused = invoke([*args, "--iterations", "3", "--no-report"])
     assert refused.exit_code == 2 and "must be at most 2 for 4 training examples" in refused.output
+
+
+def test_tune_names_the_earlier_studies_that_predict_it_inertly(tmp_path: Path) -> None:
+    storage = tmp_path / "kb.db"
+    hostile = "[/]iris\x1b[2J"  # markup and a terminal escape in a study name
+    for data, name in (("iris", hostile), ("wine", "wine-study")):
+        invoke_json(
+            ["tune", data, "--storage", storage, "--budget", "12", "--epochs", "2",
+             "--prior", "none", "--no-report", "--study", name]
+        )  # fmt: skip
+    args = ["tune", "breast_cancer", "--storage", storage, "--budget", "24", "--epochs", "2"]
+    args += ["--prior", "store", "--no-report"]
+    out = invoke_json(args)
+    weights = out["prior_weights"]
+    assert set(weights["earlier"]) <= {hostile, "wine-study"} and weights["n_pairs"] > 0
+    assert sum(weights["earlier"].values()) + weights["this_study"] == pytest.approx(1.0)
+    plain = invoke([*args, "--study", "again"])
+    assert plain.exit_code == 0, plain.output
+    (line,) = [x for x in plain.stdout.splitlines() if x.startswith("studies like this one")]
+    assert "this study" in line and "\x1b" not in plain.output
+    if hostile in weights["earlier"]:
+        assert "[/]iris\\x1b[2J" in line  # shown as text, the escape spelled out

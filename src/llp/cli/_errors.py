@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from llp._text import inert
 
 EXIT_OK = 0
 EXIT_NOTHING_USABLE = 1
@@ -41,16 +42,6 @@ class CliError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a job scheduler, ``kill``) stops ``llp tune`` like Ctrl-C does."""
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def inert(text: object) -> str:
-    """A stored or user-given string as inert text: control characters (terminal escape
-    sequences, a newline that would forge a line of output) are shown as ``\\xNN``.
-    (The CLI's consoles print without markup, so brackets stay brackets.)"""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def one_line(text: str) -> str:

@@ -127,6 +127,8 @@ def print_tune(console: Console, outcome: TuneOutcome | ZeroShotOutcome, *, quie
     if outcome.result.zero_shot_config is not None:
         shown = ", ".join(f"{k}={fmt(v)}" for k, v in outcome.result.zero_shot_config.items())
         rows.append(("zero-shot prediction", shown))
+    if outcome.result.prior_weights is not None:
+        rows.append(("studies like this one", inert(outcome.result.prior_weights.describe())))
     rows.append(("knowledge base", outcome.storage))
     if outcome.report is not None:
         rows.append(("report", str(outcome.report)))

@@ -120,6 +120,9 @@ class TuneOutcome:
                 "surrogate_fitted": prior.surrogate_fitted,
             },
             "zero_shot_config": self.result.zero_shot_config,
+            "prior_weights": None
+            if self.result.prior_weights is None
+            else self.result.prior_weights.to_json(),
             "report": None if self.report is None else str(self.report),
             "report_error": self.report_error,
             "notes": list(self.notes),

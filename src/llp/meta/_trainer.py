@@ -489,6 +489,18 @@ class MetaModelTrainer:
         out += [(configs[k], predicted[k], "best of a past study") for k in bests]
         return out[:n]
 
+    def study_models(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per earlier study with two or more final scores in this space: its
+        configurations, encoded, and their final percentile ranks (failures 0), the data
+        of its own model in :func:`llp.meta._weights.rank_weights`."""
+        configs, _, by_study = self._final_ranks(None, same_family=False)
+        models: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for study, rows in by_study.items():
+            if len(rows) >= 2:
+                X = np.vstack([self.space.encode(configs[key]) for key, _ in rows])
+                models[study] = (X, _quantiles([score for _, score in rows]))
+        return models
+
     def _final_ranks(
         self, model_family: str | None, same_family: bool
     ) -> tuple[

@@ -3,6 +3,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from llp._text import inert
 from llp.search._base import format_share
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class ProgressDisplay:
     def log(self, message: str) -> None:
         """Print a line above the bar (nothing when disabled)."""
         if self._progress is not None:
-            self._progress.console.print(message, highlight=False)
+            # Messages may carry names from the knowledge base: no markup, no escapes.
+            self._progress.console.print(inert(message), highlight=False, markup=False)
 
     def __exit__(
         self,

@@ -33,6 +33,7 @@ from llp.training import EvaluationResult, EvaluationStatus, Fidelity
 
 if TYPE_CHECKING:  # the meta-model (scikit-learn) loads only when a study uses it
     from llp.meta import MetaModelTrainer
+    from llp.meta._weights import StudyWeights
 
 #: How the reason of the meta-model's pick begins (reports find the pick by it).
 ANCHOR_REASON = "the meta-model's pick"
@@ -365,6 +366,10 @@ class MetaGuidedScheduler(Scheduler):
         self.decisions: list[Decision] = []
         self._drained = 0
         self.surrogate_checks: list[SurrogateCheck] = []
+        #: How much each earlier study of the prior was leaned on at the last bracket
+        #: (None before the second bracket, or without earlier studies).
+        self.prior_weights: StudyWeights | None = None
+        self._study_models: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.stop_reason: str | None = None
         self._messages: list[str] = []
         self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
@@ -843,6 +848,8 @@ class MetaGuidedScheduler(Scheduler):
         # (configuration, source, rule, reason, model's prediction or None)
         chosen: list[tuple[dict[str, Any], str, str, str, tuple[float, float] | None]] = []
         first = self._bracket_index == 0
+        if not first:
+            self._weigh_earlier_studies()
         has_prior = bool(self._prior_pool) or (
             self.trainer is not None and self.trainer.surrogate_ is not None
         )
@@ -898,6 +905,43 @@ class MetaGuidedScheduler(Scheduler):
                 predicted, uncertainty = modelled
             out.append(_Proposal(trial, source, rule, why, predicted, uncertainty, score))
         return out
+
+    def _weigh_earlier_studies(self) -> None:
+        """Weigh the prior's earlier studies by how well each orders this study's
+        measurements so far (:func:`llp.meta._weights.rank_weights`) and keep the weights
+        in :attr:`prior_weights`: which earlier studies predict this one, and how much.
+
+        They inform; they do not steer. Three ways of steering by them were measured and
+        are not used (BENCHMARKS.md, "Transfer from the user's own studies"): the prior's
+        configurations ordered by the weighted studies' predictions, uniform draws taken
+        from the region of their best configurations, and their weighted predictions as
+        the prior's scores."""
+        if self.trainer is None:
+            return
+        if self._study_models is None:
+            self._study_models = self.trainer.study_models()
+        if not self._study_models:
+            return
+        from llp.meta._weights import rank_weights
+
+        ok = [
+            (e, e.score)
+            for e in self._history
+            if e.status is EvaluationStatus.COMPLETE
+            and e.score is not None
+            and math.isfinite(e.score)
+        ]
+        if len(ok) < 2:
+            return
+        weights = rank_weights(
+            self._study_models,
+            np.vstack([self.space.encode(e.config) for e, _ in ok]),
+            np.array([score for _, score in ok], dtype=float),
+            [(e.fidelity.fraction, e.fidelity.epochs) for e, _ in ok],
+            seed=int(self.seed) + self._bracket_index,
+        )
+        self.prior_weights = weights
+        self._messages.append(f"earlier studies that predict this one: {weights.describe()}")
 
     def _prior_candidates(self, n: int, taken: set[str], seed: int) -> list[dict[str, Any]]:
         if n <= 0:
