@@ -65,6 +65,12 @@ def test_show_a_study_and_a_dataset(tuned: dict[str, Any]) -> None:
     assert dataset["meta_features"]["num_classes"] == 10
     plain = invoke(["kb", "show", "digits", "--storage", tuned["storage_path"]])
     assert plain.exit_code == 0 and "meta-features" in plain.stdout
+    # Scores read as on every other surface: four decimals, in the answer and the rungs.
+    shown = invoke(["kb", "show", tuned["study"], "--storage", tuned["storage_path"]]).stdout
+    assert f"validation accuracy {tuned['best_score']:.4f} on" in shown
+    (top,) = [line for line in shown.splitlines() if line.strip().startswith("100%")]
+    best_top = max(r["best_score"] for r in study["rungs"] if r["fraction"] == 1.0)
+    assert top.split()[-1] == f"{best_top:.4f}"
 
 
 @pytest.mark.parametrize("suffix", [".json", ".parquet"])

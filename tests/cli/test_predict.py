@@ -58,6 +58,10 @@ def test_predict_prints_a_readable_recommendation(three_datasets: Path) -> None:
     assert result.exit_code == 0, result.output
     for text in ("recommended", "expected validation accuracy", "most similar past datasets"):
         assert text in result.stdout
+    import re
+
+    rows = [line for line in result.stdout.splitlines() if "│" in line]
+    assert rows and all(re.fullmatch(r"\d\.\d{4}|-", r.split("│")[-1].strip()) for r in rows)
 
 
 def test_predict_leaves_the_dataset_itself_out_of_its_knowledge(three_datasets: Path) -> None:

@@ -112,7 +112,7 @@ def test_row_fingerprint_ignores_order_and_batching_but_not_content() -> None:
     assert key((X[order][:7], y[order][:7]), (X[order][7:], y[order][7:])) == whole
     assert key((torch.from_numpy(X), torch.from_numpy(y))) == whole
     X2 = X.copy()
-    X2[5, 1] = np.nextafter(X2[5, 1], np.inf)
+    X2[5, 1] = np.nextafter(X2[5, 1], np.float32(np.inf))  # float32 on numpy 1.x too
     y2 = y.copy()
     y2[5] = (y2[5] + 1) % 3
     swapped = y.copy()

@@ -44,6 +44,11 @@ def fmt(value: Any) -> str:
     return inert(value)
 
 
+def fmt_score(value: float | None) -> str:
+    """A validation score as every surface prints it: four decimals."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def config_lines(config: Mapping[str, Any], indent: int = 2) -> list[str]:
     width = max((len(inert(k)) for k in config), default=0)
     return [f"{' ' * indent}{inert(k):>{width}} = {fmt(v)}" for k, v in config.items()]
@@ -206,7 +211,7 @@ def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -
             d["source"],
             fmt(d["n_samples"]),
             f"{d['distance']:.2f}",
-            fmt(d["best_score"]),
+            fmt_score(d["best_score"]),
         )
     console.print()
     console.print(table)
@@ -293,7 +298,7 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
     if shown["best_config"] is not None:
         console.print(
             f"answer: trial {shown['best_trial']}, {objective_words(shown['objective'])} "
-            f"{fmt(shown['best_score'])} on {format_share(shown['best_fraction'])} of the data"
+            f"{fmt_score(shown['best_score'])} on {format_share(shown['best_fraction'])} of the data"
         )
         for line in config_lines(shown["best_config"]):
             console.print(line)
@@ -307,7 +312,7 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
             format_share(r["fraction"]),
             str(r["n_evaluations"]),
             str(r["n_failed"]),
-            fmt(r["best_score"]),
+            fmt_score(r["best_score"]),
         )
     console.print(table)
     for reason in shown["failure_reasons"]:
