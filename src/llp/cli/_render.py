@@ -298,7 +298,8 @@ def print_kb_show(console: Console, shown: Mapping[str, Any]) -> None:
     if shown["best_config"] is not None:
         console.print(
             f"answer: trial {shown['best_trial']}, {objective_words(shown['objective'])} "
-            f"{fmt_score(shown['best_score'])} on {format_share(shown['best_fraction'])} of the data"
+            f"{fmt_score(shown['best_score'])} on {format_share(shown['best_fraction'])} "
+            "of the data"
         )
         for line in config_lines(shown["best_config"]):
             console.print(line)
