@@ -319,3 +319,35 @@ def test_a_format_1_file_with_nulls_for_non_finite_values_is_still_read(
     corpus = read_corpus(old, cache=False)
     assert any(math.isnan(e.result.curve[0].val_loss) for e in corpus.experiences)
     assert any(math.isnan(v) for e in corpus.experiences for v in e.result.landscape.values())
+
+
+def test_the_corpus_and_an_export_write_an_evaluation_the_same_way(
+    make_corpus_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    # One field list (llp.store._codec.EVALUATION_FIELDS) for both formats: the shipped
+    # knowledge's evaluation records and an export's carry the same measured fields,
+    # written the same way (curves by column, non-finite floats by name).
+    from llp.store import export_document
+    from llp.store._codec import DATASET_FIELDS, EVALUATION_FIELDS
+
+    with KnowledgeBase.open(tmp_path / "kb.db") as kb:
+        fill_knowledge_base(kb)
+        exported = export_document(kb)
+    corpus = read_records(make_corpus_file())
+    in_corpus = [r for r in corpus if r["kind"] == "evaluation"]
+    in_export = [e for s in exported["studies"] for e in s["evaluations"]]
+    assert {k for k in in_corpus[0] if k not in ("kind", "study")} == set(EVALUATION_FIELDS)
+    assert set(EVALUATION_FIELDS) <= set(in_export[0])
+    by_key = {(e["trial"], e["fraction"]): e for e in in_export}
+    same = 0
+    for record in in_corpus:
+        twin = by_key.get((record["trial"], record["fraction"]))
+        if twin is not None and twin["config"] == record["config"]:
+            assert set(twin["curve"]) == set(record["curve"])
+            assert type(twin["landscape"]) is type(record["landscape"])
+            same += 1
+    assert same > 0
+    dataset = next(r for r in corpus if r["kind"] == "dataset")
+    assert set(DATASET_FIELDS) <= set(dataset) and set(DATASET_FIELDS) <= set(
+        exported["datasets"][0]
+    )

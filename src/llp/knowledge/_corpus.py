@@ -48,7 +48,14 @@ from typing import TYPE_CHECKING, Any
 from llp import __version__
 from llp.space import SearchSpace
 from llp.space._space import canonical_config_json
-from llp.store._codec import CURVE_FIELDS, NONFINITE_NAMES, float_to_json
+from llp.store._codec import (
+    CURVE_FIELDS,
+    DATASET_FIELDS,
+    EVALUATION_FIELDS,
+    NONFINITE_NAMES,
+    OBJECTIVES,
+    float_to_json,
+)
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 if TYPE_CHECKING:
@@ -83,39 +90,15 @@ _HEADER_KEYS = frozenset(
         "counts",
     }
 )
-_DATASET_KEYS = frozenset(
-    {"kind", "fingerprint", "name", "group", "n_samples", "source", "meta_features"}
-)
+_DATASET_KEYS = frozenset({"kind", *DATASET_FIELDS, "source"})
 _STUDY_KEYS = frozenset({"kind", "name", "dataset", "model_family", "objective"})
-_EVALUATION_KEYS = frozenset(
-    {
-        "kind",
-        "study",
-        "trial",
-        "config",
-        "fraction",
-        "epochs",
-        "status",
-        "score",
-        "objective",
-        "cost",
-        "seconds",
-        "train_seconds",
-        "probe_cost",
-        "n_train",
-        "seed",
-        "curve",
-        "landscape",
-        "failure_reason",
-    }
-)
+_EVALUATION_KEYS = frozenset({"kind", "study", *EVALUATION_FIELDS})
 _CURVE_KEY_SET = frozenset(CURVE_FIELDS)
 # Exact types (``type(v) in ...``): JSON gives int, float or None, and a bool is refused.
 _NUMBER_TYPES = frozenset({int, float})
 _SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
 _NULLABLE_NUMBER_TYPES = frozenset({int, float, type(None), str})
 _COUNT_KEYS = frozenset({"datasets", "studies", "evaluations"})
-_OBJECTIVES = ("val_accuracy", "val_loss")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
@@ -633,8 +616,8 @@ class _Reader:
         if family is not None:
             _string(family, "(study) 'model_family'")
         objective = record["objective"]
-        if objective not in _OBJECTIVES:
-            raise _Invalid(f"(study) 'objective' must be one of {_OBJECTIVES}. Got {objective!r}")
+        if objective not in OBJECTIVES:
+            raise _Invalid(f"(study) 'objective' must be one of {OBJECTIVES}. Got {objective!r}")
         self.studies[name] = (dataset, family, objective)
 
     def _evaluation(self, record: dict[str, Any]) -> None:

@@ -76,6 +76,25 @@ def float_to_json(value: float) -> float | str:
     return value
 
 
+#: The objectives a study may have (every file format checks it).
+OBJECTIVES: tuple[str, ...] = ("val_accuracy", "val_loss")
+
+#: The fields of one evaluation record that every llp file format carries (an export's
+#: evaluations and the shipped knowledge's): what was trained and what was measured, as
+#: JSON. Each format adds its own: an export the search's bookkeeping
+#: (:data:`EXPORT_EVALUATION_FIELDS`), the shipped knowledge the record's kind and study.
+EVALUATION_FIELDS: tuple[str, ...] = (
+    "trial", "config", "fraction", "epochs", "status", "score", "objective", "cost",
+    "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
+    "failure_reason",
+)  # fmt: skip
+#: An export's evaluation: :data:`EVALUATION_FIELDS` and the search's bookkeeping.
+EXPORT_EVALUATION_FIELDS: tuple[str, ...] = (
+    *EVALUATION_FIELDS, "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
+)  # fmt: skip
+#: The fields of a dataset record every file format carries.
+DATASET_FIELDS: tuple[str, ...] = ("fingerprint", "name", "group", "n_samples", "meta_features")
+
 #: The fields of :class:`EvaluationResult` the store keeps (all of them). A test checks
 #: this against the dataclass, so a new field cannot be dropped silently: storing it
 #: needs a column and a new schema version.

@@ -70,6 +70,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from llp import __version__
 from llp.store._codec import (
     CURVE_FIELDS,
+    DATASET_FIELDS,
+    EXPORT_EVALUATION_FIELDS,
     MAX_COST,
     MAX_INT,
     MAX_INT32,
@@ -77,6 +79,7 @@ from llp.store._codec import (
     MAX_NAME,
     MAX_TEXT,
     NONFINITE_NAMES,
+    OBJECTIVES,
     float_to_json,
 )
 from llp.store._errors import ExchangeError
@@ -105,7 +108,7 @@ _TOP_KEYS = {
     "datasets",
     "studies",
 }
-_DATASET_KEYS = {"fingerprint", "name", "group", "n_samples", "meta_features", "created_at"}
+_DATASET_KEYS = {*DATASET_FIELDS, "created_at"}
 _STUDY_KEYS_1 = {
     "name", "dataset", "scheduler", "settings", "space", "seed", "objective",
     "model_family", "created_at", "llp_version", "evaluations",
@@ -119,12 +122,7 @@ _DECISION_KEYS = (
 )  # fmt: skip
 _ANSWER_KEYS = ("after", "answer", "rule", "note", "posterior", "prior_weight")
 _KEY_KEYS = ("trial", "fraction", "epochs")
-_EVALUATION_KEYS = (
-    "trial", "config", "fraction", "epochs", "status", "score", "objective", "cost",
-    "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
-    "failure_reason", "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
-)  # fmt: skip
-_OBJECTIVES = ("val_accuracy", "val_loss")
+_EVALUATION_KEYS = EXPORT_EVALUATION_FIELDS
 
 Format = Literal["json", "parquet"]
 
@@ -658,9 +656,9 @@ def _validate(doc: Any) -> _ImportPlan:
             except (TypeError, ValueError) as exc:
                 raise _Invalid(f"{where}.space is not a valid search space: {exc}") from None
         objective = record["objective"]
-        if objective not in _OBJECTIVES:
+        if objective not in OBJECTIVES:
             raise _Invalid(
-                f"{where}.objective must be one of {list(_OBJECTIVES)}. Got {objective!r}."
+                f"{where}.objective must be one of {list(OBJECTIVES)}. Got {objective!r}."
             )
         _text(record["created_at"], f"{where}.created_at", optional=True)
         _text(record["llp_version"], f"{where}.llp_version", optional=True)
@@ -797,8 +795,8 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
     if status not in ("complete", "failed"):
         raise _Invalid(f"{where}.status must be 'complete' or 'failed'. Got {status!r}.")
     objective = record["objective"]
-    if objective not in _OBJECTIVES:
-        raise _Invalid(f"{where}.objective must be one of {list(_OBJECTIVES)}. Got {objective!r}.")
+    if objective not in OBJECTIVES:
+        raise _Invalid(f"{where}.objective must be one of {list(OBJECTIVES)}. Got {objective!r}.")
     curve_map = _mapping(record["curve"], f"{where}.curve")
     _keys(curve_map, CURVE_FIELDS, f"{where}.curve")
     columns = {k: curve_map[k] for k in CURVE_FIELDS}
