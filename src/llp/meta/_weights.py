@@ -9,9 +9,10 @@ configurations measured on the same rung that it ranks the wrong way round
 leave-one-out. Over bootstrap resamples of the measurements, each model's weight is the
 share of resamples in which it has the smallest loss (ties shared), as in the
 ranking-weighted Gaussian-process ensemble of Feurer et al. (2018). Early on, when the
-study has measured little, the earlier studies that order it best carry the weight; as its
-own measurements accumulate and order themselves better than any earlier study does, the
-weight moves to this study.
+study has measured little, the earlier studies that order it best carry the weight; once
+its own measurements order themselves better than any earlier study does, the weight moves
+to this study (with a handful of measurements per rung that is rare: BENCHMARKS.md,
+"Which earlier studies predict this one").
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Width of the kernel that smooths an earlier study's ranks over the unit cube of the
-#: encoded space: a configuration this far from every measured one gets their average.
+#: Width of the Gaussian kernel that carries an earlier study's ranks to nearby
+#: configurations, in the unit cube of the encoded space (far from every measured one, a
+#: configuration takes the rank of the nearest).
 BANDWIDTH = 0.15
 
 #: Bootstrap resamples of this study's measurements behind each set of weights.
