@@ -634,3 +634,14 @@ def test_tune_names_the_earlier_studies_that_predict_it_inertly(tmp_path: Path) 
     assert "this study" in line and "\x1b" not in plain.output
     if hostile in weights["earlier"]:
         assert "[/]iris\\x1b[2J" in line  # shown as text, the escape spelled out
+
+
+def test_a_prior_of_one_dataset_is_said_in_the_singular(tmp_path: Path) -> None:
+    storage = tmp_path / "kb.db"
+    invoke_json(["tune", "iris", "--storage", storage, "--budget", "6", "--epochs", "2",
+                 "--prior", "none", "--no-report"])  # fmt: skip
+    result = invoke(["tune", "wine", "--storage", storage, "--budget", "6", "--epochs", "2",
+                     "--prior", "store", "--no-report"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("meta-model prior")]
+    assert " of 1 dataset (knowledge base)" in line

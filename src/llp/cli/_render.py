@@ -44,6 +44,11 @@ def fmt(value: Any) -> str:
     return inert(value)
 
 
+def counted(n: int, noun: str) -> str:
+    """``"1 dataset"``, ``"3 datasets"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def fmt_score(value: float | None) -> str:
     """A validation score as every surface prints it: four decimals."""
     return "-" if value is None else f"{value:.4f}"
@@ -125,8 +130,8 @@ def print_tune(console: Console, outcome: TuneOutcome | ZeroShotOutcome, *, quie
         ),
         (
             "meta-model prior",
-            f"{prior.n_evaluations} evaluations of {prior.n_datasets} datasets "
-            f"({', '.join(prior.sources) or 'none'})",
+            f"{counted(prior.n_evaluations, 'evaluation')} of "
+            f"{counted(prior.n_datasets, 'dataset')} ({', '.join(prior.sources) or 'none'})",
         ),
     ]
     if outcome.result.zero_shot_config is not None:
@@ -159,7 +164,8 @@ def print_zero_shot(console: Console, outcome: ZeroShotOutcome, *, quiet: bool) 
         ("budget spent", f"0 of {outcome.budget:g} full-data epochs"),
         (
             "meta-model prior",
-            f"{outcome.n_prior_evaluations} evaluations of {outcome.n_prior_datasets} datasets "
+            f"{counted(outcome.n_prior_evaluations, 'evaluation')} of "
+            f"{counted(outcome.n_prior_datasets, 'dataset')} "
             f"({', '.join(outcome.sources) or 'none'})",
         ),
     ]
@@ -178,7 +184,8 @@ def print_predict(console: Console, result: Mapping[str, Any], *, quiet: bool) -
         styled(
             ("zero-shot recommendation", "bold"),
             f" for {inert(result['data']['name'])} ({result['family']}), from "
-            f"{result['n_evaluations']} evaluations of {result['n_datasets']} datasets "
+            f"{counted(result['n_evaluations'], 'evaluation')} of "
+            f"{counted(result['n_datasets'], 'dataset')} "
             f"({', '.join(result['sources'])}):",
         )
     )
