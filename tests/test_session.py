@@ -158,3 +158,39 @@ def test_the_progress_display_prints_names_from_the_store_as_plain_text(capsys) 
         display.log("earlier studies that predict this one: [/]x\x1b[2J 0.50, this study 0.50")
     err = capsys.readouterr().err
     assert "[/]x\\x1b[2J 0.50" in err and "\x1b[2J" not in err
+
+
+def test_meta_probing_prints_names_and_values_from_the_user_as_plain_text(tmp_path, capsys) -> None:
+    from sklearn.datasets import load_iris
+    from torch import nn
+
+    from llp.meta_probing import MetaProbing
+    from llp.space import Categorical, Float, SearchSpace
+
+    hostile = "[/]relu\x1b[2J"  # rich markup and a terminal escape, as a choice's value
+    space = SearchSpace([Float("lr", 1e-3, 1e-1, log=True), Categorical("act", (hostile,))])
+
+    def run(loader, prior: str) -> None:
+        data = make_data(loader)
+
+        def model_fn(config):
+            return nn.Sequential(nn.Linear(data.input_shape[0], data.n_classes))
+
+        def optimizer(model, config):
+            import torch
+
+            return torch.optim.SGD(model.parameters(), lr=config["lr"])
+
+        mp = MetaProbing(
+            space.sample(3, seed=0), model_fn, data, nn.CrossEntropyLoss(), optimizer,
+            space=space, max_epochs=1, show_progress=True, storage=tmp_path / "kb.db",
+            prior=prior,
+        )  # fmt: skip
+        mp.run_meta_optimization(0.5, 1.0, 2, num_initial_configs=3, budget=3)
+
+    run(load_iris, "none")
+    capsys.readouterr()
+    run(load_wine, "store")  # the prior's pick, with the hostile value, is printed
+    err = capsys.readouterr().err
+    assert "meta-model predicts for this dataset" in err
+    assert "act=[/]relu\\x1b[2J" in err and "\x1b[2J" not in err

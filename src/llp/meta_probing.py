@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
+from llp._text import inert
 from llp._checks import check_int, check_real
 from llp.data import FidelityData
 from llp.meta import MetaModelTrainer
@@ -546,7 +547,8 @@ class MetaProbing(SessionFacade):
         if self.show_progress:
             from rich.console import Console
 
-            Console(stderr=True, highlight=False).print(message)
+            # Messages carry names and values from the user and the store: plain text.
+            Console(stderr=True, highlight=False).print(inert(message), markup=False)
 
     def _describe(self) -> DatasetInfo:
         """The dataset's fingerprint and meta-features (computed once)."""
