@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from llp import __version__
-from llp._text import inert
 from llp._checks import check_int, check_real
+from llp._text import inert
 from llp.data import FidelityData
 from llp.meta import MetaModelTrainer
 from llp.meta._weights import StudyWeights
