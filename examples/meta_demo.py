@@ -145,6 +145,11 @@ def main() -> None:
         if name in sources.values()
     )
     print(f"MetaProbing tried {len(sources)} configurations ({tried}).")
+    if mp_result.prior_weights is not None:
+        print(
+            "Earlier studies that ordered its measurements best (they inform, they do not "
+            f"steer): {mp_result.prior_weights.describe()}."
+        )
     source = sources.get(final_trial)
     print(f"Its answer: trial {final_trial} ({source}); why: {mp_result.answer_note}")
     since = next(
