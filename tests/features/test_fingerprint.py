@@ -93,6 +93,10 @@ def test_batches_of_different_widths_or_lengths_name_the_loader() -> None:
         describe_dataset(lambda f: ([wide, narrow], [wide]))
     with pytest.raises(ValueError, match=r"as many targets as inputs\. Got 4 inputs and 3"):
         describe_dataset(lambda f: ([short], [wide]))
+    doubles = (torch.zeros(4, 8, dtype=torch.float64), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"one example shape and one target shape\. Got example "
+                       r"\(8,\) <f8 and target \(\) <i8 after \(8,\) <f4"):  # fmt: skip
+        describe_dataset(lambda f: ([wide, doubles], [wide]))
 
 
 def test_row_fingerprint_ignores_order_and_batching_but_not_content() -> None:

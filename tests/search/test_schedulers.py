@@ -506,3 +506,30 @@ def test_equal_posteriors_at_a_promotion_keep_the_prior_order() -> None:
     assert {d.source for d in promoted} == {"prior"}
     assert len({d.posterior for d in promoted + kept_out}) == 1
     assert max(d.measured for d in promoted) < min(d.measured for d in kept_out)
+
+
+def test_earlier_studies_are_weighed_only_on_pairs_measured_on_one_rung() -> None:
+    from llp.search import Evaluation, Job
+    from llp.training import Fidelity
+
+    class Earlier:  # a prior's trainer, reduced to what the weighing reads
+        surrogate_ = None
+
+        def study_models(self):
+            X = np.linspace(0, 1, 5)[:, None]
+            return {"rising": (X, X[:, 0]), "falling": (X, 1 - X[:, 0])}
+
+    scheduler = meta_guided(configs(4), trainer=Earlier(), budget=20.0)
+
+    def measured(x: float, fraction: float, score: float) -> Evaluation:
+        job = Job(0, 0, {"x": x}, Fidelity(fraction, 1), 0, 0, "test")
+        return Evaluation(job, fake_result(job, score))
+
+    scheduler._history = [measured(0.1, 0.125, 0.6), measured(0.9, 0.25, 0.9)]
+    scheduler._weigh_earlier_studies()
+    assert scheduler.prior_weights is None  # no two on one rung: nothing was judged
+    scheduler._history.append(measured(0.5, 0.125, 0.8))
+    scheduler._weigh_earlier_studies()
+    weights = scheduler.prior_weights
+    assert weights is not None and weights.n_pairs == 1
+    assert weights.weights["rising"] > weights.weights["falling"]

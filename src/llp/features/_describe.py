@@ -132,9 +132,11 @@ class _Streamed:
 
 
 def _batches(train_loader: Any) -> Iterator[tuple[NDArray[Any], NDArray[Any]]]:
-    """The ``(inputs, targets)`` batches of a training loader as numpy arrays, checked;
+    """The ``(inputs, targets)`` batches of a training loader as numpy arrays, checked
+    (tensor pairs, as many targets as inputs, one example and target shape and dtype);
     ``ValueError`` past :data:`MAX_LOADER_ROWS` or :data:`MAX_LOADER_BYTES`."""
     rows = read = 0
+    layout: tuple[Any, ...] | None = None
     for batch in train_loader:
         if not (
             isinstance(batch, (tuple, list))
@@ -152,6 +154,16 @@ def _batches(train_loader: Any) -> Iterator[tuple[NDArray[Any], NDArray[Any]]]:
                 "The train_loader of dataset_fn(1.0) must yield as many targets as inputs. "
                 f"Got {x.shape[0] if x.ndim else 0} inputs and "
                 f"{y.shape[0] if y.ndim else 0} targets."
+            )
+        shapes = (x.shape[1:], x.dtype.str, y.shape[1:], y.dtype.str)
+        if layout is None:
+            layout = shapes
+        elif shapes != layout:
+            raise ValueError(
+                "The train_loader of dataset_fn(1.0) must yield batches of one example shape "
+                f"and one target shape. Got example {shapes[0]} {shapes[1]} and target "
+                f"{shapes[2]} {shapes[3]} after {layout[0]} {layout[1]} and {layout[2]} "
+                f"{layout[3]}."
             )
         rows += x.shape[0]
         read += x.nbytes + y.nbytes
@@ -180,13 +192,7 @@ def _read_once(train_loader: Any, *, max_samples: int, seed: int) -> _Streamed:
     kept: NDArray[Any] | None = None
     positions = np.empty(0, dtype=np.intp)
     for x, y in _batches(train_loader):
-        try:
-            digests = fingerprint.update(x, y)
-        except ValueError as exc:
-            raise ValueError(
-                "The train_loader of dataset_fn(1.0) must yield batches of one example shape "
-                f"and one target shape. {str(exc).split('. ', 1)[-1]}"
-            ) from None
+        digests = fingerprint.update(x, y)
         start = fingerprint.n_rows - x.shape[0]
         labels.append(y)
         rows = x.reshape(x.shape[0], -1)

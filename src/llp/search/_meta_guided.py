@@ -940,6 +940,8 @@ class MetaGuidedScheduler(Scheduler):
             [(e.fidelity.fraction, e.fidelity.epochs) for e, _ in ok],
             seed=int(self.seed) + self._bracket_index,
         )
+        if weights.n_pairs == 0:
+            return  # no two measurements on one rung: nothing judged, nothing to report
         self.prior_weights = weights
         self._messages.append(f"earlier studies that predict this one: {weights.describe()}")
 

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from llp._checks import check_int
 from llp._decisions import DECISION_ACTIONS
 from llp.space import canonical_config_json
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
-from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
+from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 #: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
 MAX_COST = 1e9
@@ -76,8 +76,8 @@ def float_to_json(value: float) -> float | str:
     return value
 
 
-#: The objectives a study may have (every file format checks it).
-OBJECTIVES: tuple[str, ...] = ("val_accuracy", "val_loss")
+#: The objectives a study may have (the store and every file format check it).
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 #: The fields of one evaluation record that every llp file format carries (an export's
 #: evaluations and the shipped knowledge's): what was trained and what was measured, as

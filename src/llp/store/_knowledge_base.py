@@ -18,6 +18,7 @@ from llp._checks import check_fraction, check_int
 from llp.store import _schema as s
 from llp.store._codec import (
     MAX_NAME,
+    OBJECTIVES,
     answer_row,
     bounded_int,
     check_text,
@@ -68,7 +69,6 @@ _IN_CHUNK = 500
 # (SQLite serialises it with BEGIN IMMEDIATE). Any constant works: "llp" in ASCII.
 _PG_INIT_LOCK = 0x6C6C70
 
-_OBJECTIVES = ("val_accuracy", "val_loss")
 
 _T = TypeVar("_T")
 
@@ -611,9 +611,9 @@ class KnowledgeBase:
         """
         owner = "KnowledgeBase.get_or_create_study"
         name = _check_name("name", name, owner)
-        if objective not in _OBJECTIVES:
+        if objective not in OBJECTIVES:
             raise ValueError(
-                f"The 'objective' parameter of {owner} must be one of {_OBJECTIVES}. "
+                f"The 'objective' parameter of {owner} must be one of {OBJECTIVES}. "
                 f"Got {objective!r} instead."
             )
         for label, value in (("settings", settings), ("space", space)):
