@@ -34,10 +34,27 @@ family) are subsampled, stratified, with ``SUBSAMPLE_SEED``; classes left with f
 2 rows are dropped. Features are
 standardised on the training pool (``FidelityData(standardize=True)``).
 
+Corpus v2 (``--design v2``, being built; the shipped file is still v1): 128
+configurations (same space, design seed 0), each trained with two seeds (trials ``i`` and
+``i + 128``), successive halving over the same fractions with reduction factor 2 by the
+mean validation accuracy of the two seeds (128, 64, 32 and 16 configurations; a failed
+seed fails the configuration), at most 10,000 rows per dataset, landscape probes on the
+full-data evaluations only (on 1/8 of a small table they cost more than the training:
+KEEL pima took 15.8 s with probes on every fraction, 7.4 s without), and a third family,
+``"resmlp"`` (``llp.knowledge.make_resmlp``), on the scikit-learn and KEEL balanced
+tables. 131 studies; the knowledge base is ``benchmarks/results/corpus-v2.db`` and the
+distilled file ``benchmarks/results/corpus-v2.jsonl.gz``, rewritten every
+``--distill-every`` seconds while the build runs. The knowledge base is not committed: a
+build started from a fresh clone first restores the studies of the committed file, so it
+resumes across machines and sessions; the header's build record sums the wall and CPU
+time of every invocation. The meta-model ranks every trial of these studies, not only
+those that reached all of the data (``llp.meta.Experience.halving``).
+
 Run (from the repository root)::
 
     .venv/bin/python benchmarks/build_corpus.py            # full build, 2 workers
     .venv/bin/python benchmarks/build_corpus.py --quick    # two datasets, a smoke test
+    .venv/bin/python benchmarks/build_corpus.py --design v2 --workers 1   # corpus v2
 
 The full build took 1831 s wall on the 2-core development machine while other jobs kept
 its load average near 4; its workers used 1367 s of CPU (so about 12-15 minutes on an idle
@@ -77,6 +94,15 @@ SUBSAMPLE_SEED = 0
 # landscape probes more still), so their datasets are capped lower to fit the build into
 # ~20 minutes on 2 cores.
 MAX_ROWS = {"mlp": 2000, "cnn": 1000}
+# Corpus v2 (``--design v2``): more configurations, two seeds, successive halving, larger
+# datasets, a third family. See "Corpus v2" in the module docstring.
+V2_CONFIGS = 128
+V2_REPLICATES = 2
+V2_REDUCTION_FACTOR = 2
+V2_MAX_ROWS = {"mlp": 10_000, "resmlp": 10_000, "cnn": 10_000}
+RESMLP_SOURCES = ("sklearn", "keel-balanced")
+V2_DB = ROOT / "benchmarks" / "results" / "corpus-v2.db"
+V2_OUT = ROOT / "benchmarks" / "results" / "corpus-v2.jsonl.gz"
 VAL_FRACTION = 0.2
 BATCH_SIZE = 64
 N_CONFIGS = 24
@@ -115,6 +141,9 @@ FAMILIES = {
     "Linear(width, classes); llp.knowledge.make_mlp",
     "cnn": "2 x [Conv(k=3, width channels) > ReLU > MaxPool(2)] > Flatten > Dropout > "
     "Linear; Conv1d for (1, 40) signals, Conv2d for (1, 8, 8) images; llp.knowledge.make_cnn",
+    "resmlp": "Linear(d, width) > 2 x [x + Linear(width, width)(Dropout(ReLU(LayerNorm(x))))] > "
+    "LayerNorm > ReLU > Linear(width, classes); llp.knowledge.make_resmlp (corpus v2, on "
+    "the scikit-learn and KEEL balanced tables)",
 }
 
 
@@ -136,15 +165,30 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class Design:
-    """The fixed design every dataset of the build is evaluated with."""
+    """The fixed design every dataset of the build is evaluated with.
+
+    Version 1 (the shipped corpus) trains every configuration once at every fraction.
+    Version 2 trains each configuration ``replicates`` times (one trial per seed: trial
+    ``i + r * n_configs`` is replicate ``r`` of configuration ``i``) and keeps, after each
+    fraction but the last, the best ``1 / reduction_factor`` by their mean validation
+    accuracy over the replicates (successive halving; a failed replicate fails the
+    configuration; equal means keep the lower configuration number).
+    """
 
     seed: int
     n_configs: int
     fractions: tuple[float, ...]
     epochs: int
+    version: int = 1
+    replicates: int = 1
+    reduction_factor: int | None = None
+    max_rows: tuple[tuple[str, int], ...] = tuple(MAX_ROWS.items())
+    families: tuple[str, ...] = ("mlp", "cnn")
+    #: Landscape probes on every fraction (v1) or on the top fraction only (v2).
+    flatness_everywhere: bool = True
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "seed": self.seed,
             "n_configs": self.n_configs,
             "fractions": list(self.fractions),
@@ -152,16 +196,72 @@ class Design:
             "val_fraction": VAL_FRACTION,
             "data_seed": DATA_SEED,
             "subsample_seed": SUBSAMPLE_SEED,
-            "max_rows": dict(MAX_ROWS),
+            "max_rows": dict(self.max_rows),
             "batch_size": BATCH_SIZE,
-            "measure_flatness": True,
+            "measure_flatness": True if self.flatness_everywhere else "top fraction only",
             "objective": "val_accuracy",
         }
+        if self.version > 1:
+            settings.update(
+                version=self.version,
+                replicates=self.replicates,
+                reduction_factor=self.reduction_factor,
+                promotion="successive halving by the mean validation accuracy of the "
+                "replicates; a failed replicate fails the configuration",
+                families=list(self.families),
+            )
+        return settings
 
     def configs(self) -> list[dict[str, Any]]:
         from llp.knowledge import DEFAULT_SPACE
 
         return DEFAULT_SPACE.sample(self.n_configs, seed=self.seed)
+
+    def survivors(self) -> list[int]:
+        """How many configurations are trained at each fraction."""
+        n, out = self.n_configs, []
+        for _ in self.fractions:
+            out.append(n)
+            if self.reduction_factor:
+                n = max(1, n // self.reduction_factor)
+        return out
+
+    def evaluations(self) -> int:
+        """Evaluations of one complete study."""
+        return self.replicates * sum(self.survivors())
+
+    def max_rows_of(self, family: str) -> int:
+        return dict(self.max_rows)[family]
+
+
+def design_v1(**overrides: Any) -> Design:
+    """The shipped corpus's design (every default of the command line)."""
+    values: dict[str, Any] = {
+        "seed": DESIGN_SEED,
+        "n_configs": N_CONFIGS,
+        "fractions": FRACTIONS,
+        "epochs": EPOCHS,
+    }
+    return Design(**(values | overrides))
+
+
+def design_v2(**overrides: Any) -> Design:
+    """Corpus v2: ``V2_CONFIGS`` configurations, ``V2_REPLICATES`` seeds, successive
+    halving by ``V2_REDUCTION_FACTOR`` over the same fractions, up to 10,000 rows, and the
+    ``"resmlp"`` family on every table."""
+    values: dict[str, Any] = {
+        "seed": DESIGN_SEED,
+        "n_configs": V2_CONFIGS,
+        "fractions": FRACTIONS,
+        "epochs": EPOCHS,
+        "version": 2,
+        "replicates": V2_REPLICATES,
+        "reduction_factor": V2_REDUCTION_FACTOR,
+        "max_rows": tuple(V2_MAX_ROWS.items()),
+        "families": ("mlp", "cnn", "resmlp"),
+        "flatness_everywhere": False,
+    }
+    return Design(**(values | overrides))
 
 
 @dataclass
@@ -259,6 +359,20 @@ def dataset_specs(log: Any = print) -> list[DatasetSpec]:
         take = min(MAX_IMBALANCED_PER_GROUP, len(names))
         chosen = sorted(rng.choice(names, size=take, replace=False).tolist())
         specs += [DatasetSpec(f"keel-{n}", group, "keel-imbalanced", "mlp", n) for n in chosen]
+    return specs
+
+
+def design_specs(design: Design, log: Any = print) -> list[DatasetSpec]:
+    """The datasets of a design's build: :func:`dataset_specs`, and for corpus v2 the
+    scikit-learn and KEEL balanced tables again with the ``"resmlp"`` family (same group;
+    the imbalanced KEEL sets too would take the file well over 10 MB)."""
+    specs = dataset_specs(log)
+    if "resmlp" in design.families:
+        specs += [
+            DatasetSpec(s.name, s.group, s.source, "resmlp", s.key, s.options)
+            for s in specs
+            if s.family == "mlp" and s.source in RESMLP_SOURCES
+        ]
     return specs
 
 
@@ -364,20 +478,23 @@ def load_dataset(
 
 
 # --------------------------------------------------------------------------- one study
-def run_study(spec: DatasetSpec, design: Design) -> StudyOutcome:
-    """Load one dataset and evaluate the whole design on it (run inside a worker)."""
+def run_study(spec: DatasetSpec, design: Design, verbose: bool = False) -> StudyOutcome:
+    """Load one dataset and evaluate the whole design on it (run inside a worker).
+
+    With ``verbose``, a successive-halving design prints a line after each fraction."""
     import torch
     from torch import nn
 
     from llp.data import FidelityData
     from llp.features import DatasetFeatureExtractor, dataset_fingerprint
-    from llp.knowledge import make_cnn, make_mlp, make_optimizer
-    from llp.training import Fidelity, Trainer
+    from llp.knowledge import make_cnn, make_mlp, make_optimizer, make_resmlp
+    from llp.search._base import format_share
+    from llp.training import EvaluationStatus, Fidelity, Trainer
 
     started, cpu_started = time.perf_counter(), time.process_time()
     outcome = StudyOutcome(spec)
     try:
-        X, y, provenance = load_dataset(spec)
+        X, y, provenance = load_dataset(spec, design.max_rows_of(spec.family))
         data = FidelityData(
             X,
             y,
@@ -397,26 +514,62 @@ def run_study(spec: DatasetSpec, design: Design) -> StudyOutcome:
     def model_fn(config: Any) -> nn.Module:
         if spec.family == "cnn":
             return make_cnn(config, shape, n_classes)
+        if spec.family == "resmlp":
+            return make_resmlp(config, shape[0], n_classes)
         return make_mlp(config, shape[0], n_classes)
 
     outcome.fingerprint = dataset_fingerprint(X, y)
     outcome.n_samples = len(y)
     outcome.meta_features = DatasetFeatureExtractor(seed=0).extract_from(data)
     outcome.provenance = provenance
-    trainer = Trainer(
-        model_fn,
-        make_optimizer,
-        nn.CrossEntropyLoss(),
-        data,
-        device=torch.device("cpu"),
-        objective="val_accuracy",
-        measure_flatness=True,
-        seed=design.seed,
-    )
-    for trial, config in enumerate(design.configs()):
-        for fraction in design.fractions:
-            result = trainer.evaluate(config, Fidelity(fraction, design.epochs), trial_id=trial)
-            outcome.results.append((trial, result_to_plain(result)))
+
+    def trainer_for(measure_flatness: bool) -> Trainer:
+        return Trainer(
+            model_fn,
+            make_optimizer,
+            nn.CrossEntropyLoss(),
+            data,
+            device=torch.device("cpu"),
+            objective="val_accuracy",
+            measure_flatness=measure_flatness,
+            seed=design.seed,
+        )
+
+    trainer = trainer_for(True)
+    configs = design.configs()
+    if design.reduction_factor is None:
+        for trial, config in enumerate(configs):
+            for fraction in design.fractions:
+                fidelity = Fidelity(fraction, design.epochs)
+                result = trainer.evaluate(config, fidelity, trial_id=trial)
+                outcome.results.append((trial, result_to_plain(result)))
+    else:
+        alive = list(range(len(configs)))
+        for fraction, n in zip(design.fractions, design.survivors(), strict=True):
+            alive = alive[:n]
+            # Landscape probes on the top fraction only: on the lower ones they cost more
+            # than the training itself (see the module docstring).
+            trainer = trainer_for(design.flatness_everywhere or fraction == design.fractions[-1])
+            mean: dict[int, float] = {}
+            for i in alive:
+                scores = []
+                for r in range(design.replicates):
+                    trial = i + r * design.n_configs
+                    fidelity = Fidelity(fraction, design.epochs)
+                    result = trainer.evaluate(configs[i], fidelity, trial_id=trial)
+                    outcome.results.append((trial, result_to_plain(result)))
+                    ok = result.status is EvaluationStatus.COMPLETE and result.score is not None
+                    scores.append(float(result.score) if ok else -math.inf)
+                mean[i] = float(np.mean(scores))
+            alive.sort(key=lambda i: (-mean[i], i))
+            if verbose:
+                share = format_share(fraction)
+                print(
+                    f"    {spec.name} ({spec.family}, {len(y)} rows): {len(mean)} "
+                    f"configurations x {design.replicates} seeds on {share} of the data "
+                    f"({time.perf_counter() - started:.0f} s); best mean {mean[alive[0]]:.3f}",
+                    flush=True,
+                )
     outcome.seconds = time.perf_counter() - started
     # CPU time tells the cost apart from the load other processes put on the machine.
     outcome.cpu_seconds = time.process_time() - cpu_started
@@ -431,7 +584,7 @@ def _init_worker(threads: int) -> None:
 
 # --------------------------------------------------------------------------- the build
 def _expected(design: Design) -> int:
-    return design.n_configs * len(design.fractions)
+    return design.evaluations()
 
 
 def _pending(kb: Any, specs: Sequence[DatasetSpec], design: Design) -> list[DatasetSpec]:
@@ -513,6 +666,49 @@ def record_outcome(kb: Any, outcome: StudyOutcome, design: Design) -> str:
     return "recorded"
 
 
+def restore_from_distilled(kb: Any, path: Path, design: Design) -> int:
+    """Put back into the knowledge base the studies of the distilled file at ``path`` that
+    it lacks, when the file holds this design: a build resumes on another machine (or
+    after the untracked knowledge base was lost) from the file that was committed.
+    Returns how many studies were restored."""
+    from llp.knowledge import read_corpus
+
+    if not path.exists():
+        return 0
+    try:
+        corpus = read_corpus(path, cache=False)
+    except (OSError, ValueError) as exc:
+        print(f"not restoring from {path}: {exc}", flush=True)
+        return 0
+    if dict(corpus.header.get("design", {})) != design.settings():
+        return 0
+    datasets = {d.fingerprint: d for d in corpus.datasets}
+    by_study: dict[str, list[Any]] = {}
+    for exp in corpus.experiences:
+        by_study.setdefault(exp.study, []).append(exp)
+    restored = 0
+    for study, exps in by_study.items():
+        if kb.get_study(study) is not None:
+            continue
+        dataset = datasets[exps[0].dataset]
+        family = exps[0].model_family or ""
+        spec = DatasetSpec(dataset.name, dataset.group, dataset.source, family, dataset.name)
+        if spec.study != study:
+            print(f"not restoring {study!r}: not a study name of this build", flush=True)
+            continue
+        outcome = StudyOutcome(
+            spec,
+            fingerprint=dataset.fingerprint,
+            n_samples=dataset.n_samples,
+            meta_features=dict(dataset.meta_features),
+            provenance={"source": dataset.source, "restored_from": path.name},
+            results=[(e.trial, result_to_plain(e.result)) for e in exps],
+        )
+        record_outcome(kb, outcome, design)
+        restored += 1
+    return restored
+
+
 def _dataset_id(kb: Any, fingerprint: str) -> int | None:
     record = kb.get_dataset(fingerprint)
     return None if record is None else record.id
@@ -521,9 +717,17 @@ def _dataset_id(kb: Any, fingerprint: str) -> int | None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="two small datasets, tiny design")
+    parser.add_argument(
+        "--design",
+        choices=("v1", "v2"),
+        default="v1",
+        help="v1: the shipped corpus (default); v2: the successive-halving corpus in the making",
+    )
     parser.add_argument("--max-datasets", type=int, default=None)
     parser.add_argument("--datasets", nargs="+", default=None, help="only these dataset names")
-    parser.add_argument("--configs", type=int, default=None, help=f"default {N_CONFIGS}")
+    parser.add_argument(
+        "--configs", type=int, default=None, help=f"default {N_CONFIGS} (v2: {V2_CONFIGS})"
+    )
     parser.add_argument("--epochs", type=int, default=None, help=f"default {EPOCHS}")
     parser.add_argument("--fractions", type=float, nargs="+", default=None)
     parser.add_argument("--design-seed", type=int, default=DESIGN_SEED)
@@ -533,6 +737,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="distilled file")
     parser.add_argument("--no-distill", action="store_true")
     parser.add_argument("--distill-only", action="store_true")
+    parser.add_argument(
+        "--distill-every",
+        type=float,
+        default=600.0,
+        help="seconds between rewrites of the distilled file while building (default 600)",
+    )
     parser.add_argument("--list", action="store_true", help="print the datasets and exit")
     args = parser.parse_args(argv)
     from llp.knowledge import SHIPPED_CORPUS_PATH
@@ -544,9 +754,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "db": DEFAULT_DB,
         "out": SHIPPED_CORPUS_PATH,
     }
+    if args.design == "v2":
+        defaults.update(configs=V2_CONFIGS, db=V2_DB, out=V2_OUT)
     if args.quick:
         args.datasets = args.datasets or list(QUICK_DATASETS)
-        defaults.update(configs=3, epochs=2, fractions=[0.5, 1.0], db=QUICK_DB, out=QUICK_OUT)
+        configs = 4 if args.design == "v2" else 3
+        defaults.update(configs=configs, epochs=2, fractions=[0.5, 1.0], db=QUICK_DB, out=QUICK_OUT)
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -564,12 +777,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(
         ["python benchmarks/build_corpus.py", shlex.join(sys.argv[1:] if argv is None else argv)]
     ).strip()
-    from llp.knowledge import distill
     from llp.store import KnowledgeBase
 
     started = time.perf_counter()
-    design = Design(args.design_seed, args.configs, args.fractions, args.epochs)
-    specs = dataset_specs()
+    make_design = design_v2 if args.design == "v2" else design_v1
+    design = make_design(
+        seed=args.design_seed,
+        n_configs=args.configs,
+        fractions=args.fractions,
+        epochs=args.epochs,
+    )
+    specs = design_specs(design)
     if args.datasets:
         known = {s.name for s in specs}
         unknown = sorted(set(args.datasets) - known)
@@ -584,70 +802,126 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{spec.name:40s} {spec.group:20s} {spec.family} {spec.source}")
         print(f"{len(specs)} datasets in {len({s.group for s in specs})} groups")
         return 0
-    failed: list[str] = []
-    wall = cpu = 0.0
     load_start = os.getloadavg()[0]
     with KnowledgeBase.open(args.db) as kb:
-        if not args.distill_only:
-            todo = _pending(kb, specs, design)
-            print(
-                f"{len(specs)} datasets, {len(specs) - len(todo)} already complete in "
-                f"{kb.storage}; design: {design.n_configs} configs x {len(design.fractions)} "
-                f"fractions x {design.epochs} epochs, {args.workers} worker(s)",
-                flush=True,
+        if args.distill_only:
+            _distill(kb, args, command, design, None)
+            return 0
+        restored = restore_from_distilled(kb, args.out, design)
+        if restored:
+            print(f"restored {restored} studies from {args.out}", flush=True)
+        todo = _pending(kb, specs, design)
+        print(
+            f"{len(specs)} datasets, {len(specs) - len(todo)} already complete in "
+            f"{kb.storage}; design: {design.n_configs} configs x {len(design.fractions)} "
+            f"fractions x {design.epochs} epochs"
+            + (
+                f" ({design.replicates} seeds, successive halving: "
+                f"{' / '.join(map(str, design.survivors()))} configurations)"
+                if design.reduction_factor
+                else ""
             )
-            # The CNN studies cost the most: start them first so the workers finish together.
-            todo.sort(key=lambda s: s.family != "cnn")
-            failed, cpu = _build(kb, todo, design, args)
-            wall = time.perf_counter() - started
-            print(
-                f"build: {wall:.0f} s wall, {cpu:.0f} s CPU in the workers for {len(todo)} "
-                f"studies (1-min load average {load_start:.1f} at the start, "
-                f"{os.getloadavg()[0]:.1f} at the end)",
-                flush=True,
-            )
-        if not args.no_distill:
-            build: dict[str, Any] = {
-                "wall_seconds": round(wall, 1) if not args.distill_only else None,
-                "worker_cpu_seconds": round(cpu, 1),
-                "load_average_at_start": round(load_start, 2),
-                "workers": args.workers,
-                "torch_threads_per_worker": args.threads,
-                "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPUs",
-                "python": platform.python_version(),
-                "torch": _torch_version(),
-                "note": "wall_seconds covers the last invocation only when a build was resumed",
-            }
-            if args.distill_only:
-                # Re-distilling (e.g. after a format change) keeps the record of the build.
-                command, build = _previous_build(args.out, command, build)
-            corpus = distill(
-                kb,
-                args.out,
-                command=command,
-                build=build,
-                families=FAMILIES,
-                preprocessing=_preprocessing_note(),
-            )
-            size = args.out.stat().st_size
-            print(
-                f"distilled {len(corpus.datasets)} datasets in {len(corpus.groups)} groups, "
-                f"{len(corpus.experiences)} evaluations -> {args.out} ({size / 1e6:.2f} MB)",
-                flush=True,
-            )
+            + f", {args.workers} worker(s)",
+            flush=True,
+        )
+        # The CNN studies cost the most: start them first so the workers finish together.
+        todo.sort(key=lambda s: s.family != "cnn")
+        run = _Run(started, load_start, _continued_build(args.out, design, len(todo) < len(specs)))
+
+        def checkpoint(final: bool) -> None:
+            if args.no_distill or not (final or run.due(args.distill_every)):
+                return
+            if kb.counts()["evaluations"]:
+                _distill(kb, args, command, design, run)
+            run.distilled = time.perf_counter()
+
+        failed = _build(kb, todo, design, args, run, checkpoint)
+        print(
+            f"build: {time.perf_counter() - started:.0f} s wall, {run.cpu:.0f} s CPU in the "
+            f"workers for {len(todo)} studies (1-min load average {load_start:.1f} at the "
+            f"start, {os.getloadavg()[0]:.1f} at the end)",
+            flush=True,
+        )
+        checkpoint(final=True)
     print(f"total: {time.perf_counter() - started:.0f} s wall", flush=True)
     if failed:
         print(f"datasets not built: {failed}", flush=True)
     return 0
 
 
+@dataclass
+class _Run:
+    """This invocation's clock, for the header and for distilling as the build goes."""
+
+    started: float
+    load_start: float
+    #: The build record of the distilled file this invocation continues (None: a new one).
+    before: dict[str, Any] | None
+    cpu: float = 0.0
+    distilled: float = field(default_factory=time.perf_counter)
+
+    def due(self, every: float) -> bool:
+        return time.perf_counter() - self.distilled >= every
+
+
+def _distill(
+    kb: Any, args: argparse.Namespace, command: str, design: Design, run: _Run | None
+) -> None:
+    """Write the distilled file from the knowledge base; the header's build record adds
+    this invocation to those of the file it replaces when the build resumed one."""
+    from llp.knowledge import distill
+
+    if run is None:  # --distill-only keeps the record of the build (e.g. a format change)
+        command, build = _previous_build(args.out, command, {})
+    else:
+        wall = time.perf_counter() - run.started
+        build = {
+            "wall_seconds": round(wall, 1),
+            "worker_cpu_seconds": round(run.cpu, 1),
+            "load_average_at_start": round(run.load_start, 2),
+            "workers": args.workers,
+            "torch_threads_per_worker": args.threads,
+            "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPUs",
+            "python": platform.python_version(),
+            "torch": _torch_version(),
+            "invocations": 1,
+            "note": "wall and CPU seconds are summed over the invocations that built it",
+        }
+        before = run.before
+        if before is not None:
+            build["wall_seconds"] = round(wall + float(before["wall_seconds"]), 1)
+            build["worker_cpu_seconds"] = round(run.cpu + float(before["worker_cpu_seconds"]), 1)
+            build["invocations"] = int(before["invocations"]) + 1
+    corpus = distill(
+        kb,
+        args.out,
+        command=command,
+        build=build,
+        families={f: FAMILIES[f] for f in design.families},
+        preprocessing=_preprocessing_note(),
+        # v2 has twenty times the evaluations: fewer digits keep the file near 10 MB.
+        digits=6 if design.version == 1 else 5,
+        seconds_digits=4 if design.version == 1 else 2,
+    )
+    size = args.out.stat().st_size
+    print(
+        f"distilled {len(corpus.datasets)} datasets in {len(corpus.groups)} groups, "
+        f"{len(corpus.experiences)} evaluations -> {args.out} ({size / 1e6:.2f} MB)",
+        flush=True,
+    )
+
+
 def _build(
-    kb: Any, todo: list[DatasetSpec], design: Design, args: argparse.Namespace
-) -> tuple[list[str], float]:
-    """Run the studies of ``todo``; returns the datasets not built and the CPU seconds."""
+    kb: Any,
+    todo: list[DatasetSpec],
+    design: Design,
+    args: argparse.Namespace,
+    run: _Run,
+    checkpoint: Any,
+) -> list[str]:
+    """Run the studies of ``todo``; returns the datasets not built."""
     failed: list[str] = []
     total = len(todo)
-    cpu = [0.0]
 
     def report(index: int, outcome: StudyOutcome) -> None:
         spec = outcome.spec
@@ -655,26 +929,31 @@ def _build(
             failed.append(spec.name)
             print(f"[{index}/{total}] {spec.name}: not built ({outcome.error})", flush=True)
             return
-        cpu[0] += outcome.cpu_seconds
+        run.cpu += outcome.cpu_seconds
         status = record_outcome(kb, outcome, design)
         n_failed = sum(r["status"] != "complete" for _, r in outcome.results)
         best = max(
             (r["score"] for _, r in outcome.results if r["status"] == "complete"),
             default=math.nan,
         )
+        elapsed = time.perf_counter() - run.started
         print(
             f"[{index}/{total}] {spec.name} ({spec.family}, group {spec.group}, "
             f"{outcome.n_samples} rows): {outcome.seconds:.1f} s wall, "
             f"{outcome.cpu_seconds:.1f} s CPU, {len(outcome.results)} "
-            f"evaluations, {n_failed} failed, best {best:.3f}; {status}",
+            f"evaluations, {n_failed} failed, best {best:.3f}; {status}; "
+            f"{elapsed / 60:.1f} min so far, about {elapsed / index * (total - index) / 60:.0f} "
+            "min to go at this pace",
             flush=True,
         )
+        checkpoint(final=False)
 
+    verbose = design.reduction_factor is not None
     if args.workers == 1 or total <= 1:
         _init_worker(args.threads)
         for index, spec in enumerate(todo, start=1):
-            report(index, run_study(spec, design))
-        return failed, cpu[0]
+            report(index, run_study(spec, design, verbose))
+        return failed
     # "spawn": workers start clean (no inherited torch threads or database connections).
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=args.workers,
@@ -682,17 +961,36 @@ def _build(
         initializer=_init_worker,
         initargs=(args.threads,),
     ) as pool:
-        futures = [pool.submit(run_study, spec, design) for spec in todo]
+        futures = [pool.submit(run_study, spec, design, verbose) for spec in todo]
         for index, future in enumerate(concurrent.futures.as_completed(futures), start=1):
             report(index, future.result())
-    return failed, cpu[0]
+    return failed
+
+
+def _continued_build(path: Path, design: Design, resumed: bool) -> dict[str, Any] | None:
+    """The build record of the distilled file a resumed build continues, if it has one
+    of the same design that sums its invocations."""
+    if not resumed:
+        return None
+    try:
+        header = _read_header(path)
+    except (OSError, ValueError):
+        return None
+    build = header.get("build", {})
+    if header.get("design") != design.settings() or "invocations" not in build:
+        return None
+    return dict(build)
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    from llp.knowledge import read_corpus
+
+    return dict(read_corpus(path, cache=False).header)
 
 
 def _previous_build(path: Path, command: str, build: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    from llp.knowledge import read_corpus
-
     try:
-        header = read_corpus(path, cache=False).header
+        header = _read_header(path)
     except (OSError, ValueError):
         return command, build
     return str(header["command"]), dict(header["build"])

@@ -148,3 +148,77 @@ def test_a_knowledge_base_of_another_design_is_refused(
     argv = ["--datasets", "sklearn-iris", "--workers", "1", "--db", str(db), "--no-distill"]
     with pytest.raises(SystemExit, match="with another design"):
         build_corpus.main(argv)
+
+
+@pytest.mark.slow
+def test_a_quick_v2_build_halves_on_the_mean_of_two_seeds_and_resumes_from_its_file(
+    build_corpus: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llp.meta import MetaModelTrainer
+
+    db, out = tmp_path / "corpus.db", tmp_path / "corpus.jsonl.gz"
+    argv = ["--design", "v2", "--quick", "--workers", "1", "--db", str(db), "--out", str(out)]
+    assert build_corpus.main(argv) == 0
+    corpus = read_corpus(out, cache=False)
+    assert corpus.model_families == ("cnn", "mlp", "resmlp")
+    design = corpus.header["design"]
+    assert design["version"] == 2 and design["replicates"] == 2
+    assert design["measure_flatness"] == "top fraction only"
+    by_study: dict[str, list] = {}
+    for e in corpus.experiences:
+        by_study.setdefault(e.study, []).append(e)
+    assert set(by_study) == {
+        "corpus/cnn/mnist1d-n500-seed2",
+        "corpus/mlp/sklearn-iris",
+        "corpus/resmlp/sklearn-iris",
+    }
+    configs = DEFAULT_SPACE.sample(4, seed=build_corpus.DESIGN_SEED)
+    for exps in by_study.values():
+        assert len(exps) == 2 * (4 + 2)  # two seeds x (4 configurations, then the best 2)
+        assert all(e.halving for e in exps)
+        assert all(dict(e.result.config) == configs[e.trial % 4] for e in exps)
+        seeds = {(e.trial, e.result.seed) for e in exps}
+        assert all(seed != other for t, seed in seeds for u, other in seeds if u == t + 4)
+        half = {e.trial: e.result for e in exps if e.result.fidelity.fraction == 0.5}
+
+        def mean(i: int, scores: dict = half) -> float:
+            pair = [scores[i].score, scores[i + 4].score]
+            return -np.inf if None in pair else float(np.mean(pair))
+
+        promoted = sorted({e.trial % 4 for e in exps if e.result.fidelity.fraction == 1.0})
+        expected = sorted(sorted(range(4), key=lambda i: (-mean(i), i))[:2])
+        assert promoted == expected
+        # Landscape probes on the top fraction only.
+        assert all(
+            bool(e.result.landscape) == (e.result.fidelity.fraction == 1.0)
+            for e in exps
+            if e.result.status.value == "complete"
+        )
+    # Every trial is ranked, those that stopped on half of the data below the others.
+    ranks = MetaModelTrainer(DEFAULT_SPACE).add(corpus.experiences).final_ranks()
+    assert len(ranks) == 3 * 8
+    # A lost knowledge base (it is not committed) is rebuilt from the distilled file.
+    db.unlink()
+    capsys.readouterr()
+    assert build_corpus.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "restored 3 studies" in printed and "3 already complete" in printed
+    header = read_corpus(out, cache=False).header
+    assert header["build"]["invocations"] == 2
+    assert header["build"]["wall_seconds"] >= corpus.header["build"]["wall_seconds"]
+
+
+def test_make_resmlp_trains_on_batches_of_one_and_checks_its_config() -> None:
+    import torch
+
+    from llp.knowledge import make_resmlp
+
+    config = DEFAULT_SPACE.sample(1, seed=0)[0]
+    model = make_resmlp(config, n_features=4, n_classes=3)
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(torch.zeros(1, 4)), torch.tensor([1]))
+    loss.backward()  # per-example normalisation: a batch of one trains
+    with pytest.raises(ValueError, match="'width', an int >= 1"):
+        make_resmlp({**config, "width": 0}, n_features=4, n_classes=3)
+    with pytest.raises(ValueError, match="'n_classes' parameter of make_resmlp"):
+        make_resmlp(config, n_features=4, n_classes=0)

@@ -330,3 +330,57 @@ def test_rows_beyond_float32_are_skipped_and_counted_not_fatal() -> None:
     assert sum(trainer.skipped_rows_.values()) >= 1
     X, _, _ = trainer.surrogate_training_set()
     assert np.isfinite(X[~np.isnan(X)]).all() and np.abs(X[~np.isnan(X)]).max() < 3.4e38
+
+
+def _bracket(halving: bool) -> list[Experience]:
+    """One successive-halving bracket, configurations A-D, two seeds (trials i and i + 4):
+    all on 1/2 of the data, A and B promoted to all of it. C measured higher on 1/2 than
+    A and B do on all the data; one seed of D diverged."""
+    configs = [
+        {"lr": 0.01, "width": 32, "optimizer": "adam"},
+        {"lr": 0.02, "width": 32, "optimizer": "adam"},
+        {"lr": 0.03, "width": 32, "optimizer": "adam"},
+        {"lr": 0.5, "width": 32, "optimizer": "sgd"},
+    ]
+    half = {0: (0.70, 0.72), 1: (0.71, 0.69), 2: (0.95, 0.50), 3: (0.99, None)}
+    full = {0: (0.80, 0.82), 1: (0.84, 0.84)}
+    rows = []
+    for i, config in enumerate(configs):
+        for fraction, scores in ((0.5, half), (1.0, full)):
+            for replicate, score in enumerate(scores.get(i, ())):
+                rows.append((i + 4 * replicate, make_result(config, fraction, score)))
+    return [
+        Experience("d0", "g0", make_meta_features(0.5), "mlp", "bracket", t, r, halving=halving)
+        for t, r in rows
+    ]
+
+
+def test_a_halving_study_ranks_every_trial_by_where_it_stopped_and_its_mean_score() -> None:
+    ranks = MetaModelTrainer(SPACE).add(_bracket(halving=True)).final_ranks()
+    rank = {trial: q for (_, trial), (q, _) in ranks.items()}
+    # B (mean 0.84 on all the data) > A (0.81) > C (stopped on half, whatever it scored
+    # there); D failed one seed, so both of its trials failed.
+    assert rank[1] == rank[5] > rank[0] == rank[4] > rank[2] == rank[6]
+    assert rank[3] is None and rank[7] is None
+    judged = {trial: exp.result.fidelity.fraction for (_, trial), (_, exp) in ranks.items()}
+    assert judged[0] == 1.0 and judged[2] == 0.5
+    assert ranks[("bracket", 7)][1].result.status is EvaluationStatus.FAILED
+
+
+def test_other_studies_rank_only_the_trials_on_their_top_fidelity() -> None:
+    # Hyperband's and MetaProbing's studies: where a trial stopped is not a ranking.
+    ranks = MetaModelTrainer(SPACE).add(_bracket(halving=False)).final_ranks()
+    assert sorted(t for (_, t) in ranks) == [0, 1, 4, 5, 7]  # 7 failed
+    rank = {trial: q for (_, trial), (q, _) in ranks.items()}
+    assert rank[1] == rank[5] > rank[0] == rank[4]
+
+
+def test_replicates_give_one_config_only_row_and_every_measurement_a_row() -> None:
+    trainer = MetaModelTrainer(SPACE).add(_bracket(halving=True))
+    X, y, _ = trainer.surrogate_training_set()
+    complete = sum(e.result.status is EvaluationStatus.COMPLETE for e in trainer.experiences)
+    assert X.shape[0] == 4 + complete  # 4 configurations, then each completed evaluation
+    assert list(y[:4]) == [2 / 3, 1.0, 1 / 3, 0.0]  # A, B, C, D (failed)
+    # The predictor learns each configuration once, best first, failures left out.
+    _, Y, w = trainer.predictor_training_set()
+    assert Y.shape[0] == 3 and list(w) == [1.1, 0.6, 0.1]

@@ -57,6 +57,7 @@ from llp.knowledge._families import (
     make_cnn,
     make_mlp,
     make_optimizer,
+    make_resmlp,
 )
 from llp.knowledge._prior import (
     FEATURE_FLAGS,
@@ -140,6 +141,7 @@ __all__ = [
     "make_cnn",
     "make_mlp",
     "make_optimizer",
+    "make_resmlp",
     "prior_flags",
     "read_corpus",
     "select_experiences",

@@ -201,17 +201,23 @@ def _rounded_optional(value: float | None, digits: int = SIGNIFICANT_DIGITS) -> 
     return float(f"{float(value):.{digits}g}") + 0.0
 
 
-def _curve_columns(result: EvaluationResult) -> dict[str, list[Any]]:
+def _curve_columns(result: EvaluationResult, digits: int, seconds: int) -> dict[str, list[Any]]:
     return {
         "epoch": [int(p.epoch) for p in result.curve],
-        "train_loss": [_rounded(p.train_loss) for p in result.curve],
-        "val_loss": [_rounded(p.val_loss) for p in result.curve],
-        "val_accuracy": [_rounded_optional(p.val_accuracy) for p in result.curve],
-        "seconds": [_rounded(p.seconds, SECONDS_DIGITS) for p in result.curve],
+        "train_loss": [_rounded(p.train_loss, digits) for p in result.curve],
+        "val_loss": [_rounded(p.val_loss, digits) for p in result.curve],
+        "val_accuracy": [_rounded_optional(p.val_accuracy, digits) for p in result.curve],
+        "seconds": [_rounded(p.seconds, seconds) for p in result.curve],
     }
 
 
-def _evaluation_record(study: str, trial: int, result: EvaluationResult) -> dict[str, Any]:
+def _evaluation_record(
+    study: str,
+    trial: int,
+    result: EvaluationResult,
+    digits: int = SIGNIFICANT_DIGITS,
+    seconds: int = SECONDS_DIGITS,
+) -> dict[str, Any]:
     return {
         "kind": "evaluation",
         "study": study,
@@ -220,16 +226,16 @@ def _evaluation_record(study: str, trial: int, result: EvaluationResult) -> dict
         "fraction": float(result.fidelity.fraction),
         "epochs": int(result.fidelity.epochs),
         "status": result.status.value,
-        "score": _rounded_optional(result.score),
+        "score": _rounded_optional(result.score, digits),
         "objective": result.objective,
-        "cost": _rounded(result.cost),
-        "seconds": _rounded(result.seconds, SECONDS_DIGITS),
-        "train_seconds": _rounded(result.train_seconds, SECONDS_DIGITS),
-        "probe_cost": _rounded(result.probe_cost),
+        "cost": _rounded(result.cost, digits),
+        "seconds": _rounded(result.seconds, seconds),
+        "train_seconds": _rounded(result.train_seconds, seconds),
+        "probe_cost": _rounded(result.probe_cost, digits),
         "n_train": int(result.n_train),
         "seed": int(result.seed),
-        "curve": _curve_columns(result),
-        "landscape": {k: _rounded(v) for k, v in sorted(result.landscape.items())},
+        "curve": _curve_columns(result, digits, seconds),
+        "landscape": {k: _rounded(v, digits) for k, v in sorted(result.landscape.items())},
         "failure_reason": result.failure_reason,
     }
 
@@ -242,6 +248,8 @@ def distill(
     build: Mapping[str, Any] | None = None,
     families: Mapping[str, str] | None = None,
     preprocessing: str = "",
+    digits: int = SIGNIFICANT_DIGITS,
+    seconds_digits: int = SECONDS_DIGITS,
 ) -> Corpus:
     """Write the fixed-design studies of a knowledge base as a shipped-knowledge file.
 
@@ -265,6 +273,9 @@ def distill(
         A description of each model family.
     preprocessing : str, default=""
         How the datasets were prepared.
+    digits, seconds_digits : int
+        Significant digits kept for floats, and for times (machine noise); fewer make a
+        smaller file.
 
     Returns
     -------
@@ -327,7 +338,7 @@ def distill(
         )
     ]
     evaluation_records = [
-        _evaluation_record(name, e.trial_number, e.result)
+        _evaluation_record(name, e.trial_number, e.result, digits, seconds_digits)
         for name in sorted(by_study)
         for e in sorted(
             by_study[name],
@@ -459,6 +470,7 @@ class _Reader:
         self.seen_keys: set[tuple[str, int, float, int]] = set()
         self.fidelities: dict[tuple[float, int], Fidelity] = {}
         self.experiences: list[Experience] = []
+        self.halving = False
 
     def read(self) -> Corpus:
         # The cyclic garbage collector would rescan the growing list of records again
@@ -564,6 +576,9 @@ class _Reader:
             _string(record[key], f"(header) {key!r}", empty=True)
         for key in ("design", "families", "meta_features", "build"):
             _mapping(record[key], f"(header) {key!r}")
+        # A design that promotes (corpus v2) makes each study one successive-halving
+        # bracket, which the meta-model ranks whole (llp.meta.Experience.halving).
+        self.halving = record["design"].get("reduction_factor") not in (None, 1)
         counts = _mapping(record["counts"], "(header) 'counts'")
         _exact_keys(counts, _COUNT_KEYS, "(header) 'counts'")
         for key in _COUNT_KEYS:
@@ -701,6 +716,7 @@ class _Reader:
                 study=study,
                 trial=trial,
                 result=result,
+                halving=self.halving,
             )
         )
 

@@ -1,6 +1,6 @@
-"""The search space and the two model families the shipped knowledge was measured on.
+"""The search space and the model families the shipped knowledge is measured on.
 
-Both families read the same five hyperparameters under the same names, so what the
+The families read the same five hyperparameters under the same names, so what the
 meta-model learns about a learning rate on tabular data carries over to signals and
 images. The builders are public: :class:`llp.meta_probing.MetaProbing`, the command line
 and the benchmarks reuse them, and a user who searches with them gets the full benefit of
@@ -163,6 +163,58 @@ def make_cnn(config: Mapping[str, Any], input_shape: Sequence[int], n_classes: i
     )
 
 
+def make_resmlp(config: Mapping[str, Any], n_features: int, n_classes: int) -> nn.Module:
+    """The ``"resmlp"`` family: a residual MLP for tabular data, two pre-norm blocks.
+
+    ``Linear(n_features, width)``, then twice ``x + Linear(width, width)(Dropout(ReLU(
+    LayerNorm(x))))``, then ``LayerNorm → ReLU → Linear(width, n_classes)``. The
+    normalisation is per example (``LayerNorm``), so batches of one example train as
+    well as any. Reads the same ``width`` and ``dropout`` as :func:`make_mlp`.
+
+    Parameters
+    ----------
+    config : mapping
+        A configuration of :data:`DEFAULT_SPACE` (``width`` and ``dropout`` are read).
+    n_features : int
+    n_classes : int
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> config = DEFAULT_SPACE.sample(1, seed=0)[0]
+    >>> make_resmlp(config, n_features=4, n_classes=3)(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+    from torch import nn
+
+    owner = "make_resmlp"
+    width = _width(config, owner)
+    dropout = _dropout(config, owner)
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.LayerNorm(width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, width)
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.body(x)
+
+    return nn.Sequential(
+        nn.Linear(_positive("n_features", n_features, owner), width),
+        Block(),
+        Block(),
+        nn.LayerNorm(width),
+        nn.ReLU(),
+        nn.Linear(width, _positive("n_classes", n_classes, owner)),
+    )
+
+
 def _non_negative(config: Mapping[str, Any], key: str, default: float | None) -> float:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -202,4 +254,11 @@ def make_optimizer(model: nn.Module, config: Mapping[str, Any]) -> torch.optim.O
     )
 
 
-__all__ = ["DEFAULT_SPACE", "SGD_MOMENTUM", "make_cnn", "make_mlp", "make_optimizer"]
+__all__ = [
+    "DEFAULT_SPACE",
+    "SGD_MOMENTUM",
+    "make_cnn",
+    "make_mlp",
+    "make_optimizer",
+    "make_resmlp",
+]

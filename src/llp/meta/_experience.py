@@ -49,6 +49,11 @@ class Experience:
         The configuration's number within the study.
     result : EvaluationResult
         What was measured (config, fidelity, curve, landscape, score, status).
+    halving : bool, default=False
+        The study is one successive-halving bracket (corpus v2's design): a trial that
+        stopped on a lower fidelity lost to those that went on, so the meta-model ranks
+        every trial (:meth:`MetaModelTrainer.final_ranks`), not only those that reached
+        the top fidelity.
     """
 
     dataset: str
@@ -58,6 +63,7 @@ class Experience:
     study: str
     trial: int
     result: EvaluationResult
+    halving: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "meta_features", MappingProxyType(dict(self.meta_features)))

@@ -61,6 +61,68 @@ def _quantiles(scores: Sequence[float | None]) -> np.ndarray:
     return out
 
 
+def _study_final_ranks(
+    study: str, exps: Sequence[Experience]
+) -> dict[tuple[str, int], tuple[float | None, Experience]]:
+    """:meth:`MetaModelTrainer.final_ranks` of one study."""
+
+    def fidelity(e: Experience) -> tuple[float, int]:
+        return (e.result.fidelity.fraction, e.result.fidelity.epochs)
+
+    complete = [
+        e
+        for e in exps
+        if e.result.status is EvaluationStatus.COMPLETE and e.result.score is not None
+    ]
+    if not complete:
+        return {}
+    level = {fid: i for i, fid in enumerate(sorted({fidelity(e) for e in complete}))}
+    # Each trial is judged on its highest fidelity; a failure anywhere fails it.
+    judged_on: dict[int, Experience] = {}
+    for e in complete:
+        held = judged_on.get(e.trial)
+        if held is None or level[fidelity(e)] > level[fidelity(held)]:
+            judged_on[e.trial] = e
+    failures = {e.trial: e for e in exps if e.result.status is EvaluationStatus.FAILED}
+    # Successive halving's order holds within one bracket, where every trial started on
+    # the lowest fidelity. Elsewhere only the trials on the top fidelity (and failed
+    # ones) are ranked.
+    lowest = min(level, key=level.__getitem__)
+    started_lowest = {e.trial for e in exps if fidelity(e) == lowest}
+    halving = all(e.halving for e in exps) and started_lowest == {e.trial for e in exps}
+    if not halving:
+        top_level = len(level) - 1
+        judged_on = {t: e for t, e in judged_on.items() if level[fidelity(e)] == top_level}
+        exps = [e for e in exps if e.trial in judged_on or e.trial in failures]
+    # A configuration's trials are its replicates (one trial in most studies).
+    replicates: dict[str, set[int]] = defaultdict(set)
+    for e in exps:
+        replicates[canonical_config_json(e.result.config)].add(e.trial)
+    groups = [sorted(trials) for trials in replicates.values()]
+    keys: list[tuple[int, float] | None] = []
+    for trials in groups:
+        if any(t in failures or t not in judged_on for t in trials):
+            keys.append(None)
+            continue
+        top = max(level[fidelity(judged_on[t])] for t in trials)
+        scores = [
+            float(judged_on[t].result.score or 0.0)
+            for t in trials
+            if level[fidelity(judged_on[t])] == top
+        ]
+        keys.append((top, float(np.mean(scores))))
+    # Percentile ranks among the configurations (replicates count once).
+    position = {k: i for i, k in enumerate(sorted({k for k in keys if k is not None}))}
+    ranks = _quantiles([None if k is None else float(position[k]) for k in keys])
+    shown = {e.trial: e for e in exps} | judged_on | failures
+    out = {
+        (study, t): (None if k is None else float(q), shown[t])
+        for trials, k, q in zip(groups, keys, ranks, strict=True)
+        for t in trials
+    }
+    return dict(sorted(out.items()))
+
+
 class MetaModelTrainer:
     """Collects past evaluations and trains the two meta-models on them.
 
@@ -243,7 +305,10 @@ class MetaModelTrainer:
         return studies
 
     def final_scores(self) -> dict[tuple[str, int], tuple[float | None, Experience]]:
-        """Per (study, trial): the final score (``None`` = failed) and its evaluation."""
+        """Per (study, trial): the final score (``None`` = failed) and its evaluation.
+
+        Only trials measured on their study's highest fidelity have one; the meta-models
+        learn from :meth:`final_ranks`, which places every trial."""
         finals: dict[tuple[str, int], tuple[float | None, Experience]] = {}
         for study, exps in self._by_study().items():
             ok = [e for e in exps if e.result.status is EvaluationStatus.COMPLETE]
@@ -258,18 +323,46 @@ class MetaModelTrainer:
                     finals[(study, e.trial)] = (e.result.score, e)
         return finals
 
+    def final_ranks(self) -> dict[tuple[str, int], tuple[float | None, Experience]]:
+        """Per (study, trial): the trial's final percentile rank in its study (1 = best,
+        0 = worst; ``None`` = failed, ranked with the worst) and the evaluation it was
+        judged on.
+
+        A study that is one successive-halving bracket (:attr:`Experience.halving`, as
+        the studies of corpus v2 are, with every trial started on the lowest fidelity)
+        is ordered as successive halving orders it: a configuration measured on a
+        higher fidelity ranks above every one that stopped on a lower fidelity, and
+        configurations that stopped on the same fidelity rank by their score there. In
+        other studies only the trials measured on the top fidelity, and failed ones,
+        are ranked: in Hyperband's and MetaProbing's studies a trial's fidelity says
+        where its bracket started as much as how good it was, and labelling the rest by
+        where they stopped made transfer between a team's own studies worse
+        (BENCHMARKS.md). A configuration trained more than once in a study (several
+        trials, each with its own seed) is judged by its mean score on its highest
+        fidelity, and its trials share that rank; one failed run fails it."""
+        ranks: dict[tuple[str, int], tuple[float | None, Experience]] = {}
+        for study, exps in self._by_study().items():
+            ranks.update(_study_final_ranks(study, exps))
+        return ranks
+
+    def _ranks_by_study(self) -> dict[str, dict[int, tuple[float | None, Experience]]]:
+        by_study: dict[str, dict[int, tuple[float | None, Experience]]] = defaultdict(dict)
+        for (study, trial), value in self.final_ranks().items():
+            by_study[study][trial] = value
+        return by_study
+
     def surrogate_training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(X, y, groups)``: one config-only row per trial with a final score, plus one
-        row per lower-fidelity evaluation of those trials; ``groups`` are dataset keys."""
-        finals = self.final_scores()
+        """``(X, y, groups)``: one config-only row per configuration of a study, with its
+        final rank (:meth:`final_ranks`), plus one row per completed evaluation of it;
+        ``groups`` are dataset keys."""
+        ranks = self._ranks_by_study()
         rows: list[np.ndarray] = []
         targets: list[float] = []
         groups: list[str] = []
         for study, exps in self._by_study().items():
-            keys = [k for k in finals if k[0] == study]
-            if len(keys) < 2:
+            quantile = ranks.get(study, {})
+            if len(quantile) < 2:
                 continue
-            quantile = dict(zip(keys, _quantiles([finals[k][0] for k in keys])))
             by_fidelity: dict[tuple[float, int], list[Experience]] = defaultdict(list)
             for e in exps:
                 by_fidelity[(e.result.fidelity.fraction, e.result.fidelity.epochs)].append(e)
@@ -278,25 +371,28 @@ class MetaModelTrainer:
                 for e, q in zip(group, _quantiles([g.result.score for g in group])):
                     rung_q[id(e)] = float(q)
             first = exps[0]
-            for key in keys:
-                _, final_exp = finals[key]
+            seen: set[str] = set()
+            for q, final_exp in quantile.values():
+                key = canonical_config_json(final_exp.result.config)
+                if key in seen:
+                    continue  # replicates of one configuration share one rank
+                seen.add(key)
                 rows.append(
                     self.surrogate_row(
                         first.meta_features, first.model_family, final_exp.result.config
                     )
                 )
-                targets.append(quantile[key])
+                targets.append(q or 0.0)
                 groups.append(first.dataset)
             for e in exps:
-                key = (study, e.trial)
-                if key not in quantile or e.result.status is not EvaluationStatus.COMPLETE:
+                if e.trial not in quantile or e.result.status is not EvaluationStatus.COMPLETE:
                     continue
                 rows.append(
                     self.surrogate_row(
                         e.meta_features, e.model_family, e.result.config, e.result, rung_q[id(e)]
                     )
                 )
-                targets.append(quantile[key])
+                targets.append(quantile[e.trial][0] or 0.0)
                 groups.append(e.dataset)
         if not rows:
             return np.zeros((0, 0)), np.zeros(0), np.zeros(0, dtype=object)
@@ -305,23 +401,27 @@ class MetaModelTrainer:
         return X[keep], y[keep], np.array(groups, dtype=object)[keep]
 
     def predictor_training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(X, Y, weights)``: the best ``top_k`` configurations of every study, with the
-        dataset's features as input and the encoded configuration as target."""
-        finals = self.final_scores()
+        """``(X, Y, weights)``: the best ``top_k`` configurations of every study (by
+        :meth:`final_ranks`), with the dataset's features as input and the encoded
+        configuration as target."""
         X: list[np.ndarray] = []
         Y: list[np.ndarray] = []
         w: list[float] = []
-        for study, exps in self._by_study().items():
-            keys = [k for k in finals if k[0] == study and finals[k][0] is not None]
-            if not keys:
-                continue
-            quantile = dict(zip(keys, _quantiles([finals[k][0] for k in keys])))
-            best = sorted(keys, key=lambda k: (-float(finals[k][0] or 0.0), k[1]))
-            first = exps[0]
-            for key in best[: self.top_k]:
-                X.append(self.dataset_vector(first.meta_features, first.model_family))
-                Y.append(encode_projected(finals[key][1].result.config, self.space))
-                w.append(0.1 + quantile[key])
+        for quantile in self._ranks_by_study().values():
+            best: dict[str, tuple[float, int, Experience]] = {}
+            for trial, (q, exp) in quantile.items():
+                if q is None:
+                    continue
+                key = canonical_config_json(exp.result.config)
+                if key not in best or (q, -trial) > best[key][:2]:
+                    best[key] = (q, -trial, exp)
+            ordered = sorted(best.values(), key=lambda r: (-r[0], -r[1]))
+            # Weights: percentile ranks among the configurations that did not fail.
+            among = _quantiles([q for q, _, _ in ordered])
+            for (_, _, exp), q in list(zip(ordered, among, strict=True))[: self.top_k]:
+                X.append(self.dataset_vector(exp.meta_features, exp.model_family))
+                Y.append(encode_projected(exp.result.config, self.space))
+                w.append(0.1 + float(q))
         if not X:
             return np.zeros((0, 0)), np.zeros((0, len(self.space))), np.zeros(0)
         Xa, Ya = np.vstack(X), np.vstack(Y)
@@ -393,6 +493,8 @@ class MetaModelTrainer:
                         exp.result.seed,
                         sorted(exp.meta_features.items()),
                     )
+                    # (only when set: the keys of fits made before the field existed hold)
+                    + (("halving",) if exp.halving else ())
                 ).encode()
             )
         return digest.hexdigest()
@@ -510,16 +612,17 @@ class MetaModelTrainer:
     ]:
         """Per configuration (by canonical JSON) that is a complete point of this space:
         the configuration, its final percentile rank in every study that measured it,
-        and per study its ``(configuration, final score)`` rows (of ``model_family``'s
-        studies when there are any and ``same_family``)."""
-        finals = self.final_scores()
+        and per study its ``(configuration, final rank)`` rows (:meth:`final_ranks`,
+        ``None`` = failed; of ``model_family``'s studies when there are any and
+        ``same_family``)."""
         by_study: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
         configs: dict[str, dict[str, Any]] = {}
         families = {e.study: e.model_family for e in self.experiences}
         wanted = (
             {st for st, fam in families.items() if fam == model_family} if same_family else set()
         )
-        for (study, _), (score, exp) in finals.items():
+        seen: set[tuple[str, str]] = set()
+        for (study, _), (score, exp) in self.final_ranks().items():
             if wanted and study not in wanted:
                 continue
             projected = project_config(exp.result.config, self.space)
@@ -528,6 +631,9 @@ class MetaModelTrainer:
             except ValueError:
                 continue  # not a complete point of this space
             key = canonical_config_json(config)
+            if (study, key) in seen:
+                continue  # a replicate: the configuration's rank is already in
+            seen.add((study, key))
             configs[key] = config
             by_study[study].append((key, score))
         ranks: dict[str, list[float]] = defaultdict(list)
