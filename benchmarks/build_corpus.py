@@ -73,6 +73,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -576,9 +577,12 @@ def run_study(spec: DatasetSpec, design: Design, verbose: bool = False) -> Study
     return outcome
 
 
-def _init_worker(threads: int) -> None:
+def _limit_threads(threads: int) -> None:
     import torch
 
+    from llp.executors._base import limit_torch_threads
+
+    limit_torch_threads(threads)
     torch.set_num_threads(threads)
 
 
@@ -835,10 +839,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _distill(kb, args, command, design, run)
             run.distilled = time.perf_counter()
 
-        failed = _build(kb, todo, design, args, run, checkpoint)
+        interrupted = False
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            failed = _build(kb, todo, design, args, run, checkpoint)
+        except KeyboardInterrupt:
+            # Stopped (Ctrl-C, or SIGTERM at the end of a session): what is finished stays,
+            # and the distilled file records it and the time spent, for the next run.
+            interrupted, failed = True, []
+            print("interrupted: the finished studies are kept; run again to resume", flush=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         print(
             f"build: {time.perf_counter() - started:.0f} s wall, {run.cpu:.0f} s CPU in the "
-            f"workers for {len(todo)} studies (1-min load average {load_start:.1f} at the "
+            f"workers for {run.studies} studies (1-min load average {load_start:.1f} at the "
             f"start, {os.getloadavg()[0]:.1f} at the end)",
             flush=True,
         )
@@ -846,7 +860,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"total: {time.perf_counter() - started:.0f} s wall", flush=True)
     if failed:
         print(f"datasets not built: {failed}", flush=True)
-    return 0
+    return 130 if interrupted else 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass
@@ -858,6 +876,7 @@ class _Run:
     #: The build record of the distilled file this invocation continues (None: a new one).
     before: dict[str, Any] | None
     cpu: float = 0.0
+    studies: int = 0
     distilled: float = field(default_factory=time.perf_counter)
 
     def due(self, every: float) -> bool:
@@ -930,6 +949,7 @@ def _build(
             print(f"[{index}/{total}] {spec.name}: not built ({outcome.error})", flush=True)
             return
         run.cpu += outcome.cpu_seconds
+        run.studies += 1
         status = record_outcome(kb, outcome, design)
         n_failed = sum(r["status"] != "complete" for _, r in outcome.results)
         best = max(
@@ -950,20 +970,32 @@ def _build(
 
     verbose = design.reduction_factor is not None
     if args.workers == 1 or total <= 1:
-        _init_worker(args.threads)
+        _limit_threads(args.threads)
         for index, spec in enumerate(todo, start=1):
             report(index, run_study(spec, design, verbose))
         return failed
+    from llp.executors._base import prepare_worker_process
+
     # "spawn": workers start clean (no inherited torch threads or database connections).
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=args.workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(args.threads,),
+        # llp's own worker set-up: torch threads limited, Ctrl-C left to this process,
+        # and a watch on it, so a killed build leaves no worker training on as an orphan.
+        initializer=prepare_worker_process,
+        initargs=(args.threads, os.getpid()),
     ) as pool:
         futures = [pool.submit(run_study, spec, design, verbose) for spec in todo]
-        for index, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-            report(index, future.result())
+        try:
+            for index, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+                report(index, future.result())
+        except KeyboardInterrupt:
+            # Leave no worker training a study nobody will record.
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers:
+                process.terminate()
+            raise
     return failed
 
 

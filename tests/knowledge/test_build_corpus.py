@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -222,3 +223,33 @@ def test_make_resmlp_trains_on_batches_of_one_and_checks_its_config() -> None:
         make_resmlp({**config, "width": 0}, n_features=4, n_classes=3)
     with pytest.raises(ValueError, match="'n_classes' parameter of make_resmlp"):
         make_resmlp(config, n_features=4, n_classes=0)
+
+
+@pytest.mark.slow
+def test_an_interrupted_build_keeps_and_distills_its_finished_studies(
+    build_corpus: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real = build_corpus.run_study
+    calls: list[str] = []
+
+    def run_then_stop(spec: Any, design: Any, verbose: bool = False) -> Any:
+        calls.append(spec.name)
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # Ctrl-C, or SIGTERM at the end of a session
+        return real(spec, design, verbose)
+
+    monkeypatch.setattr(build_corpus, "run_study", run_then_stop)
+    db, out = tmp_path / "corpus.db", tmp_path / "corpus.jsonl.gz"
+    argv = ["--design", "v2", "--quick", "--workers", "1", "--db", str(db), "--out", str(out)]
+    assert build_corpus.main(argv) == 130
+    assert "interrupted" in capsys.readouterr().out
+    header = read_corpus(out, cache=False).header
+    assert header["counts"]["studies"] == 1 and header["build"]["invocations"] == 1
+    # The next run resumes with the other two.
+    monkeypatch.setattr(build_corpus, "run_study", real)
+    assert build_corpus.main(argv) == 0
+    header = read_corpus(out, cache=False).header
+    assert header["counts"]["studies"] == 3 and header["build"]["invocations"] == 2
