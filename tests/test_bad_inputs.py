@@ -609,14 +609,14 @@ ROWS: list[Row] = [
         "a shipped-knowledge file that is a pickle",
         _pickled_corpus,
         ValueError,
-        r"The knowledge file .*hostile.jsonl.gz' cannot be read after record 0: it is not a "
-        r"complete gzip file of UTF-8 text",
+        r"The knowledge file .*hostile.jsonl.gz' is malformed: record 1 is not valid JSON",
     ),
     (
         "a shipped-knowledge file nested 100,000 deep",
         _deep_corpus,
         ValueError,
-        r"The knowledge file .*deep.jsonl.gz' is malformed: record 1 is nested too deeply",
+        r"The knowledge file .*deep.jsonl.gz' is malformed: record 1 breaks the record "
+        r"schema: Expected `object`, got `array`",
     ),
     # ------------------------------------------------------------ the command line
     (

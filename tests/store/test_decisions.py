@@ -180,7 +180,7 @@ def test_one_process_at_a_time_holds_a_study(storage: str) -> None:
 
 
 def test_names_longer_than_the_limit_are_refused(kb: KnowledgeBase) -> None:
-    from llp.store._codec import MAX_NAME
+    from llp.store._file_records import MAX_NAME
 
     long = "x" * (MAX_NAME + 1)
     with pytest.raises(ValueError, match=rf"'name' parameter .* at most {MAX_NAME} characters"):
@@ -193,7 +193,7 @@ def test_names_longer_than_the_limit_are_refused(kb: KnowledgeBase) -> None:
 
 
 def test_a_text_longer_than_the_limit_is_refused(kb: KnowledgeBase) -> None:
-    from llp.store._codec import MAX_TEXT
+    from llp.store._file_records import MAX_TEXT
 
     study = study_with_evaluations(kb, n=0)
     job = Job(0, 0, {"lr": 0.1}, Fidelity(0.5, 2), 0, 0, "r")

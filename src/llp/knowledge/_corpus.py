@@ -21,10 +21,13 @@ three, read back as NaN). The ``kind`` of each record says what it is:
    ``train_loss``, ``val_loss``, ``val_accuracy``, ``seconds``), ``landscape`` and
    ``failure_reason`` (tracebacks stay in the knowledge base).
 
-Reading never executes anything from the file: it is parsed as JSON and every record is
-checked field by field (types, ranges, references, configurations legal in the header's
-space, record counts) before any object is built; the first problem raises a
-``ValueError`` that names the file and the record number.
+Reading never executes anything from the file: each line is parsed as JSON straight into
+the declared record types of :mod:`llp.store._file_records` (the evaluation record is the
+one ``llp kb export`` files carry too), which check every field's type and range while
+parsing; then each record is checked against those before it (references, repeats,
+configurations legal in the header's space) and the record counts against the header,
+before any object is built. The first problem raises a ``ValueError`` that names the
+file, the record number, the field and the rule.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ import gzip
 import json
 import math
 import os
-import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -45,16 +47,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from llp import __version__
 from llp.space import SearchSpace
 from llp.space._space import canonical_config_json
-from llp.store._codec import (
-    CURVE_FIELDS,
-    DATASET_FIELDS,
-    EVALUATION_FIELDS,
-    NONFINITE_NAMES,
-    OBJECTIVES,
-    float_to_json,
+from llp.store._codec import CURVE_FIELDS, NONFINITE_NAMES, float_to_json
+from llp.store._file_records import (
+    CurveRecord,
+    KnowledgeDataset,
+    KnowledgeEvaluation,
+    KnowledgeHeader,
+    KnowledgeRecord,
+    KnowledgeStudy,
+    schema_error,
 )
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
@@ -71,35 +77,8 @@ DESIGN_SCHEDULER = "FixedDesign"
 SIGNIFICANT_DIGITS = 6
 SECONDS_DIGITS = 4
 # A line longer than this is refused before it is parsed (the real ones are ~1 kB).
-_MAX_LINE_CHARS = 1 << 20
-
-_HEADER_KEYS = frozenset(
-    {
-        "kind",
-        "format",
-        "format_version",
-        "llp_version",
-        "created",
-        "space",
-        "design",
-        "families",
-        "meta_features",
-        "preprocessing",
-        "command",
-        "build",
-        "counts",
-    }
-)
-_DATASET_KEYS = frozenset({"kind", *DATASET_FIELDS, "source"})
-_STUDY_KEYS = frozenset({"kind", "name", "dataset", "model_family", "objective"})
-_EVALUATION_KEYS = frozenset({"kind", "study", *EVALUATION_FIELDS})
-_CURVE_KEY_SET = frozenset(CURVE_FIELDS)
-# Exact types (``type(v) in ...``): JSON gives int, float or None, and a bool is refused.
-_NUMBER_TYPES = frozenset({int, float})
-_SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
-_NULLABLE_NUMBER_TYPES = frozenset({int, float, type(None), str})
-_COUNT_KEYS = frozenset({"datasets", "studies", "evaluations"})
-_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+_MAX_LINE_BYTES = 1 << 20
+_FLOAT_ONLY = frozenset({float})
 
 
 # --------------------------------------------------------------------------- records
@@ -388,58 +367,6 @@ class _Invalid(Exception):
     """A record breaks the format; the reader adds the file and the record number."""
 
 
-def _reject_constant(token: str) -> Any:
-    raise _Invalid(f"the non-JSON number {token!r} (non-finite floats are written as null)")
-
-
-def _mapping(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _Invalid(f"{what} must be a JSON object. Got {type(value).__name__}")
-    return value
-
-
-def _exact_keys(record: Mapping[str, Any], keys: frozenset[str], what: str) -> None:
-    missing, extra = sorted(keys - set(record)), sorted(set(record) - keys)
-    if missing or extra:
-        raise _Invalid(
-            f"{what} must have exactly the keys {sorted(keys)}; missing {missing}, "
-            f"unexpected {extra}"
-        )
-
-
-def _string(value: Any, what: str, *, empty: bool = False) -> str:
-    if not isinstance(value, str) or (not empty and not value):
-        rule = "a string" if empty else "a non-empty string"
-        raise _Invalid(f"{what} must be {rule}. Got {value!r}")
-    return value
-
-
-def _integer(value: Any, what: str, *, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _Invalid(f"{what} must be an int >= {low}. Got {value!r}")
-    return value
-
-
-def _number(
-    value: Any,
-    what: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    nullable: bool = False,
-) -> float:
-    """A finite JSON number in ``[low, high]``; with ``nullable``, null reads as NaN."""
-    if value is None and nullable:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _Invalid(
-            f"{what} must be a finite number{' or null' if nullable else ''}. Got {value!r}"
-        )
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _Invalid(f"{what} must lie in [{low}, {high}]. Got {value!r}")
-    return float(value)
-
-
 def _strings(value: Any, what: str) -> frozenset[str]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(
@@ -453,13 +380,27 @@ def _strings(value: Any, what: str) -> frozenset[str]:
     return frozenset(items)
 
 
+def _floats(values: list[Any]) -> list[float]:
+    """A column of floats that may be non-finite: names (format 2) and nulls (format 1,
+    read as NaN) become floats."""
+    if set(map(type, values)) <= _FLOAT_ONLY:
+        return values
+    return [
+        math.nan if v is None else NONFINITE_NAMES[v] if type(v) is str else float(v)
+        for v in values
+    ]
+
+
 class _Reader:
-    """Reads and checks one corpus file, record by record."""
+    """Reads and checks one corpus file, record by record: each line is parsed into the
+    declared record types of :mod:`llp.store._file_records` (types and ranges), then
+    checked against the records before it (references, repeats, the header's space)."""
 
     def __init__(self, path: Path) -> None:
         from llp.meta import Experience
 
         self._experience = Experience
+        self._decoder = msgspec.json.Decoder(KnowledgeRecord)
         self.path = path
         self.header: dict[str, Any] | None = None
         self.space: SearchSpace | None = None
@@ -474,7 +415,7 @@ class _Reader:
 
     def read(self) -> Corpus:
         # The cyclic garbage collector would rescan the growing list of records again
-        # and again (a third of the reading time); nothing read here forms a cycle.
+        # and again; nothing read here forms a cycle.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -494,10 +435,10 @@ class _Reader:
                         f"The knowledge file {str(self.path)!r} is malformed: record "
                         f"{number} {exc}."
                     ) from None
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(
                 f"The knowledge file {str(self.path)!r} cannot be read after record "
-                f"{number}: it is not a complete gzip file of UTF-8 text ({type(exc).__name__}: "
+                f"{number}: it is not a complete gzip file ({type(exc).__name__}: "
                 f"{exc}). Was it truncated or corrupted? Rebuild it with "
                 "benchmarks/build_corpus.py."
             ) from None
@@ -522,188 +463,140 @@ class _Reader:
             experiences=tuple(self.experiences),
         )
 
-    def _lines(self) -> Iterator[str]:
-        with gzip.open(self.path, "rt", encoding="utf-8", newline="\n") as handle:
+    def _lines(self) -> Iterator[bytes]:
+        with gzip.open(self.path, "rb") as handle:
             while True:
                 # Bounded reads: a hostile file cannot make one line fill the memory.
-                line = handle.readline(_MAX_LINE_CHARS + 1)
+                line = handle.readline(_MAX_LINE_BYTES + 1)
                 if not line:
                     return
                 yield line
 
     # ------------------------------------------------------------------ records
-    def _record(self, number: int, line: str) -> None:
-        if len(line) > _MAX_LINE_CHARS:
-            raise _Invalid(f"is longer than {_MAX_LINE_CHARS} characters")
+    def _record(self, number: int, line: bytes) -> None:
+        if len(line) > _MAX_LINE_BYTES:
+            raise _Invalid(f"is longer than {_MAX_LINE_BYTES} bytes")
         try:
-            record = json.loads(line, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise _Invalid(f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+            record = self._decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            raise _Invalid(f"breaks the record schema: {schema_error(exc)}") from None
+        except msgspec.DecodeError as exc:
+            raise _Invalid(f"is not valid JSON in UTF-8 ({exc})") from None
         except RecursionError:
             raise _Invalid("is nested too deeply to be a knowledge record") from None
-        if not isinstance(record, dict):
-            raise _Invalid(f"must be a JSON object. Got {type(record).__name__}")
-        kind = record.get("kind")
         if number == 1:
-            if kind != "header":
+            if not isinstance(record, KnowledgeHeader):
+                kind = record.__struct_config__.tag
                 raise _Invalid(f"must be the header (kind 'header'). Got kind {kind!r}")
             self._header(record)
-        elif kind == "dataset":
-            self._dataset(record)
-        elif kind == "study":
-            self._study(record)
-        elif kind == "evaluation":
+        elif isinstance(record, KnowledgeEvaluation):
             self._evaluation(record)
+        elif isinstance(record, KnowledgeStudy):
+            self._study(record)
+        elif isinstance(record, KnowledgeDataset):
+            self._dataset(record)
         else:
             raise _Invalid(
-                f"has kind {kind!r}; after the header only 'dataset', 'study' and "
+                "is a second header; after the header only 'dataset', 'study' and "
                 "'evaluation' records may follow"
             )
 
-    def _header(self, record: dict[str, Any]) -> None:
-        if record.get("format") != FORMAT_NAME:
+    def _header(self, record: KnowledgeHeader) -> None:
+        if record.format != FORMAT_NAME:
+            raise _Invalid(f"(header) must have format {FORMAT_NAME!r}. Got {record.format!r}")
+        if record.format_version > FORMAT_VERSION:
             raise _Invalid(
-                f"(header) must have format {FORMAT_NAME!r}. Got {record.get('format')!r}"
-            )
-        version = _integer(record.get("format_version"), "(header) 'format_version'", low=1)
-        if version > FORMAT_VERSION:
-            raise _Invalid(
-                f"(header) has format_version {version}, newer than the version "
+                f"(header) has format_version {record.format_version}, newer than the version "
                 f"{FORMAT_VERSION} this llp {__version__} reads; upgrade llp"
             )
-        _exact_keys(record, _HEADER_KEYS, "(header)")
-        for key in ("llp_version", "created", "command", "preprocessing"):
-            _string(record[key], f"(header) {key!r}", empty=True)
-        for key in ("design", "families", "meta_features", "build"):
-            _mapping(record[key], f"(header) {key!r}")
         # A design that promotes (corpus v2) makes each study one successive-halving
         # bracket, which the meta-model ranks whole (llp.meta.Experience.halving).
-        self.halving = record["design"].get("reduction_factor") not in (None, 1)
-        counts = _mapping(record["counts"], "(header) 'counts'")
-        _exact_keys(counts, _COUNT_KEYS, "(header) 'counts'")
-        for key in _COUNT_KEYS:
-            _integer(counts[key], f"(header) counts[{key!r}]")
-        space = _mapping(record["space"], "(header) 'space'")
+        self.halving = record.design.get("reduction_factor") not in (None, 1)
         try:
-            self.space = SearchSpace.from_dict(space)
+            self.space = SearchSpace.from_dict(record.space)
         except (TypeError, ValueError, KeyError) as exc:
             raise _Invalid(f"(header) 'space' is not a valid search space: {exc}") from None
-        self.header = record
+        header = msgspec.to_builtins(record)
+        header["kind"] = "header"
+        self.header = header
 
-    def _dataset(self, record: dict[str, Any]) -> None:
+    def _dataset(self, record: KnowledgeDataset) -> None:
         from llp.features import DATASET_FEATURES
 
-        _exact_keys(record, _DATASET_KEYS, "(dataset)")
-        fingerprint = _string(record["fingerprint"], "(dataset) 'fingerprint'")
-        if not _FINGERPRINT.fullmatch(fingerprint):
-            raise _Invalid(f"(dataset) 'fingerprint' must be 64 hex digits. Got {fingerprint!r}")
-        if fingerprint in self.datasets:
-            raise _Invalid(f"(dataset) repeats the fingerprint {fingerprint!r}")
-        features = _mapping(record["meta_features"], "(dataset) 'meta_features'")
-        missing = [n for n in DATASET_FEATURES if n not in features]
+        if record.fingerprint in self.datasets:
+            raise _Invalid(f"(dataset) repeats the fingerprint {record.fingerprint!r}")
+        missing = [n for n in DATASET_FEATURES if n not in record.meta_features]
         if missing:
             raise _Invalid(f"(dataset) 'meta_features' lacks {missing}")
-        values = {
-            _string(k, "(dataset) a meta-feature name"): _number(
-                v, f"(dataset) meta_features[{k!r}]"
-            )
-            for k, v in features.items()
-        }
-        self.datasets[fingerprint] = ShippedDataset(
-            fingerprint=fingerprint,
-            name=_string(record["name"], "(dataset) 'name'"),
-            group=_string(record["group"], "(dataset) 'group'"),
-            n_samples=_integer(record["n_samples"], "(dataset) 'n_samples'"),
-            source=_string(record["source"], "(dataset) 'source'", empty=True),
-            meta_features=values,
+        self.datasets[record.fingerprint] = ShippedDataset(
+            fingerprint=record.fingerprint,
+            name=record.name,
+            group=record.group,
+            n_samples=record.n_samples,
+            source=record.source,
+            meta_features=record.meta_features,
         )
 
-    def _study(self, record: dict[str, Any]) -> None:
-        _exact_keys(record, _STUDY_KEYS, "(study)")
-        name = _string(record["name"], "(study) 'name'")
-        if name in self.studies:
-            raise _Invalid(f"(study) repeats the study name {name!r}")
-        fingerprint = _string(record["dataset"], "(study) 'dataset'")
-        dataset = self.datasets.get(fingerprint)
+    def _study(self, record: KnowledgeStudy) -> None:
+        if record.name in self.studies:
+            raise _Invalid(f"(study) repeats the study name {record.name!r}")
+        dataset = self.datasets.get(record.dataset)
         if dataset is None:
-            raise _Invalid(f"(study) refers to the dataset {fingerprint!r}, not listed before it")
-        family = record["model_family"]
-        if family is not None:
-            _string(family, "(study) 'model_family'")
-        objective = record["objective"]
-        if objective not in OBJECTIVES:
-            raise _Invalid(f"(study) 'objective' must be one of {OBJECTIVES}. Got {objective!r}")
-        self.studies[name] = (dataset, family, objective)
+            raise _Invalid(
+                f"(study) refers to the dataset {record.dataset!r}, not listed before it"
+            )
+        self.studies[record.name] = (dataset, record.model_family, record.objective)
 
-    def _evaluation(self, record: dict[str, Any]) -> None:
-        _exact_keys(record, _EVALUATION_KEYS, "(evaluation)")
-        study = _string(record["study"], "(evaluation) 'study'")
+    def _evaluation(self, record: KnowledgeEvaluation) -> None:
+        study, trial = record.study, record.trial
         if study not in self.studies:
             raise _Invalid(f"(evaluation) refers to the study {study!r}, not listed before it")
         dataset, family, objective = self.studies[study]
-        trial = _integer(record["trial"], "(evaluation) 'trial'")
-        config = self._config(record["config"], study, trial)
-        fraction = _number(record["fraction"], "(evaluation) 'fraction'", low=0.0, high=1.0)
-        if fraction == 0.0:
-            raise _Invalid("(evaluation) 'fraction' must be > 0. Got 0")
-        epochs = _integer(record["epochs"], "(evaluation) 'epochs'", low=1)
-        key = (study, trial, fraction, epochs)
+        config = self._config(record.config, study, trial)
+        key = (study, trial, record.fraction, record.epochs)
         if key in self.seen_keys:
             raise _Invalid(
                 f"(evaluation) repeats trial {trial} of study {study!r} at fraction "
-                f"{fraction}, epochs {epochs}"
+                f"{record.fraction}, epochs {record.epochs}"
             )
         self.seen_keys.add(key)
-        if record["objective"] != objective:
+        if record.objective != objective:
             raise _Invalid(
                 f"(evaluation) 'objective' must be its study's, {objective!r}. "
-                f"Got {record['objective']!r}"
+                f"Got {record.objective!r}"
             )
-        status_text = record["status"]
-        if status_text not in ("complete", "failed"):
-            raise _Invalid(
-                f"(evaluation) 'status' must be 'complete' or 'failed'. Got {status_text!r}"
-            )
-        status = EvaluationStatus(status_text)
-        reason = record["failure_reason"]
+        status = EvaluationStatus(record.status)
+        score, reason = record.score, record.failure_reason
         if status is EvaluationStatus.COMPLETE:
-            bounds = (0.0, 1.0) if objective == "val_accuracy" else (None, None)
-            score: float | None = _number(
-                record["score"], "(evaluation) 'score'", low=bounds[0], high=bounds[1]
-            )
+            low, high = (0.0, 1.0) if objective == "val_accuracy" else (-math.inf, math.inf)
+            if score is None or not math.isfinite(score):
+                raise _Invalid(f"(evaluation) 'score' must be a finite number. Got {score!r}")
+            if not low <= score <= high:
+                raise _Invalid(f"(evaluation) 'score' must lie in [{low}, {high}]. Got {score!r}")
             if reason is not None:
                 raise _Invalid("(evaluation) a complete evaluation has 'failure_reason' null")
         else:
-            if record["score"] is not None:
+            if score is not None:
                 raise _Invalid("(evaluation) a failed evaluation has 'score' null")
-            score = None
-            reason = _string(reason, "(evaluation) 'failure_reason'")
-        # JSON object keys are always strings; the values are checked in bulk.
-        landscape_record = _mapping(record["landscape"], "(evaluation) 'landscape'")
-        landscape = dict(
-            zip(
-                landscape_record,
-                _column(list(landscape_record.values()), "landscape", nullable=True),
-            )
-        )
+            if not reason:
+                raise _Invalid("(evaluation) a failed evaluation needs a 'failure_reason'")
+        landscape = dict(zip(record.landscape, _floats(list(record.landscape.values()))))
         try:
             result = EvaluationResult(
                 config=config,
-                fidelity=self._fidelity(fraction, epochs),
+                fidelity=self._fidelity(record.fraction, record.epochs),
                 status=status,
-                curve=self._curve(record["curve"], epochs),
+                curve=self._curve(record.curve, record.epochs),
                 score=score,
                 objective=objective,
-                cost=_number(record["cost"], "(evaluation) 'cost'", low=0.0),
-                seconds=_number(record["seconds"], "(evaluation) 'seconds'", low=0.0),
-                train_seconds=_number(
-                    record["train_seconds"], "(evaluation) 'train_seconds'", low=0.0
-                ),
-                n_train=_integer(record["n_train"], "(evaluation) 'n_train'"),
-                seed=_integer(record["seed"], "(evaluation) 'seed'"),
+                cost=record.cost,
+                seconds=record.seconds,
+                train_seconds=record.train_seconds,
+                n_train=record.n_train,
+                seed=record.seed,
                 failure_reason=reason,
                 landscape=landscape,
-                probe_cost=_number(record["probe_cost"], "(evaluation) 'probe_cost'", low=0.0),
+                probe_cost=record.probe_cost,
             )
         except (TypeError, ValueError) as exc:
             raise _Invalid(f"(evaluation) does not make a valid result: {exc}") from None
@@ -728,20 +621,11 @@ class _Reader:
             fidelity = self.fidelities[(fraction, epochs)] = Fidelity(fraction, epochs)
         return fidelity
 
-    def _config(self, value: Any, study: str, trial: int) -> dict[str, Any]:
+    def _config(self, config: dict[str, Any], study: str, trial: int) -> dict[str, Any]:
         assert self.space is not None  # the header came first (checked in _record)
-        config = _mapping(value, "(evaluation) 'config'")
         # A hashable key first: serialising every configuration costs more than the rest
-        # of its checks. Values that are not scalars get the canonical text instead.
-        if set(map(type, config.values())) <= _SCALAR_TYPES:
-            text: Any = tuple(sorted((k, type(v).__name__, v) for k, v in config.items()))
-        else:
-            try:
-                text = canonical_config_json(config)
-            except (TypeError, ValueError) as exc:
-                raise _Invalid(
-                    f"(evaluation) 'config' is not a plain configuration: {exc}"
-                ) from None
+        # of its checks (the schema allows JSON scalars only).
+        text = tuple(sorted((k, type(v).__name__, v) for k, v in config.items()))
         known, first = self.trial_configs.setdefault((study, trial), (text, config))
         if known != text:
             raise _Invalid(
@@ -760,71 +644,26 @@ class _Reader:
         return valid
 
     @staticmethod
-    def _curve(value: Any, epochs: int) -> tuple[EpochRecord, ...]:
-        columns = _mapping(value, "(evaluation) 'curve'")
-        _exact_keys(columns, _CURVE_KEY_SET, "(evaluation) 'curve'")
-        for key in CURVE_FIELDS:
-            if not isinstance(columns[key], list):
-                raise _Invalid(f"(evaluation) curve[{key!r}] must be a list. Got {columns[key]!r}")
-        lengths = [len(columns[key]) for key in CURVE_FIELDS]
+    def _curve(curve: CurveRecord, epochs: int) -> tuple[EpochRecord, ...]:
+        columns = [getattr(curve, key) for key in CURVE_FIELDS]
+        lengths = [len(column) for column in columns]
         if len(set(lengths)) != 1 or lengths[0] > epochs:
             raise _Invalid(
                 f"(evaluation) the curve's columns must have one equal length <= epochs "
                 f"({epochs}). Got lengths {lengths}"
             )
-        epoch = columns["epoch"]
-        if epoch != list(range(1, len(epoch) + 1)) or not set(map(type, epoch)) <= {int}:
-            raise _Invalid(f"(evaluation) curve['epoch'] must be 1, 2, ... Got {epoch!r}")
-        train = _column(columns["train_loss"], "train_loss", nullable=True)
-        val = _column(columns["val_loss"], "val_loss", nullable=True)
-        accuracy = columns["val_accuracy"]
-        if any(a is not None for a in accuracy):
-            _column([a for a in accuracy if a is not None], "val_accuracy", low=0.0, high=1.0)
-        seconds = _column(columns["seconds"], "seconds", low=0.0)
-        return tuple(map(EpochRecord, epoch, train, val, accuracy, seconds))
-
-
-def _where(key: str) -> str:
-    return "'landscape'" if key == "landscape" else f"curve[{key!r}]"
-
-
-def _column(
-    values: list[Any],
-    key: str,
-    *,
-    nullable: bool = False,
-    low: float | None = None,
-    high: float | None = None,
-) -> list[Any]:
-    """Check a curve column in bulk (the per-value checks dominate the reading time);
-    with ``nullable``, a non-finite value may be written by name (``"NaN"``,
-    ``"Infinity"``, ``"-Infinity"``: format 2, as in exports) or as null (format 1, read
-    as NaN)."""
-    allowed = _NULLABLE_NUMBER_TYPES if nullable else _NUMBER_TYPES
-    types = set(map(type, values))
-    if not types <= allowed or (
-        str in types and not all(v in NONFINITE_NAMES for v in values if type(v) is str)
-    ):
-        bad = next(
-            v
-            for v in values
-            if type(v) not in allowed or (type(v) is str and v not in NONFINITE_NAMES)
+        if curve.epoch != list(range(1, len(curve.epoch) + 1)):
+            raise _Invalid(f"(evaluation) curve['epoch'] must be 1, 2, ... Got {curve.epoch!r}")
+        return tuple(
+            map(
+                EpochRecord,
+                curve.epoch,
+                _floats(curve.train_loss),
+                _floats(curve.val_loss),
+                curve.val_accuracy,
+                curve.seconds,
+            )
         )
-        rule = 'numbers, "NaN", "Infinity", "-Infinity" or null' if nullable else "finite numbers"
-        raise _Invalid(f"(evaluation) {_where(key)} must hold {rule}. Got {bad!r}")
-    if nullable:
-        values = [
-            math.nan if v is None else NONFINITE_NAMES[v] if type(v) is str else v for v in values
-        ]
-        return values
-    numbers = values
-    if not all(map(math.isfinite, numbers)):
-        raise _Invalid(f"(evaluation) {_where(key)} must hold finite numbers. Got {values!r}")
-    if (low is not None and numbers and min(numbers) < low) or (
-        high is not None and numbers and max(numbers) > high
-    ):
-        raise _Invalid(f"(evaluation) {_where(key)} must lie in [{low}, {high}]. Got {values!r}")
-    return values
 
 
 @functools.lru_cache(maxsize=4)

@@ -18,20 +18,18 @@ import numpy as np
 from llp._checks import check_int
 from llp._decisions import DECISION_ACTIONS
 from llp.space import canonical_config_json
+from llp.store._file_records import (
+    MAX_COST,
+    MAX_INT,
+    MAX_INT32,
+    MAX_MAGNITUDE,
+    MAX_TEXT,
+    DatasetRecord,
+    EvaluationRecord,
+    field_names,
+)
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
-
-#: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
-MAX_COST = 1e9
-#: The range of the store's integer columns (64-bit signed).
-MAX_INT = 2**63 - 1
-#: The largest value of the store's 32-bit integer columns (trial numbers, epochs, ...).
-MAX_INT32 = 2**31 - 1
-#: The longest name (study, dataset, group, scheduler, fingerprint, configuration key).
-MAX_NAME = 1000
-#: The longest text (a reason, a failure reason, a traceback, a note).
-MAX_TEXT = 1_000_000
-
 
 #: Columns of ``evaluations`` that say what was measured and why; two writes of the
 #: same key are "identical" when all of these agree (bookkeeping columns such as
@@ -83,17 +81,15 @@ OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: evaluations and the shipped knowledge's): what was trained and what was measured, as
 #: JSON. Each format adds its own: an export the search's bookkeeping
 #: (:data:`EXPORT_EVALUATION_FIELDS`), the shipped knowledge the record's kind and study.
-EVALUATION_FIELDS: tuple[str, ...] = (
-    "trial", "config", "fraction", "epochs", "status", "score", "objective", "cost",
-    "seconds", "train_seconds", "n_train", "seed", "curve", "landscape", "probe_cost",
-    "failure_reason",
-)  # fmt: skip
+#: Declared, with each field's type and range, by
+#: :class:`llp.store._file_records.EvaluationRecord`.
+EVALUATION_FIELDS: tuple[str, ...] = field_names(EvaluationRecord)
 #: An export's evaluation: :data:`EVALUATION_FIELDS` and the search's bookkeeping.
 EXPORT_EVALUATION_FIELDS: tuple[str, ...] = (
     *EVALUATION_FIELDS, "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
 )  # fmt: skip
 #: The fields of a dataset record every file format carries.
-DATASET_FIELDS: tuple[str, ...] = ("fingerprint", "name", "group", "n_samples", "meta_features")
+DATASET_FIELDS: tuple[str, ...] = field_names(DatasetRecord)
 
 #: The fields of :class:`EvaluationResult` the store keeps (all of them). A test checks
 #: this against the dataclass, so a new field cannot be dropped silently: storing it
@@ -251,10 +247,6 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         "reason": item.reason,
     }
 
-
-#: The largest magnitude a stored number may have: the meta-model reads stored values as
-#: float32 (about 3.4e38), and no score, cost or prediction is anywhere near this.
-MAX_MAGNITUDE = 1e30
 
 #: Columns of a decision that hold numbers (``None`` when not known).
 DECISION_FLOATS = (

@@ -72,17 +72,19 @@ from llp.store._codec import (
     CURVE_FIELDS,
     DATASET_FIELDS,
     EXPORT_EVALUATION_FIELDS,
+    NONFINITE_NAMES,
+    OBJECTIVES,
+    float_to_json,
+)
+from llp.store._errors import ExchangeError
+from llp.store._file_records import (
     MAX_COST,
     MAX_INT,
     MAX_INT32,
     MAX_MAGNITUDE,
     MAX_NAME,
     MAX_TEXT,
-    NONFINITE_NAMES,
-    OBJECTIVES,
-    float_to_json,
 )
-from llp.store._errors import ExchangeError
 
 if TYPE_CHECKING:
     from llp.store import (

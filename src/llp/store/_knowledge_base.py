@@ -17,7 +17,6 @@ from llp import __version__
 from llp._checks import check_fraction, check_int
 from llp.store import _schema as s
 from llp.store._codec import (
-    MAX_NAME,
     OBJECTIVES,
     answer_row,
     bounded_int,
@@ -45,6 +44,7 @@ from llp.store._errors import (
     StudyBusyError,
     StudyExistsError,
 )
+from llp.store._file_records import MAX_NAME
 from llp.store._migrations import migrate
 from llp.store._records import (
     AnswerRecord,
