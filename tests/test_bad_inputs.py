@@ -630,8 +630,8 @@ ROWS: list[Row] = [
         "llp kb import: an export with an object where a value belongs",
         lambda s: s.llp("kb", "import", s.export(_object_config), "--storage", s.kb_path),
         CommandFailed,
-        r"exit 2: llp kb import: error: .* is not a valid llp export: .*config\['lr'\] must "
-        r"be a string, number, boolean or null",
+        r"exit 2: llp kb import: error: .* is not a valid llp export: .*evaluations\[0\]: "
+        r"Expected `bool \| int \| float \| str \| null`, got `object` - at `\$\.config",
     ),
     (
         "llp kb import: an export from a newer llp",

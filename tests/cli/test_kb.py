@@ -217,12 +217,11 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         (lambda d: d.update(format_version=99), r"'format_version' is 99, newer than the 2"),
         (
             lambda d: _first_evaluation(d).update(score="high"),
-            r"study '.*'\.evaluations\[0\]\.score must be a number or null\. Got 'high'",
+            r"study '.*'\.evaluations\[0\]: Expected `float \| null`, got `str` - at `\$\.score`",
         ),
         (
             lambda d: _first_evaluation(d).update(fraction=1.5),
-            r"evaluations\[0\]: The 'fraction' parameter of Fidelity must be a finite float "
-            r"in \(0\.0, 1\.0\]",
+            r"evaluations\[0\]: Expected `float` <= 1\.0 - at `\$\.fraction`",
         ),
         (
             lambda d: _first_evaluation(d)["config"].update(lr=50.0),
@@ -230,7 +229,7 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             lambda d: _first_evaluation(d).update(extra=1),
-            r"evaluations\[0\] has unknown keys \['extra'\]",
+            r"evaluations\[0\]: Object contains unknown field `extra`",
         ),
         (
             lambda d: d["studies"][0].update(dataset="0" * 64),
@@ -238,51 +237,51 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             lambda d: _first_evaluation(d)["curve"]["train_loss"].pop(),
-            r"\.curve must hold lists of one length",
+            r"evaluations\[0\]: the curve's columns must have one equal length",
         ),
         (
             lambda d: d["datasets"][0]["meta_features"].update(num_classes="ten"),
-            r"datasets\[0\]\.meta_features\['num_classes'\] must be a number\. Got 'ten'",
+            r"datasets\[0\]: Expected `float`, got `str` - at `\$\.meta_features",
         ),
         # Finite values the meta-model's float32 cannot hold, and impossible scores: one
         # such record used to break every later fit (llp predict, llp tune).
         (
             lambda d: _first_evaluation(d).update(cost=1e308),
-            r"evaluations\[0\]\.cost must be <= 1e\+09\. Got 1e\+308",
+            r"evaluations\[0\]: Expected `float` <= 1000000000\.0 - at `\$\.cost`",
         ),
         (
             lambda d: _first_evaluation(d)["curve"]["train_loss"].__setitem__(0, 1e39),
-            r"\.curve\[0\]\.train_loss must be at most 1e\+30 in magnitude",
+            r"Expected `float` <= 1e\+30 - at `\$\.curve\.train_loss\[0\]`",
         ),
         (
             lambda d: _first_evaluation(d)["landscape"].update(sharpness=1e39),
-            r"\.landscape\['sharpness'\] must be at most 1e\+30 in magnitude",
+            r"Expected `float` <= 1e\+30 - at `\$\.landscape",
         ),
         (
             lambda d: _first_evaluation(d).update(score=17.0),
-            r"evaluations\[0\]\.score must be <= 1\. Got 17\.0",
+            r"evaluations\[0\]: 'score' must lie in \[0\.0, 1\.0\] for an accuracy\. Got 17\.0",
         ),
         (
             lambda d: _first_evaluation(d).update(score=-1e39),
-            r"evaluations\[0\]\.score must be >= 0\.0\. Got -1e\+39",
+            r"evaluations\[0\]: Expected `float` >= -1e\+30 - at `\$\.score`",
         ),
         (
             lambda d: d["datasets"][0]["meta_features"].update(num_classes=1e39),
-            r"meta_features\['num_classes'\] must be at most 1e\+30 in magnitude",
+            r"datasets\[0\]: Expected `float` <= 1e\+30 - at `\$\.meta_features",
         ),
         # What the store cannot hold is refused before anything is written (it used to
         # fail halfway, leaving a study written and the next one empty).
         (
             lambda d: _first_evaluation(d).update(seed=2**64),
-            r"evaluations\[0\]\.seed must be an integer that fits 64 bits",
+            r"evaluations\[0\]: Expected `int` <= 9223372036854775807 - at `\$\.seed`",
         ),
         (
             lambda d: _first_evaluation(d).update(trial=2**70),
-            r"evaluations\[0\]\.trial must be an integer >= 0 that fits 32 bits",
+            r"evaluations\[0\]: Expected `int` <= 2147483647 - at `\$\.trial`",
         ),
         (
             lambda d: _first_evaluation(d).update(reason="x" * 1_000_001),
-            r"evaluations\[0\]\.reason must be at most 1000000 characters",
+            r"evaluations\[0\]: Expected `str` of length <= 1000000 - at `\$\.reason`",
         ),
         # Decisions and answers follow the store's rules and name the file's evaluations.
         (

@@ -178,7 +178,7 @@ TAMPERING = [
     # (what is wrong, change, record number named, expected words)
     ("score is a string", _set("evaluation", "score", "0.9"), None, r"got `str` - at `\$.score`"),
     ("score above 1", _set("evaluation", "score", 1.5), None, r"'score' must lie in \[0.0, 1.0\]"),
-    ("complete without score", _complete_without_score, None, "'score' must be a finite number"),
+    ("complete without score", _complete_without_score, None, "'score' must be null exactly"),
     (
         "trial is a float",
         _set("evaluation", "trial", 1.0),

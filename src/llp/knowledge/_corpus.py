@@ -52,17 +52,17 @@ import msgspec
 from llp import __version__
 from llp.space import SearchSpace
 from llp.space._space import canonical_config_json
-from llp.store._codec import CURVE_FIELDS, NONFINITE_NAMES, float_to_json
+from llp.store._codec import float_to_json
 from llp.store._file_records import (
-    CurveRecord,
     KnowledgeDataset,
     KnowledgeEvaluation,
     KnowledgeHeader,
     KnowledgeRecord,
     KnowledgeStudy,
+    evaluation_result,
     schema_error,
 )
-from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
+from llp.training import EvaluationResult, Fidelity, Objective
 
 if TYPE_CHECKING:
     from llp.meta import Experience
@@ -78,7 +78,6 @@ SIGNIFICANT_DIGITS = 6
 SECONDS_DIGITS = 4
 # A line longer than this is refused before it is parsed (the real ones are ~1 kB).
 _MAX_LINE_BYTES = 1 << 20
-_FLOAT_ONLY = frozenset({float})
 
 
 # --------------------------------------------------------------------------- records
@@ -380,17 +379,6 @@ def _strings(value: Any, what: str) -> frozenset[str]:
     return frozenset(items)
 
 
-def _floats(values: list[Any]) -> list[float]:
-    """A column of floats that may be non-finite: names (format 2) and nulls (format 1,
-    read as NaN) become floats."""
-    if set(map(type, values)) <= _FLOAT_ONLY:
-        return values
-    return [
-        math.nan if v is None else NONFINITE_NAMES[v] if type(v) is str else float(v)
-        for v in values
-    ]
-
-
 class _Reader:
     """Reads and checks one corpus file, record by record: each line is parsed into the
     declared record types of :mod:`llp.store._file_records` (types and ranges), then
@@ -565,41 +553,23 @@ class _Reader:
                 f"(evaluation) 'objective' must be its study's, {objective!r}. "
                 f"Got {record.objective!r}"
             )
-        status = EvaluationStatus(record.status)
-        score, reason = record.score, record.failure_reason
-        if status is EvaluationStatus.COMPLETE:
-            low, high = (0.0, 1.0) if objective == "val_accuracy" else (-math.inf, math.inf)
-            if score is None or not math.isfinite(score):
-                raise _Invalid(f"(evaluation) 'score' must be a finite number. Got {score!r}")
-            if not low <= score <= high:
-                raise _Invalid(f"(evaluation) 'score' must lie in [{low}, {high}]. Got {score!r}")
-            if reason is not None:
-                raise _Invalid("(evaluation) a complete evaluation has 'failure_reason' null")
-        else:
-            if score is not None:
-                raise _Invalid("(evaluation) a failed evaluation has 'score' null")
-            if not reason:
-                raise _Invalid("(evaluation) a failed evaluation needs a 'failure_reason'")
-        landscape = dict(zip(record.landscape, _floats(list(record.landscape.values()))))
+        # The shipped knowledge is stricter than the shared rules: no score for a failed
+        # evaluation, no failure reason for a complete one.
+        if (record.status == "failed") != (record.score is None):
+            raise _Invalid(
+                f"(evaluation) 'score' must be null exactly when 'status' is 'failed'. Got "
+                f"status {record.status!r} and score {record.score!r}"
+            )
+        if (record.status == "failed") != bool(record.failure_reason):
+            raise _Invalid(
+                "(evaluation) 'failure_reason' must be given exactly when 'status' is 'failed'"
+            )
         try:
-            result = EvaluationResult(
-                config=config,
-                fidelity=self._fidelity(record.fraction, record.epochs),
-                status=status,
-                curve=self._curve(record.curve, record.epochs),
-                score=score,
-                objective=objective,
-                cost=record.cost,
-                seconds=record.seconds,
-                train_seconds=record.train_seconds,
-                n_train=record.n_train,
-                seed=record.seed,
-                failure_reason=reason,
-                landscape=landscape,
-                probe_cost=record.probe_cost,
+            result = evaluation_result(
+                record, config, self._fidelity(record.fraction, record.epochs)
             )
         except (TypeError, ValueError) as exc:
-            raise _Invalid(f"(evaluation) does not make a valid result: {exc}") from None
+            raise _Invalid(f"(evaluation) {exc}") from None
         self.experiences.append(
             self._experience(
                 dataset=dataset.fingerprint,
@@ -642,28 +612,6 @@ class _Reader:
                 ) from None
             self.valid_configs[text] = valid
         return valid
-
-    @staticmethod
-    def _curve(curve: CurveRecord, epochs: int) -> tuple[EpochRecord, ...]:
-        columns = [getattr(curve, key) for key in CURVE_FIELDS]
-        lengths = [len(column) for column in columns]
-        if len(set(lengths)) != 1 or lengths[0] > epochs:
-            raise _Invalid(
-                f"(evaluation) the curve's columns must have one equal length <= epochs "
-                f"({epochs}). Got lengths {lengths}"
-            )
-        if curve.epoch != list(range(1, len(curve.epoch) + 1)):
-            raise _Invalid(f"(evaluation) curve['epoch'] must be 1, 2, ... Got {curve.epoch!r}")
-        return tuple(
-            map(
-                EpochRecord,
-                curve.epoch,
-                _floats(curve.train_loss),
-                _floats(curve.val_loss),
-                curve.val_accuracy,
-                curve.seconds,
-            )
-        )
 
 
 @functools.lru_cache(maxsize=4)

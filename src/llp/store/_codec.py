@@ -7,7 +7,6 @@ same double, and the float columns are double precision on every backend.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from llp._checks import check_int
 from llp._decisions import DECISION_ACTIONS
 from llp.space import canonical_config_json
 from llp.store._file_records import (
+    CURVE_FIELDS,
     MAX_COST,
     MAX_INT,
     MAX_INT32,
@@ -54,14 +54,6 @@ COMPARED_COLUMNS: tuple[str, ...] = (
 )
 
 _JSON_COLUMNS = frozenset({"curve", "landscape"})
-
-# A curve is stored column-wise, one JSON list per EpochRecord field: about half the
-# size of a list of objects, and faster to read back.
-CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
-
-#: How every llp file format writes a float JSON cannot hold (exports, the shipped
-#: knowledge): its name as a string.
-NONFINITE_NAMES: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def float_to_json(value: float) -> float | str:

@@ -46,10 +46,13 @@ file's key-value metadata under ``llp.export``, as the JSON document above.
 Importing
 ---------
 The file is parsed as data only (JSON, or Parquet through pyarrow: nothing in it is
-executed) and every record is checked, field by field, before anything is written: types,
-ranges, references between records, configurations legal in their study's space, one
-configuration per trial, and agreement with what the knowledge base already holds. The
-first problem raises a :class:`~llp.store.ExchangeError` naming the file and the record.
+executed) and every record is checked before anything is written. Datasets and
+evaluations are converted to the declared record types that the shipped knowledge uses
+too (:mod:`llp.store._file_records`: each field's type and range, and the checks that
+span an evaluation's fields); then references between records, configurations legal in
+their study's space, one configuration per trial, and agreement with what the knowledge
+base already holds. The first problem raises a :class:`~llp.store.ExchangeError` naming
+the file, the record and the field.
 Evaluations already stored identically are skipped, so importing twice changes nothing.
 The import is one transaction (:meth:`~llp.store.KnowledgeBase.transaction`): stored
 whole, or not at all. Timestamps and llp versions of the importing knowledge base are
@@ -67,23 +70,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
+
 from llp import __version__
-from llp.store._codec import (
-    CURVE_FIELDS,
-    DATASET_FIELDS,
-    EXPORT_EVALUATION_FIELDS,
-    NONFINITE_NAMES,
-    OBJECTIVES,
-    float_to_json,
-)
+from llp.store._codec import EXPORT_EVALUATION_FIELDS, OBJECTIVES, float_to_json
 from llp.store._errors import ExchangeError
 from llp.store._file_records import (
-    MAX_COST,
     MAX_INT,
     MAX_INT32,
     MAX_MAGNITUDE,
     MAX_NAME,
     MAX_TEXT,
+    ExportDataset,
+    ExportEvaluation,
+    evaluation_result,
+    field_names,
+    schema_error,
 )
 
 if TYPE_CHECKING:
@@ -110,7 +112,7 @@ _TOP_KEYS = {
     "datasets",
     "studies",
 }
-_DATASET_KEYS = {*DATASET_FIELDS, "created_at"}
+_DATASET_KEYS = field_names(ExportDataset)
 _STUDY_KEYS_1 = {
     "name", "dataset", "scheduler", "settings", "space", "seed", "objective",
     "model_family", "created_at", "llp_version", "evaluations",
@@ -448,47 +450,25 @@ def _number(
     *,
     low: float | None = None,
     high: float | None = None,
-    nonfinite: bool = False,
     optional: bool = False,
 ) -> float | None:
     if value is None and optional:
         return None
-    if nonfinite and isinstance(value, str) and value in NONFINITE_NAMES:
-        return NONFINITE_NAMES[value]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        rule = "a number" + (' or "NaN"/"Infinity"/"-Infinity"' if nonfinite else "")
-        raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
+        raise _Invalid(f"{where} must be a number{' or null' if optional else ''}. Got {value!r}.")
     number = float(value)
-    if not math.isfinite(number) and not nonfinite:
+    if not math.isfinite(number):
         raise _Invalid(f"{where} must be finite. Got {value!r}.")
     if low is not None and number < low:
         raise _Invalid(f"{where} must be >= {low}. Got {value!r}.")
     if high is not None and number > high:
         raise _Invalid(f"{where} must be <= {high:g}. Got {value!r}.")
-    if math.isfinite(number) and abs(number) > MAX_MAGNITUDE:
+    if abs(number) > MAX_MAGNITUDE:
         raise _Invalid(
             f"{where} must be at most {MAX_MAGNITUDE:g} in magnitude (the meta-model reads "
             f"float32). Got {value!r}."
         )
     return number
-
-
-def _float_mapping(value: Any, where: str, *, nonfinite: bool) -> dict[str, float]:
-    mapping = _mapping(value, where)
-    out = {}
-    for key, v in mapping.items():
-        number = _number(v, f"{where}[{key!r}]", nonfinite=nonfinite)
-        out[_name(key, f"a key of {where}")] = float(number if number is not None else 0.0)
-    return out
-
-
-def _json_value(value: Any, where: str) -> None:
-    """Configurations hold JSON scalars only."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float) and math.isfinite(value):
-        return
-    raise _Invalid(f"{where} must be a string, number, boolean or null. Got {value!r}.")
 
 
 @dataclass
@@ -617,22 +597,17 @@ def _validate(doc: Any) -> _ImportPlan:
     fingerprints: set[str] = set()
     for i, d in enumerate(top["datasets"]):
         where = f"datasets[{i}]"
-        record = _mapping(d, where)
-        _keys(record, _DATASET_KEYS, where)
-        fp = _name(record["fingerprint"], f"{where}.fingerprint")
-        if fp in fingerprints:
-            raise _Invalid(f"{where}.fingerprint {fp!r} appears twice.")
-        fingerprints.add(fp)
-        _text(record["created_at"], f"{where}.created_at", optional=True)
+        dataset = _convert(d, ExportDataset, where)
+        if dataset.fingerprint in fingerprints:
+            raise _Invalid(f"{where}.fingerprint {dataset.fingerprint!r} appears twice.")
+        fingerprints.add(dataset.fingerprint)
         plan.datasets.append(
             {
-                "fingerprint": fp,
-                "name": _text(record["name"], f"{where}.name", optional=True),
-                "group": _text(record["group"], f"{where}.group", optional=True),
-                "n_samples": _int(record["n_samples"], f"{where}.n_samples", optional=True),
-                "meta_features": _float_mapping(
-                    record["meta_features"], f"{where}.meta_features", nonfinite=False
-                ),
+                "fingerprint": dataset.fingerprint,
+                "name": dataset.name,
+                "group": dataset.group,
+                "n_samples": dataset.n_samples,
+                "meta_features": dataset.meta_features,
             }
         )
     names: set[str] = set()
@@ -779,91 +754,33 @@ def _answer(
     return after, answer
 
 
-def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
-    from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
+def _convert(value: Any, record_type: Any, where: str) -> Any:
+    """``value`` as a record of the declared schema (:mod:`llp.store._file_records`)."""
+    try:
+        return msgspec.convert(value, record_type)
+    except msgspec.ValidationError as exc:
+        raise _Invalid(f"{where}: {_flat(schema_error(exc))}.") from None
 
-    record = _mapping(value, where)
-    _keys(record, _EVALUATION_KEYS, where)
-    config = dict(_mapping(record["config"], f"{where}.config"))
-    for key, v in config.items():
-        _name(key, f"a key of {where}.config")
-        _json_value(v, f"{where}.config[{key!r}]")
+
+def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
+    record = _convert(value, ExportEvaluation, where)
+    config = dict(record.config)
     if space is not None:
         try:
             space.validate(config)
         except (TypeError, ValueError) as exc:
             raise _Invalid(f"{where}.config is not legal in the study's space: {exc}") from None
-    status = record["status"]
-    if status not in ("complete", "failed"):
-        raise _Invalid(f"{where}.status must be 'complete' or 'failed'. Got {status!r}.")
-    objective = record["objective"]
-    if objective not in OBJECTIVES:
-        raise _Invalid(f"{where}.objective must be one of {list(OBJECTIVES)}. Got {objective!r}.")
-    curve_map = _mapping(record["curve"], f"{where}.curve")
-    _keys(curve_map, CURVE_FIELDS, f"{where}.curve")
-    columns = {k: curve_map[k] for k in CURVE_FIELDS}
-    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
-    if len(lengths) != 1 or -1 in lengths:
-        raise _Invalid(f"{where}.curve must hold lists of one length for {list(CURVE_FIELDS)}.")
-    # An accuracy is a share of the validation examples; a loss has no such bound.
-    score_low, score_high = (0.0, 1.0) if objective == "val_accuracy" else (None, None)
-    curve = []
-    for k in range(lengths.pop()):
-        at = f"{where}.curve[{k}]"
-        accuracy = columns["val_accuracy"][k]
-        curve.append(
-            EpochRecord(
-                epoch=_int(columns["epoch"][k], f"{at}.epoch", low=1) or 1,
-                train_loss=_number(columns["train_loss"][k], f"{at}.train_loss", nonfinite=True)
-                or 0.0,
-                val_loss=_number(columns["val_loss"][k], f"{at}.val_loss", nonfinite=True) or 0.0,
-                val_accuracy=_number(
-                    accuracy, f"{at}.val_accuracy", nonfinite=True, optional=True, low=0.0, high=1.0
-                ),
-                seconds=_number(columns["seconds"][k], f"{at}.seconds", nonfinite=True) or 0.0,
-            )
-        )
     try:
-        fidelity = Fidelity(
-            _number(record["fraction"], f"{where}.fraction") or 0.0,
-            _int(record["epochs"], f"{where}.epochs", low=1, high=MAX_INT32) or 1,
-        )
-        result = EvaluationResult(
-            config=config,
-            fidelity=fidelity,
-            status=EvaluationStatus(status),
-            curve=tuple(curve),
-            score=_number(
-                record["score"], f"{where}.score", optional=True, low=score_low, high=score_high
-            ),
-            objective=objective,
-            cost=_number(record["cost"], f"{where}.cost", low=0.0, high=MAX_COST) or 0.0,
-            seconds=_number(record["seconds"], f"{where}.seconds", low=0.0, high=MAX_COST) or 0.0,
-            train_seconds=_number(
-                record["train_seconds"], f"{where}.train_seconds", low=0.0, high=MAX_COST
-            )
-            or 0.0,
-            n_train=_int(record["n_train"], f"{where}.n_train") or 0,
-            seed=_int(record["seed"], f"{where}.seed", low=None) or 0,
-            failure_reason=_text(
-                record["failure_reason"], f"{where}.failure_reason", optional=True, empty=True
-            ),
-            traceback=_text(record["traceback"], f"{where}.traceback", optional=True, empty=True),
-            landscape=_float_mapping(record["landscape"], f"{where}.landscape", nonfinite=True),
-            probe_cost=_number(record["probe_cost"], f"{where}.probe_cost", low=0.0, high=MAX_COST)
-            or 0.0,
-        )
+        result = evaluation_result(record, config)
     except (TypeError, ValueError) as exc:
-        raise _Invalid(f"{where}: {exc}") from None
-    _text(record["llp_version"], f"{where}.llp_version", optional=True)
-    _text(record["created_at"], f"{where}.created_at", optional=True)
+        raise _Invalid(f"{where}: {_flat(str(exc))}.") from None
     return {
-        "trial": _int(record["trial"], f"{where}.trial", high=MAX_INT32),
+        "trial": record.trial,
         "config": config,
         "result": result,
-        "bracket": _int(record["bracket"], f"{where}.bracket", high=MAX_INT32),
-        "rung": _int(record["rung"], f"{where}.rung", high=MAX_INT32),
-        "reason": _text(record["reason"], f"{where}.reason", empty=True),
+        "bracket": record.bracket,
+        "rung": record.rung,
+        "reason": record.reason,
     }
 
 

@@ -17,11 +17,14 @@ reads them back). Format 1 of the shipped knowledge wrote ``null`` instead, read
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from llp.training import Objective
+from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 #: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
 MAX_COST = 1e9
@@ -37,8 +40,11 @@ MAX_TEXT = 1_000_000
 #: float32 (about 3.4e38), and no score, cost or prediction is anywhere near this.
 MAX_MAGNITUDE = 1e30
 
-#: A float JSON cannot hold, by name.
+#: How every llp file format writes a float JSON cannot hold: its name as a string.
+NONFINITE_NAMES: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
+# A curve is stored column-wise, one list per EpochRecord field.
+CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
 #: A finite number the meta-model can read as float32.
 Finite = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 #: A float that may be non-finite (a loss, a landscape feature); ``None`` in format 1.
@@ -102,13 +108,99 @@ class EvaluationRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
 
 class DatasetRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A dataset as every llp file carries it: its identity and meta-features."""
+    """A dataset as every llp file carries it: its identity and meta-features (a
+    knowledge base may not know its name, group or size)."""
 
     fingerprint: Fingerprint
-    name: Name
-    group: Name
-    n_samples: NonNegativeInt
+    name: Name | None
+    group: Name | None
+    n_samples: NonNegativeInt | None
     meta_features: dict[Name, Finite]
+
+
+def _non_finite(value: Any) -> float:
+    return NONFINITE_NAMES[value] if type(value) is str else float(value)
+
+
+_FLOAT_ONLY = frozenset({float})
+
+
+def floats(values: list[Any]) -> list[float]:
+    """A column of :data:`AnyFloat` as floats: names and nulls (format 1) become floats."""
+    if set(map(type, values)) <= _FLOAT_ONLY:
+        return values
+    return [float("nan") if v is None else _non_finite(v) for v in values]
+
+
+def evaluation_result(
+    record: EvaluationRecord, config: Mapping[str, Any], fidelity: Fidelity | None = None
+) -> EvaluationResult:
+    """The :class:`llp.training.EvaluationResult` of an evaluation record, after the checks
+    that span its fields (each field's own type and range were checked when it was
+    parsed): a complete evaluation has a score, an accuracy lies in [0, 1], a failed one
+    has a reason, and the curve's columns have one length, at most ``epochs``, with
+    epochs numbered 1, 2, ... Raises ``ValueError`` naming the field."""
+    status = EvaluationStatus(record.status)
+    score = record.score
+    if status is EvaluationStatus.COMPLETE:
+        if score is None:
+            raise ValueError("'score' must be a finite number for a complete evaluation. Got None")
+        if record.objective == "val_accuracy" and not 0.0 <= score <= 1.0:
+            raise ValueError(f"'score' must lie in [0.0, 1.0] for an accuracy. Got {score!r}")
+    curve = record.curve
+    lengths = [len(getattr(curve, key)) for key in CURVE_FIELDS]
+    if len(set(lengths)) != 1 or lengths[0] > record.epochs:
+        raise ValueError(
+            f"the curve's columns must have one equal length <= epochs ({record.epochs}). "
+            f"Got lengths {lengths}"
+        )
+    if curve.epoch != list(range(1, len(curve.epoch) + 1)):
+        raise ValueError(f"curve['epoch'] must be 1, 2, ... Got {curve.epoch!r}")
+    return EvaluationResult(
+        config=config,
+        fidelity=fidelity or Fidelity(record.fraction, record.epochs),
+        status=status,
+        curve=tuple(
+            map(
+                EpochRecord,
+                curve.epoch,
+                floats(curve.train_loss),
+                floats(curve.val_loss),
+                curve.val_accuracy,
+                curve.seconds,
+            )
+        ),
+        score=score,
+        objective=record.objective,
+        cost=record.cost,
+        seconds=record.seconds,
+        train_seconds=record.train_seconds,
+        n_train=record.n_train,
+        seed=record.seed,
+        failure_reason=record.failure_reason,
+        traceback=getattr(record, "traceback", None),
+        landscape=dict(zip(record.landscape, floats(list(record.landscape.values())))),
+        probe_cost=record.probe_cost,
+    )
+
+
+# ---------------------------------------------------------------------------- exports
+class ExportEvaluation(EvaluationRecord, forbid_unknown_fields=True, kw_only=True):
+    """An evaluation of an ``llp kb export`` file: :class:`EvaluationRecord` and the
+    search's bookkeeping."""
+
+    traceback: Text | None
+    bracket: Int32
+    rung: Int32
+    reason: Text
+    llp_version: Text | None
+    created_at: Text | None
+
+
+class ExportDataset(DatasetRecord, forbid_unknown_fields=True, kw_only=True):
+    """A dataset of an ``llp kb export`` file."""
+
+    created_at: Text | None
 
 
 # ----------------------------------------------------------------- shipped knowledge
@@ -140,8 +232,12 @@ class KnowledgeHeader(msgspec.Struct, tag_field="kind", tag="header", forbid_unk
 class KnowledgeDataset(
     DatasetRecord, tag_field="kind", tag="dataset", forbid_unknown_fields=True, kw_only=True
 ):
-    """A dataset of the shipped knowledge: :class:`DatasetRecord` and its source."""
+    """A dataset of the shipped knowledge: :class:`DatasetRecord`, always named, grouped
+    and counted, and its source."""
 
+    name: Name
+    group: Name
+    n_samples: NonNegativeInt
     source: Text
 
 
@@ -180,16 +276,22 @@ def field_names(record_type: type[msgspec.Struct]) -> tuple[str, ...]:
 
 
 __all__ = [
+    "CURVE_FIELDS",
+    "NONFINITE_NAMES",
     "AnyFloat",
     "CurveRecord",
     "DatasetRecord",
     "EvaluationRecord",
+    "ExportDataset",
+    "ExportEvaluation",
     "KnowledgeDataset",
     "KnowledgeEvaluation",
     "KnowledgeHeader",
     "KnowledgeRecord",
     "KnowledgeStudy",
     "NonFinite",
+    "evaluation_result",
     "field_names",
+    "floats",
     "schema_error",
 ]
