@@ -68,6 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=int, default=100, help="trees per surrogate")
     parser.add_argument("--corpus", type=Path, default=None, help="default: the shipped one")
+    parser.add_argument(
+        "--no-surrogate", action="store_true", help="skip the rules that fit a surrogate"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "zero_shot_logo.json")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=RuntimeWarning)
@@ -106,7 +109,8 @@ def main() -> None:
     }
     fractions = sorted({f for _, f, _ in by_key})
     promoted: dict[str, dict[int, int]] = defaultdict(dict)
-    for label, use_features in (("surrogate", True), ("surrogate (no meta-features)", False)):
+    variants = (("surrogate", True), ("surrogate (no meta-features)", False))
+    for label, use_features in variants if not args.no_surrogate else ():
         chosen = {}
         for group in sorted(set(groups)):
             trainer = MetaModelTrainer(
