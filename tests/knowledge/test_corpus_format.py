@@ -233,6 +233,8 @@ TAMPERING = [
     ("curve accuracy above 1", _curve("val_accuracy", [1.5]), None, r"val_accuracy\[0\]"),
     ("landscape a string", _set("evaluation", "landscape", "x"), None, r"at `\$.landscape`"),
     ("unknown study", _set("evaluation", "study", "nope"), None, "refers to the study 'nope'"),
+    ("blank study name", _set("study", "name", "  "), None, "a text that is not blank"),
+    ("NUL in a name", _set("dataset", "name", "a\x00b"), None, "holds no NUL character"),
     ("unknown dataset", _set("study", "dataset", "f" * 64), None, "refers to the dataset"),
     ("bad fingerprint", _set("dataset", "fingerprint", "../../etc"), None, r"\$.fingerprint"),
     ("meta-feature a string", _meta_feature("big"), None, r"got `str` - at `\$.meta_features"),
