@@ -25,6 +25,11 @@ Methods
     metaprobing    MetaProbing.run_meta_optimization(budget=...) with the shipped prior minus
                    the task's group
     mp-cold        the same with prior="none" (a cold start), at the same budgets
+    mp-v2          metaprobing with corpus v2 (benchmarks/results/corpus-v2.jsonl.gz, not yet
+                   shipped) as its prior, minus the task's group
+    mp-v2-misled   mp-misled's relabelling applied to corpus v2
+    best-default-v2
+                   the best mean-rank configuration of corpus v2 (successive-halving ranks)
     mp-misled      the same with a misleading prior: the shipped prior with its configurations
                    relabelled so that its pick is the design's median configuration and its
                    better half the design's worse half (``misleading``): what a confidently
@@ -323,14 +328,14 @@ def design_order(prior) -> tuple[list[str], dict[str, dict[str, Any]]]:
     ranks: dict[str, list[float]] = defaultdict(list)
     configs: dict[str, dict[str, Any]] = {}
     trainer = MetaModelTrainer(DEFAULT_SPACE).add(prior)
-    finals = trainer.final_scores()
-    by_study: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
-    for (study, _), (score, exp) in finals.items():
+    by_study: dict[str, dict[str, float | None]] = defaultdict(dict)
+    # Final ranks: a successive-halving study's (corpus v2) ranks every configuration.
+    for (study, _), (rank, exp) in trainer.final_ranks().items():
         key = canonical_config_json(exp.result.config)
         configs[key] = dict(exp.result.config)
-        by_study[study].append((key, score))
+        by_study[study][key] = rank  # replicates share one rank
     for rows in by_study.values():
-        for (key, _), q in zip(rows, _quantiles([s for _, s in rows])):
+        for key, q in zip(rows, _quantiles(list(rows.values()))):
             ranks[key].append(float(q))
     return sorted(ranks, key=lambda k: (-np.mean(ranks[k]), k)), configs
 
@@ -338,6 +343,21 @@ def design_order(prior) -> tuple[list[str], dict[str, dict[str, Any]]]:
 def method_best_default(task, budget, epochs, seed, *, prior, **_):
     # The design configuration with the best mean percentile rank over the prior's studies.
     order, configs = design_order(prior)
+    return [(0.0, configs[order[0]])]
+
+
+V2_CORPUS = RESULTS / "corpus-v2.jsonl.gz"
+
+
+def corpus_v2(**exclude) -> list:
+    """Corpus v2's experiences, as ``load_shipped_experiences`` gives the shipped ones."""
+    from llp.knowledge import read_corpus, select_experiences
+
+    return select_experiences(read_corpus(V2_CORPUS), **exclude)
+
+
+def method_best_default_v2(task, budget, epochs, seed, *, exclude, **_):
+    order, configs = design_order(corpus_v2(exclude_groups=exclude))
     return [(0.0, configs[order[0]])]
 
 
@@ -378,6 +398,8 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
         "mp-no-metafeatures": {"use_dataset_features": False},
         "mp-cold": {"prior": "none"},
         "mp-misled": {},
+        "mp-v2": {},
+        "mp-v2-misled": {},
     }[variant]
     measure = variant == "mp-with-landscape"
     mp = MetaProbing(
@@ -400,6 +422,10 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
     if variant == "mp-misled":
         # The study's prior (build_prior) reads the shipped knowledge through this name.
         llp.knowledge.load_shipped_experiences = lambda **kw: misleading(shipped(**kw))
+    elif variant == "mp-v2":
+        llp.knowledge.load_shipped_experiences = corpus_v2
+    elif variant == "mp-v2-misled":
+        llp.knowledge.load_shipped_experiences = lambda **kw: misleading(corpus_v2(**kw))
     try:
         mp.run_meta_optimization(
             min_resource=RUNGS[0],
@@ -447,11 +473,22 @@ METHODS: dict[str, Callable[..., Trajectory]] = {
     "mp-no-metafeatures": lambda *a, **k: method_metaprobing(*a, variant="mp-no-metafeatures", **k),
     "mp-cold": lambda *a, **k: method_metaprobing(*a, variant="mp-cold", **k),
     "mp-misled": lambda *a, **k: method_metaprobing(*a, variant="mp-misled", **k),
+    "mp-v2": lambda *a, **k: method_metaprobing(*a, variant="mp-v2", **k),
+    "mp-v2-misled": lambda *a, **k: method_metaprobing(*a, variant="mp-v2-misled", **k),
+    "best-default-v2": method_best_default_v2,
 }
 
 
 # ---------------------------------------------------------------------- scoring
-BUDGETED = ("metaprobing", "mp-cold", "mp-misled", "mp-with-landscape", "mp-no-metafeatures")
+BUDGETED = (
+    "metaprobing",
+    "mp-cold",
+    "mp-misled",
+    "mp-v2",
+    "mp-v2-misled",
+    "mp-with-landscape",
+    "mp-no-metafeatures",
+)
 
 
 def regret_at(traj: list, test: Mapping[str, float], best: float, median: float, b: float):
