@@ -34,7 +34,8 @@ family) are subsampled, stratified, with ``SUBSAMPLE_SEED``; classes left with f
 2 rows are dropped. Features are
 standardised on the training pool (``FidelityData(standardize=True)``).
 
-Corpus v2 (``--design v2``, being built; the shipped file is still v1): 128
+Corpus v2 (``--design v2``; built, about 50 minutes with 2 workers; the shipped file is
+still v1, see BENCHMARKS.md): 128
 configurations (same space, design seed 0), each trained with two seeds (trials ``i`` and
 ``i + 128``), successive halving over the same fractions with reduction factor 2 by the
 mean validation accuracy of the two seeds (128, 64, 32 and 16 configurations; a failed
@@ -54,7 +55,7 @@ Run (from the repository root)::
 
     .venv/bin/python benchmarks/build_corpus.py            # full build, 2 workers
     .venv/bin/python benchmarks/build_corpus.py --quick    # two datasets, a smoke test
-    .venv/bin/python benchmarks/build_corpus.py --design v2 --workers 1   # corpus v2
+    .venv/bin/python benchmarks/build_corpus.py --design v2   # corpus v2
 
 The full build took 1831 s wall on the 2-core development machine while other jobs kept
 its load average near 4; its workers used 1367 s of CPU (so about 12-15 minutes on an idle
