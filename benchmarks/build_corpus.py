@@ -588,10 +588,6 @@ def _limit_threads(threads: int) -> None:
 
 
 # --------------------------------------------------------------------------- the build
-def _expected(design: Design) -> int:
-    return design.evaluations()
-
-
 def _pending(kb: Any, specs: Sequence[DatasetSpec], design: Design) -> list[DatasetSpec]:
     """The specs whose study is not complete; a study of another design is an error."""
     from llp.knowledge import DESIGN_SCHEDULER
@@ -610,7 +606,7 @@ def _pending(kb: Any, specs: Sequence[DatasetSpec], design: Design) -> list[Data
                 f"another design ({dict(study.settings.get('design', {}))}); use another "
                 "--db or the same --configs/--epochs/--fractions/--design-seed."
             )
-        if len(kb.evaluations(study=spec.study)) < _expected(design):
+        if len(kb.evaluations(study=spec.study)) < design.evaluations():
             todo.append(spec)
     return todo
 

@@ -91,6 +91,7 @@ from build_corpus import (  # noqa: E402
     DESIGN_SEED,
     EPOCHS,
     N_CONFIGS,
+    V2_OUT,
     VAL_FRACTION,
     dataset_specs,
     load_dataset,
@@ -346,14 +347,11 @@ def method_best_default(task, budget, epochs, seed, *, prior, **_):
     return [(0.0, configs[order[0]])]
 
 
-V2_CORPUS = RESULTS / "corpus-v2.jsonl.gz"
-
-
 def corpus_v2(**exclude) -> list:
     """Corpus v2's experiences, as ``load_shipped_experiences`` gives the shipped ones."""
     from llp.knowledge import read_corpus, select_experiences
 
-    return select_experiences(read_corpus(V2_CORPUS), **exclude)
+    return select_experiences(read_corpus(V2_OUT), **exclude)
 
 
 def method_best_default_v2(task, budget, epochs, seed, *, exclude, **_):

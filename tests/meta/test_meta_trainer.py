@@ -384,3 +384,14 @@ def test_replicates_give_one_config_only_row_and_every_measurement_a_row() -> No
     # The predictor learns each configuration once, best first, failures left out.
     _, Y, w = trainer.predictor_training_set()
     assert Y.shape[0] == 3 and list(w) == [1.1, 0.6, 0.1]
+
+
+def test_final_ranks_follow_the_experiences_as_they_grow_or_are_replaced() -> None:
+    bracket = _bracket(halving=True)
+    trainer = MetaModelTrainer(SPACE).add(bracket[:4])
+    first = trainer.final_ranks()
+    assert trainer.final_ranks() == first  # read again, unchanged
+    trainer.add(bracket[4:])
+    assert len(trainer.final_ranks()) > len(first)
+    trainer.experiences = list(bracket[:4])  # as the report does
+    assert trainer.final_ranks() == first

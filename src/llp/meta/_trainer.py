@@ -61,6 +61,18 @@ def _quantiles(scores: Sequence[float | None]) -> np.ndarray:
     return out
 
 
+def _config_key(config: Mapping[str, Any]) -> Any:
+    """A hashable key that tells configurations apart (1, 1.0 and True differ), cheaper
+    than :func:`canonical_config_json`, which it falls back to for values that are not
+    scalars."""
+    try:
+        key = tuple(sorted((k, type(v).__name__, v) for k, v in config.items()))
+        hash(key)
+    except TypeError:
+        return canonical_config_json(config)
+    return key
+
+
 def _study_final_ranks(
     study: str, exps: Sequence[Experience]
 ) -> dict[tuple[str, int], tuple[float | None, Experience]]:
@@ -95,9 +107,9 @@ def _study_final_ranks(
         judged_on = {t: e for t, e in judged_on.items() if level[fidelity(e)] == top_level}
         exps = [e for e in exps if e.trial in judged_on or e.trial in failures]
     # A configuration's trials are its replicates (one trial in most studies).
-    replicates: dict[str, set[int]] = defaultdict(set)
+    replicates: dict[Any, set[int]] = defaultdict(set)
     for e in exps:
-        replicates[canonical_config_json(e.result.config)].add(e.trial)
+        replicates[_config_key(e.result.config)].add(e.trial)
     groups = [sorted(trials) for trials in replicates.values()]
     keys: list[tuple[int, float] | None] = []
     for trials in groups:
@@ -189,6 +201,9 @@ class MetaModelTrainer:
         #: per model (``"predictor"``, ``"surrogate"``).
         self.skipped_rows_: dict[str, int] = {}
         self._training_features = TrainingResultFeatureExtractor()
+        self._ranks_memo: (
+            tuple[tuple[int, int], dict[tuple[str, int], tuple[float | None, Experience]]] | None
+        ) = None
 
     # ------------------------------------------------------------------ collecting
     def add(self, experiences: Iterable[Experience]) -> MetaModelTrainer:
@@ -340,10 +355,15 @@ class MetaModelTrainer:
         (BENCHMARKS.md). A configuration trained more than once in a study (several
         trials, each with its own seed) is judged by its mean score on its highest
         fidelity, and its trials share that rank; one failed run fails it."""
-        ranks: dict[tuple[str, int], tuple[float | None, Experience]] = {}
-        for study, exps in self._by_study().items():
-            ranks.update(_study_final_ranks(study, exps))
-        return ranks
+        # Several meta-model parts read the ranks; they are computed once per state of
+        # the experiences (appended by add(), or the list replaced).
+        state = (id(self.experiences), len(self.experiences))
+        if self._ranks_memo is None or self._ranks_memo[0] != state:
+            ranks: dict[tuple[str, int], tuple[float | None, Experience]] = {}
+            for study, exps in self._by_study().items():
+                ranks.update(_study_final_ranks(study, exps))
+            self._ranks_memo = (state, ranks)
+        return dict(self._ranks_memo[1])
 
     def _ranks_by_study(self) -> dict[str, dict[int, tuple[float | None, Experience]]]:
         by_study: dict[str, dict[int, tuple[float | None, Experience]]] = defaultdict(dict)

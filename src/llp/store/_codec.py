@@ -26,6 +26,7 @@ from llp.store._file_records import (
     MAX_TEXT,
     DatasetRecord,
     EvaluationRecord,
+    ExportEvaluation,
     field_names,
 )
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
@@ -77,9 +78,7 @@ OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: :class:`llp.store._file_records.EvaluationRecord`.
 EVALUATION_FIELDS: tuple[str, ...] = field_names(EvaluationRecord)
 #: An export's evaluation: :data:`EVALUATION_FIELDS` and the search's bookkeeping.
-EXPORT_EVALUATION_FIELDS: tuple[str, ...] = (
-    *EVALUATION_FIELDS, "traceback", "bracket", "rung", "reason", "llp_version", "created_at",
-)  # fmt: skip
+EXPORT_EVALUATION_FIELDS: tuple[str, ...] = field_names(ExportEvaluation)
 #: The fields of a dataset record every file format carries.
 DATASET_FIELDS: tuple[str, ...] = field_names(DatasetRecord)
 

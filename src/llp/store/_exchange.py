@@ -84,7 +84,6 @@ from llp.store._file_records import (
     ExportDataset,
     ExportEvaluation,
     evaluation_result,
-    field_names,
     schema_error,
 )
 
@@ -112,7 +111,6 @@ _TOP_KEYS = {
     "datasets",
     "studies",
 }
-_DATASET_KEYS = field_names(ExportDataset)
 _STUDY_KEYS_1 = {
     "name", "dataset", "scheduler", "settings", "space", "seed", "objective",
     "model_family", "created_at", "llp_version", "evaluations",
@@ -771,7 +769,7 @@ def _evaluation(value: Any, where: str, space: Any) -> dict[str, Any]:
         except (TypeError, ValueError) as exc:
             raise _Invalid(f"{where}.config is not legal in the study's space: {exc}") from None
     try:
-        result = evaluation_result(record, config)
+        result = evaluation_result(record, config, traceback=record.traceback)
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"{where}: {_flat(str(exc))}.") from None
     return {

@@ -133,7 +133,11 @@ def floats(values: list[Any]) -> list[float]:
 
 
 def evaluation_result(
-    record: EvaluationRecord, config: Mapping[str, Any], fidelity: Fidelity | None = None
+    record: EvaluationRecord,
+    config: Mapping[str, Any],
+    fidelity: Fidelity | None = None,
+    *,
+    traceback: str | None = None,
 ) -> EvaluationResult:
     """The :class:`llp.training.EvaluationResult` of an evaluation record, after the checks
     that span its fields (each field's own type and range were checked when it was
@@ -178,7 +182,7 @@ def evaluation_result(
         n_train=record.n_train,
         seed=record.seed,
         failure_reason=record.failure_reason,
-        traceback=getattr(record, "traceback", None),
+        traceback=traceback,
         landscape=dict(zip(record.landscape, floats(list(record.landscape.values())))),
         probe_cost=record.probe_cost,
     )
