@@ -1,13 +1,22 @@
 """Build the knowledge that ships with llp: a fixed design on real datasets.
 
 Every dataset gets the same ``--configs`` configurations of ``llp.knowledge.DEFAULT_SPACE``
-(drawn once with ``--design-seed``), each trained at every fraction of ``--fractions`` of
-the training pool for ``--epochs`` epochs, with learning curves and the cheap tier of
-landscape features (``measure_flatness=True``). Tabular data is searched with the
-``"mlp"`` family, scikit-learn digits (as 1x8x8 images) and MNIST-1D signals with the
-``"cnn"`` family (``llp.knowledge.make_mlp`` / ``make_cnn``). Everything goes into an llp
-knowledge base (one study per dataset and family, failed runs included), which is then
-distilled into ``src/llp/knowledge/corpus.jsonl.gz`` (``llp.knowledge.distill``).
+(drawn once with ``--design-seed``), trained on the fractions of ``--fractions`` of the
+training pool for ``--epochs`` epochs, with learning curves and the cheap tier of
+landscape features. Tabular data is searched with the ``"mlp"`` family (and, in corpus
+v2, ``"resmlp"``), scikit-learn digits (as 1x8x8 images) and MNIST-1D signals with the
+``"cnn"`` family (``llp.knowledge.make_mlp`` / ``make_resmlp`` / ``make_cnn``). Everything
+goes into an llp knowledge base (one study per dataset and family, failed runs included),
+which is then distilled into a knowledge file (``llp.knowledge.distill``).
+
+Two designs (``--design``):
+
+- ``v2`` (the default, shipped as ``src/llp/knowledge/corpus.jsonl.gz`` since
+  2026-12-06): see "Corpus v2" below.
+- ``v1`` (shipped until then, kept as ``benchmarks/results/corpus-v1.jsonl.gz`` for the
+  benchmarks that compare the two): 24 configurations, each trained at every fraction
+  1/8, 1/4, 1/2 and 1 with ``measure_flatness=True``, at most 2,000 rows per table and
+  1,000 per image set.
 
 Datasets (offline only; the packages below ship their data):
 
@@ -34,8 +43,7 @@ family) are subsampled, stratified, with ``SUBSAMPLE_SEED``; classes left with f
 2 rows are dropped. Features are
 standardised on the training pool (``FidelityData(standardize=True)``).
 
-Corpus v2 (``--design v2``; built, about 50 minutes with 2 workers; the shipped file is
-still v1, see BENCHMARKS.md): 128
+Corpus v2 (``--design v2``, about 50 minutes with 2 workers): 128
 configurations (same space, design seed 0), each trained with two seeds (trials ``i`` and
 ``i + 128``), successive halving over the same fractions with reduction factor 2 by the
 mean validation accuracy of the two seeds (128, 64, 32 and 16 configurations; a failed
@@ -44,23 +52,24 @@ full-data evaluations only (on 1/8 of a small table they cost more than the trai
 KEEL pima took 15.8 s with probes on every fraction, 7.4 s without), and a third family,
 ``"resmlp"`` (``llp.knowledge.make_resmlp``), on the scikit-learn and KEEL balanced
 tables. 131 studies; the knowledge base is ``benchmarks/results/corpus-v2.db`` and the
-distilled file ``benchmarks/results/corpus-v2.jsonl.gz``, rewritten every
-``--distill-every`` seconds while the build runs. The knowledge base is not committed: a
-build started from a fresh clone first restores the studies of the committed file, so it
-resumes across machines and sessions; the header's build record sums the wall and CPU
-time of every invocation. The meta-model ranks every trial of these studies, not only
+distilled file the shipped one, rewritten every ``--distill-every`` seconds while the
+build runs. The knowledge base is not committed: a build started from a fresh clone
+first restores the studies of the committed file, so it resumes across machines and
+sessions; the header's build record sums the wall and CPU time of every invocation.
+The meta-model ranks every trial of these studies, not only
 those that reached all of the data (``llp.meta.Experience.halving``).
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/build_corpus.py            # full build, 2 workers
-    .venv/bin/python benchmarks/build_corpus.py --quick    # two datasets, a smoke test
-    .venv/bin/python benchmarks/build_corpus.py --design v2   # corpus v2
+    .venv/bin/python benchmarks/build_corpus.py               # corpus v2, 2 workers
+    .venv/bin/python benchmarks/build_corpus.py --quick       # two datasets, a smoke test
+    .venv/bin/python benchmarks/build_corpus.py --design v1   # the earlier corpus
 
-The full build took 1831 s wall on the 2-core development machine while other jobs kept
-its load average near 4; its workers used 1367 s of CPU (so about 12-15 minutes on an idle
-2-core machine, estimated). The build is resumable: a study already complete in the
-knowledge base is skipped, so an interrupted build continues where it stopped.
+The v1 build took 1831 s wall on the 2-core development machine while other jobs kept
+its load average near 4; its workers used 1367 s of CPU. The v2 build took 2432 s wall
+(3727 s of worker CPU; its header's build record). Builds are resumable: a study already
+complete in the knowledge base is skipped, so an interrupted build continues where it
+stopped.
 ``--distill-only`` rewrites the corpus file from the knowledge base.
 """
 
@@ -85,7 +94,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DB = ROOT / "benchmarks" / "results" / "corpus.db"
+V1_DB = ROOT / "benchmarks" / "results" / "corpus.db"
+V1_OUT = ROOT / "benchmarks" / "results" / "corpus-v1.jsonl.gz"
 QUICK_DB = ROOT / "benchmarks" / "results" / "corpus-quick.db"
 QUICK_OUT = ROOT / "benchmarks" / "results" / "corpus-quick.jsonl.gz"
 
@@ -104,7 +114,7 @@ V2_REDUCTION_FACTOR = 2
 V2_MAX_ROWS = {"mlp": 10_000, "resmlp": 10_000, "cnn": 10_000}
 RESMLP_SOURCES = ("sklearn", "keel-balanced")
 V2_DB = ROOT / "benchmarks" / "results" / "corpus-v2.db"
-V2_OUT = ROOT / "benchmarks" / "results" / "corpus-v2.jsonl.gz"
+V2_OUT = ROOT / "src" / "llp" / "knowledge" / "corpus.jsonl.gz"  # the shipped file
 VAL_FRACTION = 0.2
 BATCH_SIZE = 64
 N_CONFIGS = 24
@@ -721,8 +731,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--design",
         choices=("v1", "v2"),
-        default="v1",
-        help="v1: the shipped corpus (default); v2: the successive-halving corpus in the making",
+        default="v2",
+        help="v2: the shipped corpus (default); v1: the corpus shipped until 2026-12-06",
     )
     parser.add_argument("--max-datasets", type=int, default=None)
     parser.add_argument("--datasets", nargs="+", default=None, help="only these dataset names")
@@ -734,7 +744,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--design-seed", type=int, default=DESIGN_SEED)
     parser.add_argument("--workers", type=int, default=2, help="processes (1: in-process)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--db", type=Path, default=None, help=f"default {DEFAULT_DB}")
+    parser.add_argument("--db", type=Path, default=None, help=f"default {V2_DB} (v2), {V1_DB} (v1)")
     parser.add_argument("--out", type=Path, default=None, help="distilled file")
     parser.add_argument("--no-distill", action="store_true")
     parser.add_argument("--distill-only", action="store_true")
@@ -746,14 +756,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--list", action="store_true", help="print the datasets and exit")
     args = parser.parse_args(argv)
-    from llp.knowledge import SHIPPED_CORPUS_PATH
-
     defaults: dict[str, Any] = {
         "configs": N_CONFIGS,
         "epochs": EPOCHS,
         "fractions": list(FRACTIONS),
-        "db": DEFAULT_DB,
-        "out": SHIPPED_CORPUS_PATH,
+        "db": V1_DB,
+        "out": V1_OUT,
     }
     if args.design == "v2":
         defaults.update(configs=V2_CONFIGS, db=V2_DB, out=V2_OUT)

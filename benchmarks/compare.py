@@ -19,23 +19,26 @@ Methods
     optuna-hb      Optuna TPE with its Hyperband pruner over the same rungs
     smac           SMAC3's multi-fidelity facade (random forest + Hyperband, eta 2) over the
                    same rungs, driven by ask/tell (benchmarks/_smac_peer.py)
+    Corpus v1 (the knowledge shipped until 2026-12-06, now
+    ``benchmarks/results/corpus-v1.jsonl.gz``) is the prior of:
     best-default   the design configuration best on average over the training groups
     zero-shot      llp's HyperparameterPredictor: meta-features in, a configuration out (no
                    search at all)
-    metaprobing    MetaProbing.run_meta_optimization(budget=...) with the shipped prior minus
-                   the task's group
-    mp-cold        the same with prior="none" (a cold start), at the same budgets
-    mp-v2          metaprobing with corpus v2 (benchmarks/results/corpus-v2.jsonl.gz, not yet
-                   shipped) as its prior, minus the task's group
-    mp-v2-misled   mp-misled's relabelling applied to corpus v2
-    best-default-v2
-                   the best mean-rank configuration of corpus v2 (successive-halving ranks)
-    mp-misled      the same with a misleading prior: the shipped prior with its configurations
+    metaprobing    MetaProbing.run_meta_optimization(budget=...) with corpus v1 minus the
+                   task's group
+    mp-misled      the same with a misleading prior: corpus v1 with its configurations
                    relabelled so that its pick is the design's median configuration and its
                    better half the design's worse half (``misleading``): what a confidently
                    wrong prior costs against a cold start
     ablations      metaprobing with landscape probes and features / without dataset
                    meta-features
+    Corpus v2 (the shipped knowledge, ``llp.knowledge.SHIPPED_CORPUS_PATH``) is the prior of:
+    mp-v2          MetaProbing as installed: the shipped prior minus the task's group
+    mp-v2-misled   mp-misled's relabelling applied to corpus v2
+    best-default-v2
+                   the best mean-rank configuration of corpus v2 (successive-halving ranks)
+    And without a prior:
+    mp-cold        MetaProbing with prior="none" (a cold start), at the same budgets
 
 Budgets: every method gets the same budgets, ``--budget-shares`` (default 1/10, 1/3 and 1)
 of the peers' full budget (``--budget-configs`` full trainings). MetaProbing, cold and warm,
@@ -91,6 +94,7 @@ from build_corpus import (  # noqa: E402
     DESIGN_SEED,
     EPOCHS,
     N_CONFIGS,
+    V1_OUT,
     V2_OUT,
     VAL_FRACTION,
     dataset_specs,
@@ -98,7 +102,7 @@ from build_corpus import (  # noqa: E402
 )
 
 from llp.data import FidelityData  # noqa: E402
-from llp.knowledge import DEFAULT_SPACE, load_shipped_experiences, make_optimizer  # noqa: E402
+from llp.knowledge import DEFAULT_SPACE, make_optimizer  # noqa: E402
 from llp.knowledge._families import make_cnn, make_mlp  # noqa: E402
 from llp.meta import MetaModelTrainer  # noqa: E402
 from llp.meta._trainer import _quantiles  # noqa: E402
@@ -347,8 +351,18 @@ def method_best_default(task, budget, epochs, seed, *, prior, **_):
     return [(0.0, configs[order[0]])]
 
 
+def corpus_v1(**exclude) -> list:
+    """Corpus v1's experiences (shipped until 2026-12-06; the prior of ``metaprobing``,
+    ``mp-misled``, ``best-default``, ``zero-shot`` and the ablations), as
+    ``load_shipped_experiences`` gives the shipped ones."""
+    from llp.knowledge import read_corpus, select_experiences
+
+    return select_experiences(read_corpus(V1_OUT), **exclude)
+
+
 def corpus_v2(**exclude) -> list:
-    """Corpus v2's experiences, as ``load_shipped_experiences`` gives the shipped ones."""
+    """Corpus v2's experiences: the shipped knowledge (``mp-v2``, ``mp-v2-misled``,
+    ``best-default-v2``)."""
     from llp.knowledge import read_corpus, select_experiences
 
     return select_experiences(read_corpus(V2_OUT), **exclude)
@@ -416,14 +430,13 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
     )
     import llp.knowledge
 
+    # The study's prior (build_prior) reads the shipped knowledge through this name.
     shipped = llp.knowledge.load_shipped_experiences
-    if variant == "mp-misled":
-        # The study's prior (build_prior) reads the shipped knowledge through this name.
-        llp.knowledge.load_shipped_experiences = lambda **kw: misleading(shipped(**kw))
-    elif variant == "mp-v2":
-        llp.knowledge.load_shipped_experiences = corpus_v2
-    elif variant == "mp-v2-misled":
-        llp.knowledge.load_shipped_experiences = lambda **kw: misleading(corpus_v2(**kw))
+    version = corpus_v2 if variant.startswith("mp-v2") else corpus_v1
+    if variant in ("mp-misled", "mp-v2-misled"):
+        llp.knowledge.load_shipped_experiences = lambda **kw: misleading(version(**kw))
+    else:
+        llp.knowledge.load_shipped_experiences = version
     try:
         mp.run_meta_optimization(
             min_resource=RUNGS[0],
@@ -581,7 +594,7 @@ def main() -> None:
     raw: dict[str, Any] = {}
     for name in tasks:
         task = make_task(name, seed=0)
-        prior = load_shipped_experiences(exclude_groups=(task.group,))
+        prior = corpus_v1(exclude_groups=(task.group,))
         from llp.features import DatasetFeatureExtractor
 
         meta_features = DatasetFeatureExtractor().extract_from(task.data)
@@ -882,8 +895,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value))
 
 
-# The "median design configuration" refers to the configurations the shipped knowledge
-# evaluated on every dataset (benchmarks/build_corpus.py).
+# The "median design configuration" refers to the configurations corpus v1 (shipped until
+# 2026-12-06)
+# evaluated on every dataset (benchmarks/build_corpus.py --design v1).
 DESIGN_SIZE = N_CONFIGS
 SPECS = {spec.name: spec for spec in dataset_specs(log=lambda *_: None)}
 # Held-out tasks: both model families, several groups, small to mid-sized.

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     files = args.files or [
-        p for p in (Path(SHIPPED_CORPUS_PATH), RESULTS / "corpus-v2.jsonl.gz") if p.exists()
+        p for p in (Path(SHIPPED_CORPUS_PATH), RESULTS / "corpus-v1.jsonl.gz") if p.exists()
     ]
     rows = {}
     for path in files:

@@ -19,7 +19,9 @@ the zero-shot pick itself), normalised ``(best - acc) / (best - median)`` and cl
 over the datasets where best and median differ by more than 0.01; also the share of
 datasets on which the portfolio's best member beats the pick by more than 0.01 accuracy.
 
-``--corpus PATH`` reads another corpus file; for corpus v2 (successive-halving studies,
+``--corpus PATH`` reads another corpus file, e.g. corpus v1
+(``benchmarks/results/corpus-v1.jsonl.gz``, shipped until 2026-12-06). For corpus v2
+(the shipped one since: successive-halving studies,
 full-data accuracies for the survivors only) the regret is the rank regret of
 ``zero_shot_logo.py`` (``1 - percentile rank``) over the same informative datasets, and
 "beats the pick" compares ranks.

@@ -5,7 +5,8 @@ the prior) unless a challenger beats it on the top rung by more than validation 
 (``llp.runner.noise_margin``, ``z`` standard errors). This script measures, without any
 search in the way, what that rule and its looser variants would return:
 
-For every task, each of the shipped design's configurations is
+For every task, each of corpus v1's 24 design configurations (the knowledge shipped until
+2026-12-06; ``benchmarks/results/corpus-v1.jsonl.gz``, also its prior here) is
 
 - trained on the task's search split (the training pool minus its validation split, all
   the data, the compare epochs) with ``--seeds`` training seeds, giving its validation
@@ -47,9 +48,16 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from compare import COMPARE_TASKS, DESIGN_SIZE, EPOCHS, FinalTrainer, make_task  # noqa: E402
+from compare import (  # noqa: E402
+    COMPARE_TASKS,
+    DESIGN_SIZE,
+    EPOCHS,
+    FinalTrainer,
+    corpus_v1,
+    make_task,
+)
 
-from llp.knowledge import DEFAULT_SPACE, load_shipped_experiences, make_optimizer  # noqa: E402
+from llp.knowledge import DEFAULT_SPACE, make_optimizer  # noqa: E402
 from llp.meta import MetaModelTrainer  # noqa: E402
 from llp.runner import noise_margin  # noqa: E402
 from llp.space import canonical_config_json  # noqa: E402
@@ -96,7 +104,7 @@ def measure_task(name: str, seeds: int) -> dict[str, Any]:
             row.append(float(result.score) if ok else float("nan"))
         val.append(row)
     prior = MetaModelTrainer(DEFAULT_SPACE).add(
-        load_shipped_experiences(exclude_groups=(task.group,))
+        corpus_v1(exclude_groups=(task.group,))  # the 24-configuration design's prior
     )
     keys = [canonical_config_json(c) for c in design]
     order = [

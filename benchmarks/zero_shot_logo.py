@@ -28,8 +28,10 @@ design (1 = best) and its normalised regret ``(best - acc) / (best - median)`` c
 3, over datasets where best and median differ by more than 0.01 (the others cannot tell
 configurations apart). Writes ``benchmarks/results/zero_shot_logo.json``.
 
-``--corpus PATH`` reads another corpus file, e.g. corpus v2
-(``benchmarks/results/corpus-v2.jsonl.gz``). Its studies follow only the better part of
+``--corpus PATH`` reads another corpus file, e.g. corpus v1
+(``benchmarks/results/corpus-v1.jsonl.gz``, shipped until 2026-12-06, where every
+configuration reached all of the data). The studies of corpus v2 (shipped since) follow
+only the better part of
 the design to all of the data, so a configuration's full-data accuracy is known only for
 the survivors: there the percentile rank is the study's successive-halving order
 (``MetaModelTrainer.final_ranks``: how far a configuration got, then its mean score over

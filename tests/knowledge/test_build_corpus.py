@@ -109,7 +109,7 @@ def test_a_quick_build_round_trips_through_the_loader(
     build_corpus: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db, out = tmp_path / "corpus.db", tmp_path / "corpus.jsonl.gz"
-    argv = ["--quick", "--workers", "1", "--db", str(db), "--out", str(out)]
+    argv = ["--design", "v1", "--quick", "--workers", "1", "--db", str(db), "--out", str(out)]
     assert build_corpus.main(argv) == 0
     corpus = read_corpus(out, cache=False)
     assert corpus.model_families == ("cnn", "mlp")

@@ -24,9 +24,9 @@ def corpus():
     return read_corpus(SHIPPED_CORPUS_PATH)
 
 
-def test_the_corpus_ships_as_a_small_gzip_file() -> None:
+def test_the_corpus_ships_as_a_gzip_file_under_ten_megabytes() -> None:
     assert SHIPPED_CORPUS_PATH.name == "corpus.jsonl.gz"
-    assert SHIPPED_CORPUS_PATH.stat().st_size < 5_000_000
+    assert SHIPPED_CORPUS_PATH.stat().st_size < 10_000_000
 
 
 def test_it_covers_both_families_and_many_groups(corpus) -> None:
@@ -47,23 +47,54 @@ def test_the_header_says_how_it_was_built(corpus) -> None:
 
 
 def test_every_dataset_has_complete_finite_meta_features(corpus) -> None:
+    max_rows = corpus.header["design"]["max_rows"]
+    families = defaultdict(set)
+    for exp in corpus.experiences:
+        families[exp.dataset].add(exp.model_family)
     for dataset in corpus.datasets:
         assert set(DATASET_FEATURES) <= set(dataset.meta_features), dataset.name
         assert all(math.isfinite(v) for v in dataset.meta_features.values()), dataset.name
-        assert dataset.n_samples <= 2000
+        assert dataset.n_samples <= min(max_rows[f] for f in families[dataset.fingerprint])
 
 
-def test_every_study_ran_the_whole_fixed_design(corpus) -> None:
+def test_every_study_is_one_successive_halving_bracket_over_the_fixed_design(corpus) -> None:
+    # Corpus v2: n configurations x 2 seeds (trials i and i + n) on the lowest fraction,
+    # then at each fraction the better 1/eta by the mean of the seeds, as the header says.
     design = corpus.header["design"]
-    configs = DEFAULT_SPACE.sample(design["n_configs"], seed=design["seed"])
-    cells: dict[str, set[tuple[int, float]]] = defaultdict(set)
+    n, eta, fractions = design["n_configs"], design["reduction_factor"], design["fractions"]
+    assert design["replicates"] == 2
+    configs = DEFAULT_SPACE.sample(n, seed=design["seed"])
+    studies: dict[str, dict[float, dict[int, float | None]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     for exp in corpus.experiences:
-        assert dict(exp.result.config) == configs[exp.trial], (exp.study, exp.trial)
+        assert exp.halving
+        assert 0 <= exp.trial < 2 * n
+        assert dict(exp.result.config) == configs[exp.trial % n], (exp.study, exp.trial)
         assert exp.result.fidelity.epochs == design["epochs"]
-        cells[exp.study].add((exp.trial, exp.result.fidelity.fraction))
-    full = {(t, f) for t in range(design["n_configs"]) for f in design["fractions"]}
-    assert all(found == full for found in cells.values())
-    assert len(cells) == corpus.header["counts"]["studies"]
+        studies[exp.study][exp.result.fidelity.fraction][exp.trial] = exp.result.score
+    assert len(studies) == corpus.header["counts"]["studies"]
+    for study, rungs in studies.items():
+        assert sorted(rungs) == fractions, study
+        for k, fraction in enumerate(fractions):
+            trials = rungs[fraction]
+            kept = {t % n for t in trials}
+            assert len(kept) == n // eta**k, (study, fraction)
+            assert set(trials) == kept | {c + n for c in kept}  # both seeds of each
+            if k == 0:
+                continue
+
+            def mean(c: int, scores: dict[int, float | None] = rungs[fractions[k - 1]]) -> float:
+                pair = (scores[c], scores[c + n])
+                return -math.inf if None in pair else (pair[0] + pair[1]) / 2  # type: ignore[operator]
+
+            before = {t % n for t in rungs[fractions[k - 1]]}
+            assert kept <= before, (study, fraction)
+            # (Scores are stored to 5 significant digits: ties may break either way.)
+            assert (
+                min(mean(c) for c in kept)
+                >= max((mean(c) for c in before - kept), default=-math.inf) - 1e-5
+            ), (study, fraction)
 
 
 def test_configs_are_identical_across_the_datasets_of_each_group_and_family(corpus) -> None:
@@ -93,8 +124,8 @@ def test_load_shipped_experiences_returns_experience_records(corpus) -> None:
     experiences = load_shipped_experiences()
     assert len(experiences) == len(corpus.experiences)
     assert all(isinstance(e, Experience) for e in experiences[:100])
-    # The landscape features were measured on completed runs.
-    complete = [e for e in experiences if e.result.ok]
+    # The landscape features were measured on the completed runs on all of the data.
+    complete = [e for e in experiences if e.result.ok and e.result.fidelity.fraction == 1.0]
     assert sum("landscape_hessian_top_eig" in e.result.landscape for e in complete) > 0.9 * len(
         complete
     )

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
 import math
+from types import MappingProxyType
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import rankdata, spearmanr
 
 from llp.features import DATASET_FEATURES
 from llp.meta import Experience, MetaModelTrainer, encode_projected, project_config
+from llp.meta._trainer import _average_ranks
 from llp.space import Categorical, Float, Int, SearchSpace, canonical_config_json
 from llp.space._space import INACTIVE
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
@@ -395,3 +400,65 @@ def test_final_ranks_follow_the_experiences_as_they_grow_or_are_replaced() -> No
     assert len(trainer.final_ranks()) > len(first)
     trainer.experiences = list(bracket[:4])  # as the report does
     assert trainer.final_ranks() == first
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([-np.inf, 0.0, 0.5, 1.0]), st.floats(-1e6, 1e6)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_average_ranks_are_scipys(values) -> None:
+    array = np.array(values)
+
+    ours = _average_ranks(array)
+
+    assert ours.dtype == np.float64
+    np.testing.assert_array_equal(ours, rankdata(array, method="average"))
+
+
+def test_configurations_read_once_give_what_reading_each_gives() -> None:
+    # The trainer projects each distinct configuration once; shared read-only views (as a
+    # knowledge file's results hold) and plain dicts must come out as reading each would.
+    fs = list(np.linspace(0.0, 1.0, 4))
+    experiences = make_experiences(fs, n_configs=6)
+    views: dict[str, MappingProxyType] = {}
+    shared = [
+        dataclasses.replace(
+            e,
+            result=dataclasses.replace(
+                e.result,
+                config=views.setdefault(
+                    canonical_config_json(e.result.config), MappingProxyType(dict(e.result.config))
+                ),
+            ),
+        )
+        for e in experiences
+    ]
+    assert shared[0].result.config is shared[1].result.config  # one view per configuration
+
+    plain = MetaModelTrainer(SPACE).add(experiences)
+    viewed = MetaModelTrainer(SPACE).add(shared)
+
+    assert plain.final_ranks().keys() == viewed.final_ranks().keys()
+    assert [q for q, _ in plain.final_ranks().values()] == [
+        q for q, _ in viewed.final_ranks().values()
+    ]
+    X1, y1, _ = plain.surrogate_training_set()
+    X2, y2, _ = viewed.surrogate_training_set()
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    assert plain.ranked_portfolio("mlp", 4) == viewed.ranked_portfolio("mlp", 4)
+    # A caller's dict that changes between calls is read as it is now.
+    config = dict(experiences[0].result.config)
+    before = viewed.surrogate_row(make_meta_features(0.0), "mlp", config)
+    config["lr"] = 1e-5 if config["lr"] > 1e-3 else 0.5
+    after = viewed.surrogate_row(make_meta_features(0.0), "mlp", config)
+    assert not np.array_equal(before, after)
+    # What the trainer hands out is the caller's own copy.
+    meta = make_meta_features(0.5)
+    first = viewed.prior_candidates(meta, "mlp", 2)
+    first[0][0]["lr"] = 123.0
+    assert viewed.prior_candidates(meta, "mlp", 2)[0][0]["lr"] != 123.0

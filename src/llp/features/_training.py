@@ -186,12 +186,20 @@ class TrainingResultFeatureExtractor:
 # --------------------------------------------------------------------------- curve
 def curve_features(curve: Sequence[Any], last_k: int) -> dict[str, float]:
     """The curve features of :class:`TrainingResultFeatureExtractor` (see there)."""
-    # Attribute access on purpose (not ``as_dict``): the tests record which EpochRecord
-    # fields are read and compare them with the dataclass fields.
-    epochs = np.asarray([float(record.epoch) for record in curve], dtype=np.float64)
-    train, train_bad = _filled([record.train_loss for record in curve])
-    val, val_bad = _filled([record.val_loss for record in curve])
-    raw_accuracy = [record.val_accuracy for record in curve]
+    from llp.training import Curve
+
+    if isinstance(curve, Curve):  # column-wise already (every EvaluationResult's curve)
+        raw_epochs, raw_train, raw_val, raw_accuracy = (
+            curve.column(name) for name in ("epoch", "train_loss", "val_loss", "val_accuracy")
+        )
+    else:
+        raw_epochs = tuple(record.epoch for record in curve)
+        raw_train = tuple(record.train_loss for record in curve)
+        raw_val = tuple(record.val_loss for record in curve)
+        raw_accuracy = tuple(record.val_accuracy for record in curve)
+    epochs = np.asarray([float(epoch) for epoch in raw_epochs], dtype=np.float64)
+    train, train_bad = _filled(raw_train)
+    val, val_bad = _filled(raw_val)
     has_accuracy = bool(curve) and all(a is not None for a in raw_accuracy)
     accuracy, accuracy_bad = _filled(raw_accuracy if has_accuracy else [0.0] * len(curve))
     if not curve:

@@ -1,11 +1,14 @@
 """Knowledge that ships with llp, so a fresh install already predicts good hyperparameters.
 
-``corpus.jsonl.gz`` (next to this module) holds a fixed random design of configurations
-of :data:`DEFAULT_SPACE`, each trained at data fractions 1/8, 1/4, 1/2 and 1 of real
-datasets (KEEL, scikit-learn, MNIST-1D) with two model families (:func:`make_mlp` for
-tables, :func:`make_cnn` for signals and images), with learning curves and cheap-tier
-loss-landscape features. :func:`load_shipped_experiences` turns it into the
-:class:`llp.meta.Experience` records :class:`llp.meta.MetaModelTrainer` learns from.
+``corpus.jsonl.gz`` (next to this module; corpus v2 since 2026-12-06) holds one
+successive-halving study per dataset and model family: a fixed random design of 128
+configurations of :data:`DEFAULT_SPACE`, each trained with two seeds on data fractions
+1/8, 1/4, 1/2 and 1 of real datasets (KEEL, scikit-learn, MNIST-1D), the better half of
+them promoted at each fraction, with learning curves and, on all of the data, cheap-tier
+loss-landscape features. Three model families: :func:`make_mlp` and :func:`make_resmlp`
+for tables, :func:`make_cnn` for signals and images. :func:`load_shipped_experiences`
+turns it into the :class:`llp.meta.Experience` records :class:`llp.meta.MetaModelTrainer`
+learns from.
 
 >>> from llp.knowledge import DEFAULT_SPACE, load_shipped_experiences
 >>> from llp.meta import MetaModelTrainer
@@ -21,19 +24,19 @@ From the repository root, with the development install (``make setup``)::
 
     .venv/bin/python benchmarks/build_corpus.py
 
-It evaluates the same 24 configurations x 4 fractions x 10 epochs on each of 87 datasets
-(62 groups; 80 tabular with the MLP, 7 signal/image with the CNN) in two worker
+It runs the design on each of 87 datasets (62 groups; 131 studies: 80 tables with the
+MLP, 44 with the residual MLP, 7 signal and image sets with the CNN) in two worker
 processes, writes every evaluation into the knowledge base
-``benchmarks/results/corpus.db`` (resumable: finished studies are skipped) and distils it
-into ``src/llp/knowledge/corpus.jsonl.gz`` (1.5 MB, 8352 evaluations). ``--quick`` runs a
+``benchmarks/results/corpus-v2.db`` (resumable: finished studies are skipped; a fresh
+clone first restores the studies of the committed file) and distils it into
+``src/llp/knowledge/corpus.jsonl.gz`` (8.5 MB, 62,880 evaluations). ``--quick`` runs a
 two-dataset smoke build into ``benchmarks/results/corpus-quick.*``; ``--distill-only``
 rewrites the file from the knowledge base (byte-identical records; the header keeps the
-build's record).
+build's record); ``--design v1`` builds the corpus shipped until then (24 configurations,
+every one on every fraction, one seed) into ``benchmarks/results/corpus-v1.jsonl.gz``.
 
-Measured build (the header's ``build`` record): 1831 s wall on the 2-core development
-machine while other jobs kept its load average near 4, so each worker got about 40 % of a
-core; the workers used 1367 s of CPU in all, which puts an otherwise idle 2-core machine
-at roughly 12-15 minutes (an estimate from the CPU time, not a measurement).
+Measured build (the header's ``build`` record): 2432 s wall on the 2-core development
+machine, 3727 s of worker CPU.
 """
 
 from __future__ import annotations

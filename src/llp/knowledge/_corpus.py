@@ -394,7 +394,7 @@ class _Reader:
         self.space: SearchSpace | None = None
         self.datasets: dict[str, ShippedDataset] = {}
         self.studies: dict[str, tuple[ShippedDataset, str | None, Objective]] = {}
-        self.valid_configs: dict[Any, dict[str, Any]] = {}
+        self.valid_configs: dict[Any, Mapping[str, Any]] = {}
         self.trial_configs: dict[tuple[str, int], tuple[Any, Mapping[str, Any]]] = {}
         self.seen_keys: set[tuple[str, int, float, int]] = set()
         self.fidelities: dict[tuple[float, int], Fidelity] = {}
@@ -591,7 +591,7 @@ class _Reader:
             fidelity = self.fidelities[(fraction, epochs)] = Fidelity(fraction, epochs)
         return fidelity
 
-    def _config(self, config: dict[str, Any], study: str, trial: int) -> dict[str, Any]:
+    def _config(self, config: dict[str, Any], study: str, trial: int) -> Mapping[str, Any]:
         assert self.space is not None  # the header came first (checked in _record)
         # A hashable key first: serialising every configuration costs more than the rest
         # of its checks (the schema allows JSON scalars only).
@@ -610,7 +610,8 @@ class _Reader:
                 raise _Invalid(
                     f"(evaluation) 'config' is not legal in the header's space: {exc}"
                 ) from None
-            self.valid_configs[text] = valid
+            # One read-only view per configuration, shared by its evaluations.
+            valid = self.valid_configs[text] = MappingProxyType(valid)
         return valid
 
 

@@ -40,7 +40,9 @@ class Experience:
     group : str or None
         Family of related datasets; leave-one-group-out validation holds out a whole group.
     meta_features : Mapping of str to float
-        The dataset's meta-features (:class:`llp.features.DatasetFeatureExtractor`).
+        The dataset's meta-features (:class:`llp.features.DatasetFeatureExtractor`), kept
+        as a read-only view: a ``types.MappingProxyType`` is kept as given (the
+        evaluations of one dataset share it), any other mapping is copied.
     model_family : str or None
         ``"mlp"``, ``"cnn"``... so the meta-model adapts to the kind of model.
     study : str
@@ -66,7 +68,10 @@ class Experience:
     halving: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "meta_features", MappingProxyType(dict(self.meta_features)))
+        # A read-only view is kept as given: the evaluations of one dataset share its
+        # view (a prior holds tens of thousands), anything else is copied.
+        if type(self.meta_features) is not MappingProxyType:
+            object.__setattr__(self, "meta_features", MappingProxyType(dict(self.meta_features)))
 
     @classmethod
     def from_stored(cls, stored: Any, *, group: str | None = None) -> Experience:

@@ -142,7 +142,7 @@ class Evaluation:
         return self.result.cost
 
     @property
-    def curve(self) -> tuple[Any, ...]:
+    def curve(self) -> Sequence[Any]:
         return self.result.curve
 
 

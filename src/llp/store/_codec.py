@@ -30,7 +30,7 @@ from llp.store._file_records import (
     field_names,
 )
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
-from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
+from llp.training import Curve, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 #: Columns of ``evaluations`` that say what was measured and why; two writes of the
 #: same key are "identical" when all of these agree (bookkeeping columns such as
@@ -336,10 +336,10 @@ def differing_columns(stored: Mapping[Any, Any], new: Mapping[str, Any]) -> list
     return differ
 
 
-def curve_from_json(text: str) -> tuple[EpochRecord, ...]:
+def curve_from_json(text: str) -> Curve:
     """The learning curve stored column-wise as ``{"epoch": [...], "train_loss": [...]}``."""
     columns = json.loads(text)
-    return tuple(EpochRecord(*point) for point in zip(*(columns[n] for n in CURVE_FIELDS)))
+    return Curve.from_columns(*(columns[n] for n in CURVE_FIELDS))
 
 
 def result_from_row(row: Mapping[Any, Any], config: Mapping[str, Any]) -> EvaluationResult:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
+from llp.training import Curve, EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 #: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
 MAX_COST = 1e9
@@ -164,15 +164,12 @@ def evaluation_result(
         config=config,
         fidelity=fidelity or Fidelity(record.fraction, record.epochs),
         status=status,
-        curve=tuple(
-            map(
-                EpochRecord,
-                curve.epoch,
-                floats(curve.train_loss),
-                floats(curve.val_loss),
-                curve.val_accuracy,
-                curve.seconds,
-            )
+        curve=Curve.from_columns(
+            curve.epoch,
+            floats(curve.train_loss),
+            floats(curve.val_loss),
+            curve.val_accuracy,
+            curve.seconds,
         ),
         score=score,
         objective=record.objective,

@@ -14,6 +14,7 @@ from llp.training._devices import (
 )
 from llp.training._records import (
     WORKER_LOST,
+    Curve,
     EpochRecord,
     EvaluationResult,
     EvaluationStatus,
@@ -25,6 +26,7 @@ from llp.training._trainer import Trainer, resolve_device, trial_seed
 
 __all__ = [
     "WORKER_LOST",
+    "Curve",
     "EpochRecord",
     "EvaluationResult",
     "EvaluationStatus",

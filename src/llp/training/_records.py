@@ -4,10 +4,10 @@ import dataclasses
 import enum
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from llp._checks import check_fraction, check_int
 
@@ -87,8 +87,122 @@ class EpochRecord:
         }
 
 
+#: The fields of :class:`EpochRecord`, in order: the columns of a :class:`Curve`.
+_CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
+
+
+class Curve(Sequence[EpochRecord]):
+    """A learning curve: an immutable sequence of :class:`EpochRecord`, stored as one
+    column per field.
+
+    :class:`EvaluationResult` keeps its curve in this form (a knowledge file holds
+    hundreds of thousands of curve points; one object per point made reading it slow).
+    Indexing and iterating give :class:`EpochRecord` s; a curve equals any sequence of
+    the same records (a tuple of them included). :meth:`column` reads one field
+    without building the records.
+
+    Parameters
+    ----------
+    records : iterable of EpochRecord, default=()
+        Anything with the fields of :class:`EpochRecord` as attributes.
+
+    Examples
+    --------
+    >>> curve = Curve([EpochRecord(1, 0.9, 0.8, 0.6, 0.1), EpochRecord(2, 0.5, 0.6, 0.7, 0.1)])
+    >>> len(curve), curve[-1].val_accuracy, curve.column("val_loss")
+    (2, 0.7, (0.8, 0.6))
+    >>> curve == (EpochRecord(1, 0.9, 0.8, 0.6, 0.1), EpochRecord(2, 0.5, 0.6, 0.7, 0.1))
+    True
+    """
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, records: Iterable[Any] = ()) -> None:
+        points = tuple(records)
+        self._columns = tuple(
+            tuple(getattr(point, name) for point in points) for name in _CURVE_FIELDS
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        epoch: Sequence[int],
+        train_loss: Sequence[float],
+        val_loss: Sequence[float],
+        val_accuracy: Sequence[float | None],
+        seconds: Sequence[float],
+    ) -> Curve:
+        """A curve from its columns, one per :class:`EpochRecord` field, in their order
+        (as stores and knowledge files keep curves). Raises ``ValueError`` when their
+        lengths differ."""
+        columns = (
+            tuple(epoch),
+            tuple(train_loss),
+            tuple(val_loss),
+            tuple(val_accuracy),
+            tuple(seconds),
+        )
+        if len({len(c) for c in columns}) > 1:
+            raise ValueError(
+                "The columns of a learning curve must have one length. Got lengths "
+                f"{[len(c) for c in columns]} for {list(_CURVE_FIELDS)}."
+            )
+        curve = cls.__new__(cls)
+        curve._columns = columns
+        return curve
+
+    def column(self, name: str) -> tuple[Any, ...]:
+        """One field of every point, e.g. ``curve.column("val_loss")``."""
+        try:
+            return self._columns[_CURVE_FIELDS.index(name)]
+        except ValueError:
+            raise ValueError(
+                f"The 'name' parameter must be one of {list(_CURVE_FIELDS)}. Got {name!r}."
+            ) from None
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    @overload
+    def __getitem__(self, index: int) -> EpochRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[EpochRecord, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> EpochRecord | tuple[EpochRecord, ...]:
+        if isinstance(index, slice):
+            return tuple(map(EpochRecord, *(c[index] for c in self._columns)))
+        return EpochRecord(*(c[index] for c in self._columns))
+
+    def __iter__(self) -> Iterator[EpochRecord]:
+        return map(EpochRecord, *self._columns)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Curve):
+            return self._columns == other._columns
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._columns)
+
+    def __repr__(self) -> str:
+        return f"Curve({list(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Curve.from_columns, self._columns)
+
+
+_EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
+    # A read-only view is kept as given, so that the many results of one configuration
+    # (a knowledge file holds thousands) can share one; anything else is copied.
+    if type(value) is MappingProxyType:
+        return value
+    return MappingProxyType(dict(value)) if value else _EMPTY_MAPPING
 
 
 @dataclass(frozen=True)
@@ -98,13 +212,16 @@ class EvaluationResult:
     Attributes
     ----------
     config : Mapping
-        The configuration (read-only view).
+        The configuration, as a read-only view (a ``types.MappingProxyType`` is kept as
+        given, so results of one configuration can share it; any other mapping is
+        copied).
     fidelity : Fidelity
         Data fraction and epochs it was trained with.
     status : EvaluationStatus
         ``COMPLETE`` or ``FAILED``.
-    curve : tuple of EpochRecord
-        Per-epoch learning curve (partial for a failed run).
+    curve : Curve
+        Per-epoch learning curve (partial for a failed run). Any sequence of
+        :class:`EpochRecord` is accepted and kept as a :class:`Curve`.
     score : float or None
         Higher is better: the final validation accuracy, or minus the final validation
         loss when the objective is ``"val_loss"``. ``None`` for a failed evaluation.
@@ -136,7 +253,7 @@ class EvaluationResult:
     config: Mapping[str, Any]
     fidelity: Fidelity
     status: EvaluationStatus
-    curve: tuple[EpochRecord, ...]
+    curve: Sequence[EpochRecord]
     score: float | None
     objective: Objective
     cost: float
@@ -152,7 +269,8 @@ class EvaluationResult:
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", _frozen_mapping(self.config))
         object.__setattr__(self, "landscape", _frozen_mapping(self.landscape))
-        object.__setattr__(self, "curve", tuple(self.curve))
+        if not isinstance(self.curve, Curve):
+            object.__setattr__(self, "curve", Curve(self.curve))
         if self.status is EvaluationStatus.COMPLETE and (
             self.score is None or not math.isfinite(self.score)
         ):
