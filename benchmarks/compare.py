@@ -751,19 +751,29 @@ def summarise(
                 }
             table[key] = row
         out["by_kind"][kind] = {"tasks": tasks, "budgets": table}
-    for method, label in (("metaprobing", "leaving_the_pick"), ("mp-misled", "misled_leaving")):
+    # Corpus v1's methods keep their keys; the shipped prior's (v2) have a "_v2" suffix.
+    for method, label in (
+        ("metaprobing", "leaving_the_pick"),
+        ("mp-misled", "misled_leaving"),
+        ("mp-v2", "leaving_the_pick_v2"),
+        ("mp-v2-misled", "misled_leaving_v2"),
+    ):
         if method in methods:
             out[label] = leaving_the_pick(raw, method, budgets)
-    if "metaprobing" in methods:
-        rhos = [
-            x
-            for t in raw
-            for x in raw[t]["methods"]["metaprobing"]["mp"][f"{full:g}"]["promotion_spearman"]
-        ]
-        out["promotion_spearman"] = {
-            "mean": float(np.mean(rhos)) if rhos else None,
-            "n_decisions": len(rhos),
-        }
+    for method, label in (
+        ("metaprobing", "promotion_spearman"),
+        ("mp-v2", "promotion_spearman_v2"),
+    ):
+        if method in methods:
+            rhos = [
+                x
+                for t in raw
+                for x in raw[t]["methods"][method]["mp"][f"{full:g}"]["promotion_spearman"]
+            ]
+            out[label] = {
+                "mean": float(np.mean(rhos)) if rhos else None,
+                "n_decisions": len(rhos),
+            }
     return out
 
 
@@ -841,9 +851,15 @@ def print_table(report: dict[str, Any], methods: list[str]) -> None:
                     if d["mean"] is not None
                 ]
                 print(f"  {label} @ {b}: " + "; ".join(cells))
-    if "promotion_spearman" in report:
-        print("\npromotion Spearman:", report["promotion_spearman"])
-    for label, what in (("leaving_the_pick", "the pick"), ("misled_leaving", "a wrong pick")):
+    for label in ("promotion_spearman", "promotion_spearman_v2"):
+        if label in report:
+            print(f"\n{label}:", report[label])
+    for label, what in (
+        ("leaving_the_pick", "the pick (corpus v1)"),
+        ("misled_leaving", "a wrong pick (corpus v1)"),
+        ("leaving_the_pick_v2", "the pick (corpus v2, shipped)"),
+        ("misled_leaving_v2", "a wrong pick (corpus v2, shipped)"),
+    ):
         if label not in report:
             continue
         print(f"\nleaving {what} (per task, full budget):")

@@ -3,6 +3,8 @@ the cache on disk instead of being fitted again."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -95,6 +97,38 @@ def test_other_experiences_are_another_fit(monkeypatch, tmp_path) -> None:
     fitted(make_experiences([0.3, 0.5], n_configs=12, seed=3))
     fitted(make_experiences([0.3, 0.6], n_configs=12, seed=3))
     assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_the_same_scores_under_other_configurations_or_curves_are_another_fit() -> None:
+    # compare.py's misleading prior keeps every score and relabels the configurations:
+    # it must not be answered with the true prior's models (it once was, in-process).
+    exps = make_experiences([0.3, 0.5], n_configs=6, seed=3)
+    key = MetaModelTrainer(SPACE).add(exps)._fit_key()
+    configs = [e.result.config for e in exps]
+    relabelled = [
+        dataclasses.replace(e, result=dataclasses.replace(e.result, config=configs[-1 - i]))
+        for i, e in enumerate(exps)
+    ]
+    recurved = [
+        dataclasses.replace(
+            e,
+            result=dataclasses.replace(
+                e.result, curve=[dataclasses.replace(p, train_loss=9.0) for p in e.result.curve]
+            ),
+        )
+        for e in exps
+    ]
+    probed = [
+        dataclasses.replace(
+            e, result=dataclasses.replace(e.result, landscape={"sam_sharpness": 1.0})
+        )
+        for e in exps
+    ]
+    keys = {key} | {
+        MetaModelTrainer(SPACE).add(x)._fit_key() for x in (relabelled, recurved, probed)
+    }
+    assert len(keys) == 4
+    assert MetaModelTrainer(SPACE).add(list(exps))._fit_key() == key  # the same: the same key
 
 
 def test_an_unreadable_cache_file_is_fitted_again_and_replaced(monkeypatch, tmp_path) -> None:

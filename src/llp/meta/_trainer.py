@@ -573,15 +573,28 @@ class MetaModelTrainer:
             self.random_state,
         )
         digest.update(repr(settings).encode())
-        # Evaluations of one dataset share their meta-features (Experience keeps a
-        # read-only view as given): each mapping's text is made once.
-        meta_text: dict[int, tuple[Mapping[str, float], str]] = {}
+        # Everything the fit reads of an evaluation: its configuration, where and how it
+        # ran and what it measured (a prior relabelled to other configurations, or with
+        # other curves, must not find this one's models). Evaluations of one dataset
+        # share their meta-features and those of one configuration its view (Experience
+        # and EvaluationResult keep read-only views as given): each text is made once.
+        texts: dict[int, tuple[Any, str]] = {}
+
+        def text(value: Any, make: Any) -> str:
+            known = texts.get(id(value))
+            if known is None or known[0] is not value:
+                known = texts[id(value)] = (value, make(value))
+            return known[1]
+
+        def ordered(mapping: Mapping[str, Any]) -> str:
+            return repr(sorted(mapping.items()))
+
+        def config_text(config: Mapping[str, Any]) -> str:
+            return repr(self._projections.key(config))
+
         for exp in self.experiences:
-            meta = exp.meta_features
-            known = meta_text.get(id(meta))
-            if known is None or known[0] is not meta:
-                known = meta_text[id(meta)] = (meta, repr(sorted(meta.items())))
-            fidelity = exp.result.fidelity
+            result = exp.result
+            curve = result.curve
             digest.update(
                 repr(
                     (
@@ -589,12 +602,18 @@ class MetaModelTrainer:
                         exp.study,
                         exp.trial,
                         exp.model_family,
-                        fidelity.fraction,
-                        fidelity.epochs,
-                        exp.result.score,
-                        exp.result.seed,
-                        known[1],
+                        result.fidelity.fraction,
+                        result.fidelity.epochs,
+                        result.score,
+                        result.seed,
+                        text(exp.meta_features, ordered),
                         exp.halving,
+                        text(result.config, config_text),
+                        result.status.value,
+                        result.cost,
+                        len(curve),
+                        curve[-1].train_loss if len(curve) else None,
+                        text(result.landscape, ordered),
                     )
                 ).encode()
             )
