@@ -25,7 +25,7 @@ from llp.meta._experience import (
     project_config,
 )
 from llp.space import SearchSpace, canonical_config_json
-from llp.training import EvaluationResult, EvaluationStatus
+from llp.training import Curve, EvaluationResult, EvaluationStatus
 
 #: Fitted (predictor, surrogate) pairs by the digest of what they were fitted on.
 _FIT_CACHE: dict[str, tuple[Any, Any, dict[str, int]]] = {}
@@ -592,31 +592,36 @@ class MetaModelTrainer:
         def config_text(config: Mapping[str, Any]) -> str:
             return repr(self._projections.key(config))
 
+        rows = []
         for exp in self.experiences:
             result = exp.result
             curve = result.curve
-            digest.update(
-                repr(
-                    (
-                        exp.dataset,
-                        exp.study,
-                        exp.trial,
-                        exp.model_family,
-                        result.fidelity.fraction,
-                        result.fidelity.epochs,
-                        result.score,
-                        result.seed,
-                        text(exp.meta_features, ordered),
-                        exp.halving,
-                        text(result.config, config_text),
-                        result.status.value,
-                        result.cost,
-                        len(curve),
-                        curve[-1].train_loss if len(curve) else None,
-                        text(result.landscape, ordered),
-                    )
-                ).encode()
+            losses = (
+                curve.column("train_loss")
+                if isinstance(curve, Curve)
+                else tuple(p.train_loss for p in curve)
             )
+            rows.append(
+                (
+                    exp.dataset,
+                    exp.study,
+                    exp.trial,
+                    exp.model_family,
+                    result.fidelity.fraction,
+                    result.fidelity.epochs,
+                    result.score,
+                    result.seed,
+                    text(exp.meta_features, ordered),
+                    exp.halving,
+                    text(result.config, config_text),
+                    result.status is EvaluationStatus.COMPLETE,
+                    result.cost,
+                    len(losses),
+                    losses[-1] if losses else None,
+                    text(result.landscape, ordered),
+                )
+            )
+        digest.update(repr(rows).encode())
         return digest.hexdigest()
 
     def _fit_uncached(self) -> None:
