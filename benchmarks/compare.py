@@ -976,6 +976,9 @@ DEFAULT_METHODS = [
     "metaprobing",
     "mp-cold",
     "mp-misled",
+    "best-default-v2",
+    "mp-v2",
+    "mp-v2-misled",
 ]
 RUNS = RESULTS / "compare_runs"
 
