@@ -575,15 +575,25 @@ class MetaModelTrainer:
         digest.update(repr(settings).encode())
         # Everything the fit reads of an evaluation: its configuration, where and how it
         # ran and what it measured (a prior relabelled to other configurations, or with
-        # other curves, must not find this one's models). Evaluations of one dataset
-        # share their meta-features and those of one configuration its view (Experience
-        # and EvaluationResult keep read-only views as given): each text is made once.
-        texts: dict[int, tuple[Any, str]] = {}
+        # other curves, must not find this one's models). Values that repeat (names,
+        # seeds, meta-features, configurations, landscapes) enter once, in the order met,
+        # and each evaluation as their indices and its numbers, in two arrays: printing
+        # 60,000 evaluations one by one took most of a warm `llp predict`. Experiences
+        # and results keep read-only views as given, so the evaluations of one dataset
+        # or configuration share one mapping, whose text is made once.
+        index: dict[Any, int] = {}
+        texts: dict[int, tuple[Any, int]] = {}
 
-        def text(value: Any, make: Any) -> str:
-            known = texts.get(id(value))
-            if known is None or known[0] is not value:
-                known = texts[id(value)] = (value, make(value))
+        def at(value: Any) -> int:
+            found = index.get(value)
+            if found is None:
+                found = index[value] = len(index)
+            return found
+
+        def text(mapping: Mapping[str, Any], make: Any) -> int:
+            known = texts.get(id(mapping))
+            if known is None or known[0] is not mapping:
+                known = texts[id(mapping)] = (mapping, at(make(mapping)))
             return known[1]
 
         def ordered(mapping: Mapping[str, Any]) -> str:
@@ -592,7 +602,8 @@ class MetaModelTrainer:
         def config_text(config: Mapping[str, Any]) -> str:
             return repr(self._projections.key(config))
 
-        rows = []
+        whole: list[tuple[int, ...]] = []
+        real: list[tuple[float, ...]] = []
         for exp in self.experiences:
             result = exp.result
             curve = result.curve
@@ -601,27 +612,34 @@ class MetaModelTrainer:
                 if isinstance(curve, Curve)
                 else tuple(p.train_loss for p in curve)
             )
-            rows.append(
+            whole.append(
                 (
-                    exp.dataset,
-                    exp.study,
+                    at(exp.dataset),
+                    at(exp.study),
                     exp.trial,
-                    exp.model_family,
-                    result.fidelity.fraction,
+                    at(exp.model_family),
                     result.fidelity.epochs,
-                    result.score,
-                    result.seed,
+                    at(result.seed),
                     text(exp.meta_features, ordered),
                     exp.halving,
                     text(result.config, config_text),
                     result.status is EvaluationStatus.COMPLETE,
-                    result.cost,
                     len(losses),
-                    losses[-1] if losses else None,
                     text(result.landscape, ordered),
+                    result.score is None,
                 )
             )
-        digest.update(repr(rows).encode())
+            real.append(
+                (
+                    result.fidelity.fraction,
+                    math.nan if result.score is None else result.score,
+                    result.cost,
+                    losses[-1] if losses else math.nan,
+                )
+            )
+        digest.update(np.array(whole, dtype=np.int64).tobytes())
+        digest.update(np.array(real, dtype=np.float64).tobytes())
+        digest.update(repr(list(index)).encode())
         return digest.hexdigest()
 
     def _fit_uncached(self) -> None:
@@ -665,10 +683,12 @@ class MetaModelTrainer:
         configuration that most raises the mean, over the prior's studies, of the best
         percentile rank any member reached in that study: a portfolio whose members
         cover one another's poor datasets rather than ``n`` alike configurations. On
-        the shipped knowledge, leave-one-group-out, the greedy portfolio's best member
-        was no better than the mean-rank one's (``benchmarks/portfolio_logo.py``: 0.170
-        against 0.179 normalised regret for two members, 0.114 against 0.108 for four),
-        so studies start from the mean-rank order."""
+        corpus v1 (shipped until 2026-12-06), leave-one-group-out, the greedy
+        portfolio's best member was no better than the mean-rank one's
+        (``benchmarks/portfolio_logo.py``: 0.170 against 0.179 normalised regret for two
+        members, 0.114 against 0.108 for four), so studies start from the mean-rank
+        order; on corpus v2 the greedy one is better at every size (rank regret 0.059
+        against 0.076 for four), not yet tried in the search (BENCHMARKS.md)."""
         configs, ranks, by_study = self._final_ranks(model_family, same_family)
         eligible = [k for k, r in ranks.items() if len(r) >= 2]
         eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
@@ -774,7 +794,7 @@ class MetaModelTrainer:
         It is the configuration with the best mean final rank over *all* the prior's
         studies (:meth:`portfolio` across model families), with the surrogate's
         prediction for this dataset attached for information. Leave-one-group-out over
-        the 87 shipped datasets (``benchmarks/zero_shot_logo.py``) this beat ranking the
+        corpus v1's 87 datasets (``benchmarks/zero_shot_logo.py``) this beat ranking the
         same candidates by the surrogate's per-dataset prediction (normalised regret
         0.254 against 0.274), the mean rank over the 10 nearest datasets in meta-feature
         space (0.276) and over the same model family only (0.260): with 62 dataset
