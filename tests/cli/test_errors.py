@@ -83,7 +83,15 @@ def test_continuous_target_is_refused(bad_files: Callable[[str, str], Path], sto
 def test_cnn_on_a_table(digits_csv: Path, storage: Path) -> None:
     assert_user_error(
         ["tune", digits_csv, "--family", "cnn", "--storage", storage, *FAST],
-        r"The '--family' option 'cnn' needs image or signal arrays",
+        r"The '--family' option 'cnn' needs image or signal arrays.* Use --family mlp or resmlp",
+    )
+
+
+def test_an_unknown_family_names_the_choices(digits_csv: Path, storage: Path) -> None:
+    assert_user_error(
+        ["tune", digits_csv, "--family", "transformer", "--storage", storage, *FAST],
+        r"The '--family' option must be one of 'auto', 'mlp', 'resmlp', 'cnn'\. "
+        r"Got 'transformer' instead\.",
     )
 
 
@@ -108,7 +116,8 @@ def test_cnn_on_a_table(digits_csv: Path, storage: Path) -> None:
         (
             "space.toml",
             "[[hyperparameters]]\nname = 'momentum'\ntype = 'float'\nlow = 0.5\nhigh = 0.99\n",
-            r"names 'momentum', which the mlp and cnn families do not read \(they read lr, ",
+            r"names 'momentum', which the mlp, resmlp and cnn families do not read "
+            r"\(they read lr, ",
         ),
         (
             "space.toml",

@@ -235,6 +235,26 @@ def test_a_cnn_on_image_arrays_from_an_npz_file(tmp_path: Path, storage: Path) -
     assert 0.0 < out["best_score"] <= 1.0
 
 
+def test_the_residual_mlp_family_tunes_a_table_and_is_recorded(
+    digits_csv: Path, storage: Path
+) -> None:
+    out = invoke_json(
+        ["tune", digits_csv, "--family", "resmlp", "--storage", storage, "--budget", "8",
+         "--no-flatness", *FAST]
+    )  # fmt: skip
+    assert out["family"] == "resmlp"
+    with KnowledgeBase.open(storage) as kb:
+        study = kb.get_study(out["study"])
+    assert study is not None and study.model_family == "resmlp"
+    assert study.settings["cli"]["family"] == "resmlp"
+    from llp.cli._data import DataRecipe, load_recipe
+    from llp.cli._tune import model_builder
+
+    loaded = load_recipe(DataRecipe.from_dict(study.settings["cli"]))
+    model = model_builder("resmlp", loaded.fidelity_data(seed=0))(out["best_config"])
+    assert any(type(m).__name__ == "LayerNorm" for m in model.modules())  # make_resmlp's
+
+
 def test_a_parquet_table_with_a_named_target(
     make_table: Callable[..., Path], storage: Path
 ) -> None:

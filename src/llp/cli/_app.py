@@ -82,7 +82,10 @@ FamilyOpt = Annotated[
     str,
     typer.Option(
         "--family",
-        help="Model family: mlp (tables), cnn (image/signal arrays) or auto (by the data's shape).",
+        help=(
+            "Model family: mlp or resmlp (residual MLP) for tables, cnn for image/signal "
+            "arrays, or auto (mlp or cnn by the data's shape)."
+        ),
     ),
 ]
 SpaceOpt = Annotated[

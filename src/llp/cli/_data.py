@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
     from llp.data import FidelityData
 
-Family = Literal["mlp", "cnn"]
+Family = Literal["mlp", "resmlp", "cnn"]
+#: The families ``--family`` names (``auto`` picks ``mlp`` or ``cnn`` by the data's shape).
+FAMILIES: tuple[str, ...] = ("mlp", "resmlp", "cnn")
+#: Families that read one flat row of features per example.
+TABLE_FAMILIES: tuple[str, ...] = ("mlp", "resmlp")
 
 #: Share of the examples held out for validation (the shipped knowledge used the same).
 VAL_FRACTION = 0.2
@@ -90,7 +94,7 @@ class DataRecipe:
         The built-in name, or the absolute path of the file.
     target : str or None
         The label column (tables) or array (NPZ) actually used.
-    family : {"mlp", "cnn"}
+    family : {"mlp", "resmlp", "cnn"}
     val_fraction, batch_size, standardize
         How :class:`llp.data.FidelityData` prepared it.
     """
@@ -118,7 +122,7 @@ class DataRecipe:
         if not isinstance(value, Mapping) or not isinstance(value.get("data"), str):
             raise CliError("The study holds no readable data recipe (settings['cli']).")
         family = value.get("family")
-        if family not in ("mlp", "cnn"):
+        if family not in FAMILIES:
             raise CliError(f"The study's data recipe names an unknown family {family!r}.")
         target = value.get("target")
         return cls(
@@ -205,10 +209,9 @@ def load_data(spec: str, *, target: str | None = None, family: str = "auto") -> 
         For a missing file, an unknown built-in name or suffix, an unreadable file, an
         unknown ``--target``, or a family that does not fit the data's shape.
     """
-    if family not in ("auto", "mlp", "cnn"):
-        raise CliError(
-            f"The '--family' option must be one of 'auto', 'mlp', 'cnn'. Got {family!r} instead."
-        )
+    if family not in ("auto", *FAMILIES):
+        choices = ", ".join(repr(f) for f in ("auto", *FAMILIES))
+        raise CliError(f"The '--family' option must be one of {choices}. Got {family!r} instead.")
     if spec in BUILTIN_DATASETS:
         if target is not None:
             raise CliError(
@@ -258,12 +261,17 @@ def load_data(spec: str, *, target: str | None = None, family: str = "auto") -> 
     if family == "cnn":
         raise CliError(
             f"The '--family' option 'cnn' needs image or signal arrays (an NPZ file with X "
-            f"of shape (n, channels, ...)); DATA {spec!r} is a table. Use --family mlp."
+            f"of shape (n, channels, ...)); DATA {spec!r} is a table. Use --family mlp or "
+            "resmlp."
         )
     n_classes = frame[column].nunique()
     return LoadedData(
         name=name,
-        recipe=DataRecipe(data=str(path.resolve()), target=column, family="mlp"),
+        recipe=DataRecipe(
+            data=str(path.resolve()),
+            target=column,
+            family="resmlp" if family == "resmlp" else "mlp",
+        ),
         description=(
             f"{path.name}: {len(frame)} rows, {frame.shape[1] - 1} feature columns, "
             f"target {column!r} with {n_classes} distinct values"
@@ -295,16 +303,18 @@ def _family_for(X: np.ndarray, family: str, spec: str) -> Family:
         raise CliError(
             f"The '--family' option 'cnn' needs image or signal arrays of shape (n, channels, "
             f"length) or (n, [channels,] height, width); DATA {spec!r} has shape {X.shape}. "
-            "Use --family mlp, or the built-in 'digits-images'."
+            "Use --family mlp or resmlp, or the built-in 'digits-images'."
         )
-    return "cnn" if family == "cnn" else "mlp"
+    if family in ("cnn", "resmlp"):
+        return family  # type: ignore[return-value]
+    return "mlp"
 
 
 def _shaped_for(X: np.ndarray, family: Family) -> np.ndarray:
-    """The arrays as the family reads them. ``mlp``: one flat row per example. ``cnn``:
-    (n, H, W) grayscale images get their channel axis, (n, 1, H, W); (n, 1, L) signals
-    and (n, C, H, W) images are kept as they are."""
-    if family == "mlp":
+    """The arrays as the family reads them. ``mlp`` and ``resmlp``: one flat row per
+    example. ``cnn``: (n, H, W) grayscale images get their channel axis, (n, 1, H, W);
+    (n, 1, L) signals and (n, C, H, W) images are kept as they are."""
+    if family in TABLE_FAMILIES:
         return X.reshape(X.shape[0], -1)
     if X.ndim == 3 and X.shape[1] != 1:
         return X[:, None, :, :]

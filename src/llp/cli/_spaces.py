@@ -136,8 +136,8 @@ def check_space_for_families(space: SearchSpace, where: str) -> None:
     unknown = [n for n in space.names if n not in FAMILY_READS]
     if unknown:
         raise CliError(
-            f"{where} names {', '.join(map(repr, unknown))}, which the mlp and cnn families "
-            f"do not read (they read {', '.join(FAMILY_READS)})."
+            f"{where} names {', '.join(map(repr, unknown))}, which the mlp, resmlp and cnn "
+            f"families do not read (they read {', '.join(FAMILY_READS)})."
         )
     missing = [n for n in FAMILY_NEEDS if n not in space.names]
     if missing:

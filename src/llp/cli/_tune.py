@@ -453,12 +453,13 @@ def resolve_prior(prior: str, note: Callable[[str], None]) -> Prior:
 
 def model_builder(family: str, data: FidelityData) -> Callable[[Any], Any]:
     """``model_fn(config)`` of the family for this data (picklable, for worker processes)."""
-    from llp.knowledge import make_cnn, make_mlp
+    from llp.knowledge import make_cnn, make_mlp, make_resmlp
 
     n_classes = data.n_classes or 1
     if family == "cnn":
         return functools.partial(make_cnn, input_shape=data.input_shape, n_classes=n_classes)
-    return functools.partial(make_mlp, n_features=int(data.input_shape[0]), n_classes=n_classes)
+    build = make_resmlp if family == "resmlp" else make_mlp
+    return functools.partial(build, n_features=int(data.input_shape[0]), n_classes=n_classes)
 
 
 def fit_iterations(
