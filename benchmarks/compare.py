@@ -95,14 +95,13 @@ from build_corpus import (  # noqa: E402
     EPOCHS,
     N_CONFIGS,
     V1_OUT,
-    V2_OUT,
     VAL_FRACTION,
     dataset_specs,
     load_dataset,
 )
 
 from llp.data import FidelityData  # noqa: E402
-from llp.knowledge import DEFAULT_SPACE, make_optimizer  # noqa: E402
+from llp.knowledge import DEFAULT_SPACE, load_shipped_experiences, make_optimizer  # noqa: E402
 from llp.knowledge._families import make_cnn, make_mlp  # noqa: E402
 from llp.meta import MetaModelTrainer  # noqa: E402
 from llp.meta._trainer import _quantiles  # noqa: E402
@@ -360,16 +359,9 @@ def corpus_v1(**exclude) -> list:
     return select_experiences(read_corpus(V1_OUT), **exclude)
 
 
-def corpus_v2(**exclude) -> list:
-    """Corpus v2's experiences: the shipped knowledge (``mp-v2``, ``mp-v2-misled``,
-    ``best-default-v2``)."""
-    from llp.knowledge import read_corpus, select_experiences
-
-    return select_experiences(read_corpus(V2_OUT), **exclude)
-
-
 def method_best_default_v2(task, budget, epochs, seed, *, exclude, **_):
-    order, configs = design_order(corpus_v2(exclude_groups=exclude))
+    # Corpus v2 is the shipped knowledge.
+    order, configs = design_order(load_shipped_experiences(exclude_groups=exclude))
     return [(0.0, configs[order[0]])]
 
 
@@ -432,7 +424,7 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
 
     # The study's prior (build_prior) reads the shipped knowledge through this name.
     shipped = llp.knowledge.load_shipped_experiences
-    version = corpus_v2 if variant.startswith("mp-v2") else corpus_v1
+    version = shipped if variant.startswith("mp-v2") else corpus_v1  # v2 is shipped
     if variant in ("mp-misled", "mp-v2-misled"):
         llp.knowledge.load_shipped_experiences = lambda **kw: misleading(version(**kw))
     else:

@@ -118,3 +118,31 @@ def test_expected_score_reads_the_score_at_the_predicted_rank() -> None:
     assert mean == pytest.approx((0.7 + 0.9) / 2)
     assert std > 0.1  # the datasets disagree, and the rank is uncertain
     assert expected_score(0.5, 0.1, [([], 1.0)]) is None
+
+
+def test_predict_pauses_the_cycle_collector_and_gives_back_its_state(monkeypatch) -> None:
+    # llp predict reads ~200,000 long-lived records the collector would scan for nothing;
+    # it turns the collector off while it runs and leaves the caller's setting as it was.
+    import gc
+
+    from llp.cli import _app, _predict
+    from llp.cli._errors import CliError
+
+    seen: list[bool] = []
+
+    def recommend(*args, **kwargs):
+        seen.append(gc.isenabled())
+        raise CliError("stop here")
+
+    monkeypatch.setattr(_predict, "recommend", recommend)
+    assert gc.isenabled()
+    result = invoke(["predict", "iris", "--prior", "shipped"])
+    assert seen == [False] and result.exit_code == 2 and "stop here" in result.output
+    assert gc.isenabled()  # restored, also when the command failed
+    gc.disable()
+    try:
+        with _app._no_cycle_collection():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a collector the caller had off stays off
+    finally:
+        gc.enable()

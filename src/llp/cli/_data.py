@@ -305,9 +305,9 @@ def _family_for(X: np.ndarray, family: str, spec: str) -> Family:
             f"length) or (n, [channels,] height, width); DATA {spec!r} has shape {X.shape}. "
             "Use --family mlp or resmlp, or the built-in 'digits-images'."
         )
-    if family in ("cnn", "resmlp"):
-        return family  # type: ignore[return-value]
-    return "mlp"
+    if family == "cnn":
+        return "cnn"
+    return "resmlp" if family == "resmlp" else "mlp"
 
 
 def _shaped_for(X: np.ndarray, family: Family) -> np.ndarray:

@@ -149,8 +149,3 @@ def encode_projected(config: Mapping[str, Any], space: SearchSpace) -> np.ndarra
     for name, value in projected.items():
         vec[index[name]] = _encode_value(space[name], value)
     return vec
-
-
-def coverage(config: Mapping[str, Any], space: SearchSpace) -> float:
-    """Share of ``space``'s hyperparameters a configuration provides a value for."""
-    return len(project_config(config, space)) / len(space)

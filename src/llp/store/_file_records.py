@@ -17,14 +17,13 @@ reads them back). Format 1 of the shipped knowledge wrote ``null`` instead, read
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from llp.training import Curve, EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Objective
+from llp.training import Curve, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 #: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
 MAX_COST = 1e9
@@ -44,7 +43,7 @@ MAX_MAGNITUDE = 1e30
 NONFINITE_NAMES: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 # A curve is stored column-wise, one list per EpochRecord field.
-CURVE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
+CURVE_FIELDS: tuple[str, ...] = Curve.FIELDS
 #: A finite number the meta-model can read as float32.
 Finite = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 #: A float that may be non-finite (a loss, a landscape feature); ``None`` in format 1.

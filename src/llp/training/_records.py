@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, overload
+from typing import Any, ClassVar, Literal, overload
 
 from llp._checks import check_fraction, check_int
 
@@ -116,6 +116,9 @@ class Curve(Sequence[EpochRecord]):
     """
 
     __slots__ = ("_columns",)
+
+    #: The columns, in order: the fields of :class:`EpochRecord`.
+    FIELDS: ClassVar[tuple[str, ...]] = _CURVE_FIELDS
 
     def __init__(self, records: Iterable[Any] = ()) -> None:
         points = tuple(records)
