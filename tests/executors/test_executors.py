@@ -424,3 +424,66 @@ def test_workers_of_a_killed_driver_exit_within_seconds(tmp_path) -> None:
         for pid in workers:  # never leave them behind, whatever failed
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_dask_executor_terminated_with_results_in_flight_logs_no_traceback(
+    dask_cluster: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Cancelling tasks whose results are done but not yet fetched made distributed's
+    # executor raise inside the event loop: a traceback on a stopped study's stderr.
+    import logging
+
+    caplog.set_level(logging.ERROR)
+    for _ in range(3):
+        executor = make_executor("dask", address=dask_cluster.scheduler_address)
+        # Large results: fetching them takes long enough to be cut short.
+        futures = [executor.submit(bytes, 20_000_000) for _ in range(12)]
+        cf.wait(futures[:1])
+        executor.terminate()
+        cf.wait(futures, timeout=30)
+        for future in futures:
+            assert future.done()
+            if not future.cancelled() and future.exception() is None:
+                assert len(future.result()) == 20_000_000
+    time.sleep(0.5)  # the event loop's callbacks run after terminate returns
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
+class _FetchFails:
+    """A backend future that is done, but whose outcome is lost when read (a Dask result
+    cancelled before it was fetched)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def cancel(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def exception(self) -> BaseException | None:
+        return None
+
+    def result(self) -> Any:
+        raise self.error
+
+    def add_done_callback(self, fn: Any) -> None:
+        fn(self)
+
+
+@pytest.mark.parametrize("lost", [True, False], ids=["lost-worker", "other-error"])
+def test_relay_shows_an_outcome_lost_in_transit_instead_of_raising(lost: bool) -> None:
+    from llp.executors._base import relay
+    from llp.runner import WorkerLostError
+
+    error = ConnectionError("gone")
+    outer: cf.Future[Any] = cf.Future()
+    relay(_FetchFails(error), outer, lambda exc: "lost" if lost else None)
+    raised = outer.exception(timeout=1)
+    if lost:
+        assert isinstance(raised, WorkerLostError) and raised.__cause__ is error
+    else:
+        assert raised is error

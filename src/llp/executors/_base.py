@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from llp.runner import WorkerLostError
 from llp.training import set_worker_slot, worker_slot
@@ -78,8 +78,19 @@ class Executor(cf.Executor, abc.ABC):
             self.terminate()
 
 
+class BackendFuture(Protocol):
+    """What :func:`relay` reads of a backend's future: a ``concurrent.futures.Future``
+    or a ``distributed.Future``."""
+
+    def cancel(self) -> Any: ...
+    def cancelled(self) -> bool: ...
+    def exception(self) -> BaseException | None: ...
+    def result(self) -> Any: ...
+    def add_done_callback(self, fn: Callable[[Any], object]) -> Any: ...
+
+
 def relay(
-    inner: cf.Future[Any],
+    inner: BackendFuture,
     outer: cf.Future[Any],
     lost_reason: Callable[[BaseException], str | None],
     on_lost: Callable[[], None] | None = None,
@@ -90,23 +101,31 @@ def relay(
     ``inner`` cancelled by the backend (not through ``outer``) is shown to
     ``lost_reason`` as a ``CancelledError``. ``on_lost`` runs first when a worker was
     lost (to mark what must be replaced). Cancelling ``outer`` cancels ``inner``.
+    Reading ``inner``'s outcome never raises out of the callback: an outcome lost on its
+    way (a Dask result cancelled before it was fetched) is shown to ``lost_reason``.
     """
 
-    def transfer(done: cf.Future[Any]) -> None:
+    def transfer(done: BackendFuture) -> None:
         # InvalidStateError: outer was cancelled meanwhile (the runner is stopping).
         with contextlib.suppress(cf.InvalidStateError):
             settle(done)
 
-    def settle(done: cf.Future[Any]) -> None:
+    def settle(done: BackendFuture) -> None:
         if outer.done():
             return
         exc: BaseException
         if done.cancelled():
             exc = cf.CancelledError("the backend cancelled the call")
         else:
-            raised = done.exception()
+            try:
+                raised = done.exception()
+                value = done.result() if raised is None else None
+            except Exception as failure:
+                # A Dask future fetches its result when asked; a task cancelled or a
+                # connection closed in between surfaces here, not as the call's error.
+                raised = failure
             if raised is None:
-                outer.set_result(done.result())
+                outer.set_result(value)
                 return
             exc = raised
         reason = lost_reason(exc)

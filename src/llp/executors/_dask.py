@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ class DaskExecutor(Executor):
     ``address`` it connects a client to that running scheduler and closes only that
     client: the cluster is somebody else's.
 
-    On top of ``Client.get_executor()`` it
+    On top of ``Client.submit`` it
 
     - submits every call as impure (``pure=False``), so running a lost evaluation again
       really runs it instead of returning the cached failure;
@@ -120,8 +121,8 @@ class DaskExecutor(Executor):
             threads = sum(self._client.nthreads().values())
             n = max(1, threads) if n_workers is None else n_workers
         self._n_workers = n
-        self._executor = self._client.get_executor(pure=False)
         self._lock = threading.Lock()
+        self._running: set[Any] = set()  # the Dask futures not yet done
         self._scattered: dict[int, tuple[Any, Any]] = {}
         self._shutdown = False
 
@@ -153,7 +154,13 @@ class DaskExecutor(Executor):
             )
         remote_fn = self._scatter(fn)
         threads = self.torch_threads if self.owns_cluster else None
-        inner = self._executor.submit(_call, threads, remote_fn, *args)
+        # Dask futures directly, not Client.get_executor(): its relay raises into the
+        # event loop (a traceback on stderr) when a finished task is cancelled before
+        # its result is fetched, which a stopped study does.
+        inner = self._client.submit(_call, threads, remote_fn, *args, pure=False)
+        with self._lock:
+            self._running.add(inner)
+        inner.add_done_callback(self._done)
         outer: cf.Future[Any] = cf.Future()
         relay(inner, outer, _lost_reason, self._forget_scattered)
         return outer
@@ -162,11 +169,16 @@ class DaskExecutor(Executor):
         if self._shutdown:
             return
         self._shutdown = True
+        with self._lock:
+            running = list(self._running)
         try:
             if cancel_futures:
-                self._executor.shutdown(wait=False)
-            else:
-                self._executor.shutdown(wait=wait)
+                self._client.cancel(running)
+            elif wait and running:
+                distributed = import_distributed()
+                # Errors and cancellations are the futures' outcomes, read by the relay.
+                with contextlib.suppress(Exception):
+                    distributed.wait(running)
         finally:
             self._scattered.clear()
             try:
@@ -193,6 +205,10 @@ class DaskExecutor(Executor):
             # whole study); holding it keeps its id from being reused by another object.
             self._scattered = {id(fn): (fn, future)}
         return future
+
+    def _done(self, future: Any) -> None:
+        with self._lock:
+            self._running.discard(future)
 
     def _forget_scattered(self) -> None:
         # The lost worker may have held the only copy; send it again with the next call.
