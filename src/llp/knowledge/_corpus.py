@@ -618,7 +618,16 @@ class _Reader:
 @functools.lru_cache(maxsize=4)
 def _read_cached(path: str, mtime_ns: int, size: int) -> Corpus:
     # The key holds the modification time and size: a rewritten file is read again.
-    return _Reader(Path(path)).read()
+    # Across processes, the parsed copy on disk is keyed by the file's bytes.
+    from llp.knowledge import _parsed
+
+    file = Path(path)
+    key = _parsed.file_key(file)
+    corpus = _parsed.load(file, key)
+    if corpus is None:
+        corpus = _Reader(file).read()
+        _parsed.save(corpus, key)
+    return corpus
 
 
 def read_corpus(path: str | os.PathLike[str], *, cache: bool = True) -> Corpus:
@@ -629,7 +638,9 @@ def read_corpus(path: str | os.PathLike[str], *, cache: bool = True) -> Corpus:
     path : path-like
     cache : bool, default=True
         Keep the parsed corpus in memory, keyed by the path, modification time and size
-        of the file (a rewritten file is read again).
+        of the file (a rewritten file is read again), and on disk, keyed by the file's
+        bytes, for later processes (:mod:`llp.knowledge._parsed`; ``$LLP_CACHE_DIR``,
+        empty to turn it off). ``False`` reads and checks the file itself.
 
     Returns
     -------
