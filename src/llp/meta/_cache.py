@@ -94,21 +94,55 @@ def save(
             "n_features_in": int(surrogate.n_features_in_),
         }
     arrays["meta"] = np.array(json.dumps(meta))
-    path = folder / f"{key}.npz"
+    return write_arrays(folder / f"{key}.npz", arrays, compressed=True, keep=MAX_ENTRIES)
+
+
+def write_arrays(
+    path: Path, arrays: Mapping[str, np.ndarray], *, compressed: bool, keep: int
+) -> Path | None:
+    """Write ``arrays`` to the ``.npz`` file ``path`` so that readers see a whole file or
+    none, then keep the ``keep`` most recently used ``.npz`` files of its folder. Returns
+    ``path``, or ``None`` when it cannot be written (never raises for that)."""
+    folder = path.parent
     temporary: str | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
             temporary = handle.name
-            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-        os.replace(temporary, path)  # readers see a whole file or none
-        _evict(folder)
+            save = np.savez_compressed if compressed else np.savez
+            save(handle, **arrays)  # type: ignore[arg-type]
+        os.replace(temporary, path)
+        _evict(folder, keep)
     except OSError:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
         return None
     return path
+
+
+#: What reading a damaged or foreign cache file may raise (it is then ignored).
+UNREADABLE: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,  # json.JSONDecodeError too
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    zipfile.BadZipFile,
+)
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path``, read without unpickling anything."""
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def touch(path: Path) -> None:
+    """Mark ``path`` as just used (evicted last)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 def load(
@@ -122,26 +156,16 @@ def load(
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in stored.files}
+        arrays = read_arrays(path)
         meta = json.loads(str(arrays.pop("meta")))
         if meta.get("format") != FORMAT or meta.get("key") != key:
             return None
         predictor = _predictor(meta.get("predictor"), arrays, space)
         surrogate = _surrogate(meta.get("surrogate"), arrays)
         skipped = {str(k): int(v) for k, v in dict(meta.get("skipped", {})).items()}
-    except (
-        OSError,
-        ValueError,  # json.JSONDecodeError too
-        KeyError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        zipfile.BadZipFile,
-    ):
+    except UNREADABLE:
         return None  # a damaged or foreign file: fitted again and replaced
-    with contextlib.suppress(OSError):
-        os.utime(path)  # recently used: evicted last
+    touch(path)
     return predictor, surrogate, skipped
 
 
@@ -181,9 +205,9 @@ def _surrogate(meta: Any, arrays: Mapping[str, np.ndarray]) -> PerformanceSurrog
     return model
 
 
-def _evict(folder: Path) -> None:
+def _evict(folder: Path, keep: int) -> None:
     entries = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[MAX_ENTRIES:]:
+    for old in entries[keep:]:
         with contextlib.suppress(OSError):  # another process removed it first
             old.unlink()
 
