@@ -688,7 +688,10 @@ class MetaModelTrainer:
         (``benchmarks/portfolio_logo.py``: 0.170 against 0.179 normalised regret for two
         members, 0.114 against 0.108 for four), so studies start from the mean-rank
         order; on corpus v2 the greedy one is better at every size (rank regret 0.059
-        against 0.076 for four), not yet tried in the search (BENCHMARKS.md)."""
+        against 0.076 for four), but as the order of a study's prior configurations it
+        did not help in ``benchmarks/compare.py`` (better on the dev tasks, worse on the
+        test tasks with a wrong prior; BENCHMARKS.md), so studies still start from the
+        mean-rank order."""
         configs, ranks, by_study = self._final_ranks(model_family, same_family)
         eligible = [k for k, r in ranks.items() if len(r) >= 2]
         eligible.sort(key=lambda k: (-float(np.mean(ranks[k])), k))
