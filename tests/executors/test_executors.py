@@ -487,3 +487,17 @@ def test_relay_shows_an_outcome_lost_in_transit_instead_of_raising(lost: bool) -
         assert isinstance(raised, WorkerLostError) and raised.__cause__ is error
     else:
         assert raised is error
+
+
+@pytest.mark.slow
+def test_a_dask_executor_shut_down_with_waiting_settles_every_result_first(
+    dask_cluster: Any,
+) -> None:
+    # shutdown(wait=True) must hand every result over before the client closes, even
+    # results still being fetched when it is called.
+    for _ in range(3):
+        executor = make_executor("dask", address=dask_cluster.scheduler_address)
+        futures = [executor.submit(bytes, 5_000_000) for _ in range(8)]
+        executor.shutdown(wait=True)
+        assert all(f.done() for f in futures)
+        assert [len(f.result(timeout=0)) for f in futures] == [5_000_000] * 8

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -122,7 +121,8 @@ class DaskExecutor(Executor):
             n = max(1, threads) if n_workers is None else n_workers
         self._n_workers = n
         self._lock = threading.Lock()
-        self._running: set[Any] = set()  # the Dask futures not yet done
+        # Each Dask future not yet handed over, and the future the caller holds for it.
+        self._running: dict[Any, cf.Future[Any]] = {}
         self._scattered: dict[int, tuple[Any, Any]] = {}
         self._shutdown = False
 
@@ -158,11 +158,12 @@ class DaskExecutor(Executor):
         # event loop (a traceback on stderr) when a finished task is cancelled before
         # its result is fetched, which a stopped study does.
         inner = self._client.submit(_call, threads, remote_fn, *args, pure=False)
-        with self._lock:
-            self._running.add(inner)
-        inner.add_done_callback(self._done)
         outer: cf.Future[Any] = cf.Future()
+        with self._lock:
+            self._running[inner] = outer
         relay(inner, outer, _lost_reason, self._forget_scattered)
+        # After the relay's own callback (Dask runs them in order): handed over by then.
+        inner.add_done_callback(self._done)
         return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -170,15 +171,13 @@ class DaskExecutor(Executor):
             return
         self._shutdown = True
         with self._lock:
-            running = list(self._running)
+            running = dict(self._running)
         try:
             if cancel_futures:
-                self._client.cancel(running)
+                self._client.cancel(list(running))
             elif wait and running:
-                distributed = import_distributed()
-                # Errors and cancellations are the futures' outcomes, read by the relay.
-                with contextlib.suppress(Exception):
-                    distributed.wait(running)
+                # Every result handed over (or its error) before the client closes.
+                cf.wait(running.values())
         finally:
             self._scattered.clear()
             try:
@@ -208,7 +207,7 @@ class DaskExecutor(Executor):
 
     def _done(self, future: Any) -> None:
         with self._lock:
-            self._running.discard(future)
+            self._running.pop(future, None)
 
     def _forget_scattered(self) -> None:
         # The lost worker may have held the only copy; send it again with the next call.
