@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,28 +83,41 @@ def test_a_changed_knowledge_file_is_parsed_again(
     assert len(list(cache.glob("*.npz"))) == 2
 
 
-def _corrupt_arrays(stored: Path, **changes: np.ndarray) -> None:
-    with np.load(stored, allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    arrays.update(changes)
-    with stored.open("wb") as handle:
-        np.savez(handle, **arrays)  # type: ignore[arg-type]
+def _set(index: int, value: float) -> Callable[[np.ndarray], np.ndarray]:
+    def change(array: np.ndarray) -> np.ndarray:
+        array = array.copy()
+        array[index] = value
+        return array
+
+    return change
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        "truncated",
-        "not-a-zip",
-        "config-index-out-of-range",
-        "curve-too-short",
-        "wrong-type",
-        "accuracy-of-17",
-        "infinite-cost",
-        "config-not-in-the-space",
-        "other-key",
-    ],
-)
+def _meta(change: Callable[[dict[str, Any]], None]) -> Callable[[np.ndarray], np.ndarray]:
+    def edit(stored: np.ndarray) -> np.ndarray:
+        meta = json.loads(str(stored))
+        change(meta)
+        return np.array(json.dumps(meta))
+
+    return edit
+
+
+#: Damage to one array of a parsed copy: (array name, how it is changed).
+DAMAGE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "config-index-out-of-range": ("config", _set(0, 10_000)),
+    "curve-too-short": ("train_loss", lambda a: a[:-1]),
+    "wrong-type": ("seed", lambda a: a.astype(np.float64)),
+    "accuracy-of-17": ("score", _set(0, 17.0)),
+    "infinite-cost": ("cost", _set(-1, np.inf)),
+    "config-not-in-the-space": ("meta", _meta(lambda m: m["configs"][0].update(lr=1e9))),
+    "dataset-index-negative": ("meta", _meta(lambda m: m["studies"][0].__setitem__(1, -1))),
+    "landscape-as-text": (
+        "meta",
+        _meta(lambda m: next(iter(m["landscapes"].values())).update(landscape_loss="0.1")),
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-a-zip", *DAMAGE, "other-key"])
 def test_a_damaged_or_foreign_copy_is_ignored_and_replaced(
     make_corpus_file: Callable[..., Path], cache: Path, damage: str
 ) -> None:
@@ -115,34 +129,13 @@ def test_a_damaged_or_foreign_copy_is_ignored_and_replaced(
         stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])
     elif damage == "not-a-zip":
         stored.write_bytes(b"#!/bin/sh\nrm -rf /\n")
-    elif damage == "config-index-out-of-range":
+    elif damage in DAMAGE:
+        name, change = DAMAGE[damage]
         with np.load(stored, allow_pickle=False) as npz:
-            config = npz["config"].copy()
-        config[0] = 10_000
-        _corrupt_arrays(stored, config=config)
-    elif damage == "curve-too-short":
-        with np.load(stored, allow_pickle=False) as npz:
-            losses = npz["train_loss"][:-1].copy()
-        _corrupt_arrays(stored, train_loss=losses)
-    elif damage == "wrong-type":
-        with np.load(stored, allow_pickle=False) as npz:
-            seeds = npz["seed"].astype(np.float64)
-        _corrupt_arrays(stored, seed=seeds)
-    elif damage == "accuracy-of-17":
-        with np.load(stored, allow_pickle=False) as npz:
-            score = npz["score"].copy()
-        score[0] = 17.0
-        _corrupt_arrays(stored, score=score)
-    elif damage == "infinite-cost":
-        with np.load(stored, allow_pickle=False) as npz:
-            cost = npz["cost"].copy()
-        cost[-1] = np.inf
-        _corrupt_arrays(stored, cost=cost)
-    elif damage == "config-not-in-the-space":
-        with np.load(stored, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-        meta["configs"][0]["lr"] = 1e9
-        _corrupt_arrays(stored, meta=np.array(json.dumps(meta)))
+            arrays = {n: npz[n] for n in npz.files}
+        arrays[name] = change(arrays[name])
+        with stored.open("wb") as handle:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
     else:  # another file's copy under this name
         other = make_corpus_file(datasets=3, name="other.jsonl.gz")
         _parsed.save(read_corpus(other, cache=False), "foreign")

@@ -233,6 +233,8 @@ def _corpus(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> Corpus:
     header = meta["header"]
     space = SearchSpace.from_dict(header["space"])
     datasets = tuple(ShippedDataset(**d) for d in meta["datasets"])
+    if not all(0 <= int(d) < len(datasets) for _, d, _ in meta["studies"]):
+        raise IndexError("a study's dataset index out of range")
     studies = [(str(name), datasets[int(d)], family) for name, d, family in meta["studies"]]
     configs = [MappingProxyType(dict(c)) for c in meta["configs"]]
     fidelities = [Fidelity(float(f), int(e)) for f, e in meta["fidelities"]]
@@ -249,7 +251,13 @@ def _corpus(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> Corpus:
         if n and (index.min() < 0 or index.max() >= len(choices)):
             raise IndexError(f"{name}: an index out of range")
     _check_values(arrays, space, meta["configs"], objectives)
-    landscapes = {int(i): v for i, v in meta["landscapes"].items()}
+    landscapes = {int(i): dict(v) for i, v in meta["landscapes"].items()}
+    for values in landscapes.values():
+        if not all(type(v) is float for v in values.values()):
+            raise TypeError("a landscape value that is not a float")
+        numbers = np.asarray(list(values.values()), dtype=np.float64)
+        if (np.abs(numbers[np.isfinite(numbers)]) > MAX_MAGNITUDE).any():
+            raise ValueError("a landscape value out of range")
     failures = {int(i): str(v) for i, v in meta["failures"].items()}
     tracebacks = {int(i): str(v) for i, v in meta["tracebacks"].items()}
     cols = {name: arrays[name].tolist() for name in _COLUMNS}
@@ -261,25 +269,7 @@ def _corpus(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> Corpus:
     no_landscape: Mapping[str, float] = MappingProxyType({})
     experiences: list[Experience] = []
     end = 0
-    rows = zip(
-        cols["study"],
-        cols["trial"],
-        cols["config"],
-        cols["fidelity"],
-        cols["status"],
-        cols["objective"],
-        cols["halving"],
-        cols["score"],
-        cols["score_none"],
-        cols["cost"],
-        cols["seconds"],
-        cols["train_seconds"],
-        cols["probe_cost"],
-        cols["n_train"],
-        cols["seed"],
-        cols["curve_length"],
-        strict=True,
-    )
+    rows = zip(*cols.values(), strict=True)  # in _COLUMNS' order
     for number, row in enumerate(rows):
         (study, trial, config, fid, status, objective, halving, score, score_none) = row[:9]
         (cost, seconds, train_seconds, probe_cost, n_train, seed, length) = row[9:]
