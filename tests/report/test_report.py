@@ -435,7 +435,9 @@ def test_the_report_says_each_slow_stage_as_it_starts(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     said = " ".join(result.stderr.split())
-    assert "report: refitting the meta-model" in said and "report: drawing the figures" in said
+    # Refitted, or kept from an earlier report of the same study (another test's).
+    assert re.search(r"report: (refitting the meta-model|feature importances kept)", said)
+    assert "report: drawing the figures" in said
     assert "report:" not in result.stdout
 
 

@@ -176,6 +176,22 @@ def test_a_lost_workers_failure_is_replaced_by_the_evaluation_run_again(
         record(kb, other, make_result())
 
 
+def test_evaluation_stamps_change_exactly_when_a_stored_evaluation_does(
+    kb: KnowledgeBase, make_study: MakeStudy, make_result: MakeResult
+) -> None:
+    assert kb.evaluation_stamps() == []
+    study = make_study()
+    record(kb, study, make_result(failed=True, failure_reason="worker lost: gone", cost=0.0))
+    record(kb, make_study("other"), make_result(score=0.5))
+    stamps = kb.evaluation_stamps()
+    assert stamps == [(e.id, e.created_at) for e in kb.evaluations()]
+    assert [i for i, _ in stamps] == sorted(i for i, _ in stamps)
+    record(kb, study, make_result())  # the lost worker's evaluation, run again
+    again = kb.evaluation_stamps()
+    assert again[1] == stamps[1] and again[0][0] == stamps[0][0]
+    assert again[0][1] > stamps[0][1]  # the same row, a new time
+
+
 def test_changed_provenance_is_a_different_evaluation(
     kb: KnowledgeBase, make_study: MakeStudy, make_result: MakeResult
 ) -> None:

@@ -75,7 +75,7 @@ _POINTS = {
 
 def folder() -> Path | None:
     """Where parsed knowledge files go, or ``None`` when the cache is turned off."""
-    from llp.meta._cache import cache_dir
+    from llp._cache import cache_dir
 
     base = cache_dir()
     return None if base is None else base / "corpora"
@@ -93,7 +93,7 @@ def file_key(path: Path) -> str:
 def save(corpus: Corpus, key: str) -> Path | None:
     """Write ``corpus`` under ``key``; returns the file, or ``None`` when the cache is off
     or cannot be written (never raises for that)."""
-    from llp.meta._cache import write_arrays
+    from llp._cache import write_arrays
 
     where = folder()
     if where is None:
@@ -107,7 +107,7 @@ def save(corpus: Corpus, key: str) -> Path | None:
 def load(path: Path, key: str) -> Corpus | None:
     """The corpus of the knowledge file at ``path`` from its parsed copy under ``key``, or
     ``None`` when there is none or it cannot be read."""
-    from llp.meta._cache import UNREADABLE, read_arrays, touch
+    from llp._cache import UNREADABLE, read_arrays, touch
 
     where = folder()
     if where is None:

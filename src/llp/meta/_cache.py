@@ -9,8 +9,7 @@ fitting. What is stored is plain arrays (:class:`~llp.meta._frozen.FrozenForest`
 JSON in one ``.npz`` file, read with ``allow_pickle=False`` and checked on read; a file
 that cannot be read is ignored (the models are fitted again and the file replaced).
 
-Where: ``$LLP_CACHE_DIR`` if set (set it empty to turn the cache off), else
-``$XDG_CACHE_HOME/llp/meta-models`` or ``~/.cache/llp/meta-models``. At most
+Where: the cache folder of :mod:`llp._cache` (``$LLP_CACHE_DIR``; empty turns it off). At most
 :data:`MAX_ENTRIES` fits are kept, the least recently used dropped first. The cache is an
 optimisation only: when it cannot be written (a read-only home, a full disk) nothing
 fails.
@@ -18,38 +17,24 @@ fails.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from llp._cache import CACHE_ENV, UNREADABLE, cache_dir, read_arrays, touch, write_arrays
 from llp.meta._estimators import HyperparameterPredictor, PerformanceSurrogate
 from llp.meta._frozen import ARRAY_NAMES, FrozenForest
 
 if TYPE_CHECKING:
     from llp.space import SearchSpace
 
-#: Environment variable naming the cache folder ("" turns the cache off).
-CACHE_ENV = "LLP_CACHE_DIR"
 #: Version of the file layout (part of every key).
 FORMAT = 1
 #: Fits kept at most.
 MAX_ENTRIES = 8
-
-
-def cache_dir() -> Path | None:
-    """The cache folder, or ``None`` when the cache is turned off."""
-    value = os.environ.get(CACHE_ENV)
-    if value is not None:
-        return Path(value).expanduser() if value.strip() else None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "llp" / "meta-models"
 
 
 def key_salt() -> str:
@@ -95,54 +80,6 @@ def save(
         }
     arrays["meta"] = np.array(json.dumps(meta))
     return write_arrays(folder / f"{key}.npz", arrays, compressed=True, keep=MAX_ENTRIES)
-
-
-def write_arrays(
-    path: Path, arrays: Mapping[str, np.ndarray], *, compressed: bool, keep: int
-) -> Path | None:
-    """Write ``arrays`` to the ``.npz`` file ``path`` so that readers see a whole file or
-    none, then keep the ``keep`` most recently used ``.npz`` files of its folder. Returns
-    ``path``, or ``None`` when it cannot be written (never raises for that)."""
-    folder = path.parent
-    temporary: str | None = None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
-            temporary = handle.name
-            save = np.savez_compressed if compressed else np.savez
-            save(handle, **arrays)  # type: ignore[arg-type]
-        os.replace(temporary, path)
-        _evict(folder, keep)
-    except OSError:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        return None
-    return path
-
-
-#: What reading a damaged or foreign cache file may raise (it is then ignored).
-UNREADABLE: tuple[type[Exception], ...] = (
-    OSError,
-    ValueError,  # json.JSONDecodeError too
-    KeyError,
-    TypeError,
-    AttributeError,
-    IndexError,
-    zipfile.BadZipFile,
-)
-
-
-def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` file ``path``, read without unpickling anything."""
-    with np.load(path, allow_pickle=False) as stored:
-        return {name: stored[name] for name in stored.files}
-
-
-def touch(path: Path) -> None:
-    """Mark ``path`` as just used (evicted last)."""
-    with contextlib.suppress(OSError):
-        os.utime(path)
 
 
 def load(
@@ -203,13 +140,6 @@ def _surrogate(meta: Any, arrays: Mapping[str, np.ndarray]) -> PerformanceSurrog
     model.n_features_in_ = int(meta["n_features_in"])
     model.forest_ = _forest(arrays, "s", model.n_features_in_)
     return model
-
-
-def _evict(folder: Path, keep: int) -> None:
-    entries = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[keep:]:
-        with contextlib.suppress(OSError):  # another process removed it first
-            old.unlink()
 
 
 __all__ = ["CACHE_ENV", "FORMAT", "MAX_ENTRIES", "cache_dir", "load", "save"]

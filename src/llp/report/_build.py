@@ -190,10 +190,9 @@ def _build(
         slices = _slices(study, data, model_fn, optimizer_fn, criterion, top_k, notes)
     importances: Importances | None = None
     if meta_model:
-        from llp.report._meta import refit_importances
+        from llp.report._meta import study_importances
 
-        progress("report: refitting the meta-model for its feature importances")
-        importances = refit_importances(kb, study)
+        importances = study_importances(kb, study, progress)
         if not importances.fitted:
             notes.append(f"No feature importances: {importances.why}.")
     progress("report: drawing the figures")

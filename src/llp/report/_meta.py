@@ -9,14 +9,29 @@ evaluation, only the few trials of the top rung would carry a final score, which
 often too little to fit.) If that cannot be fitted, every evaluation is used. The
 knowledge base may have grown since the search, so the report says how many evaluations
 and datasets the refit saw.
+
+A refit reads the prior and imports scikit-learn, seconds that a second report of the same
+study would spend again for the same numbers. :func:`study_importances` keeps each refit's
+importances in the user's cache folder (:mod:`llp._cache`, subfolder ``importances``, at
+most :data:`MAX_FILES` small JSON files), keyed by a digest of everything the refit reads:
+llp's and scikit-learn's versions, the study's record and every one of its evaluations,
+its dataset, the shipped knowledge file's bytes (when the study's prior includes it) and
+the identity and time of every knowledge-base evaluation and the datasets' records (when
+it includes the knowledge base). Any change to those is another key, so a kept answer is
+never stale; a damaged or foreign file is ignored, refitted and replaced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from llp import __version__
 from llp.report._collect import StudyData
 
 if TYPE_CHECKING:
@@ -25,6 +40,10 @@ if TYPE_CHECKING:
 
 #: Groups of surrogate inputs, for colouring the importances.
 GROUPS = ("dataset", "model family", "configuration", "learning curve", "landscape")
+#: Version of the kept importances' layout (part of every key).
+FORMAT = 1
+#: Kept importances at most (a few kilobytes each), the least recently used dropped first.
+MAX_FILES = 64
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,51 @@ class Importances:
             "sources": self.sources,
             "why": self.why,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Importances:
+        """The importances :meth:`to_json` wrote, checked field by field.
+
+        Raises
+        ------
+        ValueError
+            If a field is missing, of another type, or the lists disagree.
+        """
+
+        def texts(name: str) -> list[str]:
+            value = data[name]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name!r} is not a list of strings")
+            return value
+
+        def count(name: str) -> int:
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name!r} is not a count")
+            return value
+
+        values = data["values"]
+        if not isinstance(values, list) or not all(
+            isinstance(v, float) and math.isfinite(v) and v >= 0.0 for v in values
+        ):
+            raise ValueError("'values' is not a list of importances")
+        names, groups = texts("names"), texts("groups")
+        if not len(names) == len(groups) == len(values) or not set(groups) <= set(GROUPS):
+            raise ValueError("names, groups and values do not match")
+        fitted, basis, why = data["fitted"], data["basis"], data["why"]
+        if not isinstance(fitted, bool) or not isinstance(basis, str) or not isinstance(why, str):
+            raise ValueError("'fitted', 'basis' or 'why' has another type")
+        return cls(
+            fitted,
+            basis=basis,
+            names=names,
+            groups=groups,
+            values=values,
+            n_evaluations=count("n_evaluations"),
+            n_datasets=count("n_datasets"),
+            sources=texts("sources"),
+            why=why,
+        )
 
 
 def surrogate_feature_names(trainer: MetaModelTrainer) -> list[tuple[str, str]]:
@@ -179,4 +243,76 @@ def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
     )
 
 
-__all__ = ["GROUPS", "Importances", "refit_importances", "surrogate_feature_names"]
+def importances_key(kb: KnowledgeBase, data: StudyData) -> str:
+    """A digest of everything :func:`refit_importances` reads for ``data`` (see the
+    module docstring); it reads no result and imports nothing heavy."""
+    from llp.knowledge import PRIOR_KINDS, SHIPPED_CORPUS_PATH
+    from llp.knowledge._parsed import file_key
+
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+        digest.update(b"\0")
+
+    try:  # the forests' fit, read from the package's metadata (no import)
+        sklearn_version = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        sklearn_version = None
+    study = data.study
+    feed(["llp-report-importances", FORMAT, __version__, sklearn_version])
+    feed([study.name, study.created_at, study.seed, study.settings, study.space])
+    feed([study.model_family, study.objective, study.scheduler])
+    if data.dataset is not None:
+        d = data.dataset
+        feed([d.fingerprint, d.group, d.meta_features])
+    feed([(e.id, e.created_at) for e in data.evaluations])
+    prior = str(study.settings.get("prior", "store"))
+    feed(prior if prior in PRIOR_KINDS else "unknown")
+    if prior in ("default", "shipped"):
+        shipped = SHIPPED_CORPUS_PATH
+        feed(file_key(shipped) if shipped.is_file() else "no shipped knowledge")
+    if prior in ("default", "store"):
+        feed([(d.fingerprint, d.group, d.meta_features) for d in kb.list_datasets()])
+        feed([stamp for stamp in kb.evaluation_stamps() if stamp[1] <= study.created_at])
+    return digest.hexdigest()
+
+
+def study_importances(
+    kb: KnowledgeBase, data: StudyData, progress: Callable[[str], None] | None = None
+) -> Importances:
+    """The study's importances as :func:`refit_importances` gives them, kept from an
+    earlier report of the same study and prior when there was one (see the module
+    docstring); ``progress`` hears which."""
+    from llp._cache import UNREADABLE, cache_dir, touch, write_atomic
+
+    say = progress or (lambda _line: None)
+    folder = cache_dir()
+    key = importances_key(kb, data) if folder is not None else ""
+    path = None if folder is None else folder / "importances" / f"{key}.json"
+    if path is not None and path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if stored["format"] == FORMAT and stored["key"] == key:
+                found = Importances.from_json(stored["importances"])
+                touch(path)
+                say("report: feature importances kept from an earlier report of this study")
+                return found
+        except UNREADABLE:
+            pass  # damaged or foreign: refitted and replaced
+    say("report: refitting the meta-model for its feature importances")
+    importances = refit_importances(kb, data)
+    if path is not None:
+        text = json.dumps({"format": FORMAT, "key": key, "importances": importances.to_json()})
+        write_atomic(path, lambda handle: handle.write(text.encode()), keep=MAX_FILES)
+    return importances
+
+
+__all__ = [
+    "GROUPS",
+    "Importances",
+    "importances_key",
+    "refit_importances",
+    "study_importances",
+    "surrogate_feature_names",
+]

@@ -1304,6 +1304,16 @@ class KnowledgeBase:
             )
         return out
 
+    def evaluation_stamps(self) -> list[tuple[int, datetime.datetime]]:
+        """``(id, created_at)`` of every stored evaluation, in id order, read without
+        decoding any result: a cheap fingerprint of what :meth:`evaluations` returns
+        (a stored evaluation changes only when it is added, or replaced by a run of a
+        lost worker's evaluation, which gives it a new ``created_at``)."""
+        e = s.evaluations
+        with self._read() as conn:
+            rows = conn.execute(select(e.c.id, e.c.created_at).order_by(e.c.id)).all()
+        return [(int(i), _utc(created)) for i, created in rows]
+
     def decisions(self, study: str) -> list[DecisionRecord]:
         """The decisions stored for ``study``, in the order they were made (empty for a
         study whose scheduler records none)."""
