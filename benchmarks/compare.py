@@ -39,6 +39,10 @@ Methods
                    the best mean-rank configuration of corpus v2 (successive-halving ranks)
     And without a prior:
     mp-cold        MetaProbing with prior="none" (a cold start), at the same budgets
+    As ``llp tune`` runs them (its schedule planned by ``llp.cli._plan.plan_schedule`` from
+    the budget with the command's default options, its starting configuration):
+    mp-v2-cli      the shipped prior minus the task's group
+    mp-cold-cli    prior="none"
 
 Budgets: every method gets the same budgets, ``--budget-shares`` (default 1/10, 1/3 and 1)
 of the peers' full budget (``--budget-configs`` full trainings). MetaProbing, cold and warm,
@@ -404,10 +408,41 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
         "mp-misled": {},
         "mp-v2": {},
         "mp-v2-misled": {},
+        "mp-v2-cli": {},
+        "mp-cold-cli": {"prior": "none"},
     }[variant]
     measure = variant == "mp-with-landscape"
+    if variant.endswith("-cli"):
+        # As `llp tune --budget B --epochs E` plans and starts it (its default options).
+        from llp.cli._defaults import TUNE_DEFAULTS
+        from llp.cli._plan import plan_schedule
+        from llp.cli._spaces import starting_configs
+
+        plan = plan_schedule(
+            budget,
+            epochs=epochs,
+            iterations=TUNE_DEFAULTS["iterations"],
+            reduction_factor=TUNE_DEFAULTS["reduction_factor"],
+        )
+        starting = starting_configs(DEFAULT_SPACE)
+        schedule = {
+            "min_resource": plan.min_resource,
+            "max_resource": plan.max_resource,
+            "reduction_factor": plan.reduction_factor,
+            "num_initial_configs": plan.num_initial_configs,
+            "num_iterations": len(plan.rungs),
+        }
+    else:
+        starting = DEFAULT_SPACE.sample(1, seed=seed)
+        schedule = {
+            "min_resource": RUNGS[0],
+            "max_resource": 1.0,
+            "reduction_factor": 2,
+            "num_initial_configs": 8,
+            "num_iterations": len(RUNGS),
+        }
     mp = MetaProbing(
-        DEFAULT_SPACE.sample(1, seed=seed),
+        starting,
         task.model_fn,
         task.data,
         nn.CrossEntropyLoss(),
@@ -430,15 +465,7 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
     else:
         llp.knowledge.load_shipped_experiences = version
     try:
-        mp.run_meta_optimization(
-            min_resource=RUNGS[0],
-            max_resource=1.0,
-            reduction_factor=2,
-            measure_flatness=measure,
-            num_initial_configs=8,
-            num_iterations=len(RUNGS),
-            budget=budget,
-        )
+        mp.run_meta_optimization(measure_flatness=measure, budget=budget, **schedule)
     finally:
         llp.knowledge.load_shipped_experiences = shipped
     result = mp.result_
@@ -478,6 +505,8 @@ METHODS: dict[str, Callable[..., Trajectory]] = {
     "mp-misled": lambda *a, **k: method_metaprobing(*a, variant="mp-misled", **k),
     "mp-v2": lambda *a, **k: method_metaprobing(*a, variant="mp-v2", **k),
     "mp-v2-misled": lambda *a, **k: method_metaprobing(*a, variant="mp-v2-misled", **k),
+    "mp-v2-cli": lambda *a, **k: method_metaprobing(*a, variant="mp-v2-cli", **k),
+    "mp-cold-cli": lambda *a, **k: method_metaprobing(*a, variant="mp-cold-cli", **k),
     "best-default-v2": method_best_default_v2,
 }
 
@@ -489,6 +518,8 @@ BUDGETED = (
     "mp-misled",
     "mp-v2",
     "mp-v2-misled",
+    "mp-v2-cli",
+    "mp-cold-cli",
     "mp-with-landscape",
     "mp-no-metafeatures",
 )
@@ -561,13 +592,20 @@ def main() -> None:
     parser.add_argument("--budget-shares", type=float, nargs="*", default=[0.1, 1 / 3, 1.0])
     parser.add_argument("--fresh", action="store_true", help="ignore cached runs")
     parser.add_argument(
+        "--name",
+        default=None,
+        help="the summary's name in benchmarks/results (default compare_SET): a subset of "
+        "methods run for a side question leaves the set's own summary as it is",
+    )
+    parser.add_argument(
         "--resummarize",
         action="store_true",
         help="recompute the summary, table and plot from the saved JSON (no training)",
     )
     args = parser.parse_args()
     set_name = "quick" if args.quick else args.set
-    out = RESULTS / f"compare_{set_name}.json"
+    stem = args.name or f"compare_{set_name}"
+    out = RESULTS / f"{stem}.json"
     if args.resummarize:
         resummarize(out)
         return
@@ -630,7 +668,7 @@ def main() -> None:
     report = summarise(raw, methods, budgets, full)
     report.update(
         {
-            "command": "python benchmarks/compare.py --set " + set_name,
+            "command": "python benchmarks/compare.py " + " ".join(sys.argv[1:]),
             "tasks": tasks,
             "seeds": seeds,
             "epochs": epochs,
@@ -643,7 +681,7 @@ def main() -> None:
     )
     RESULTS.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=_json_default))
-    plot(raw, methods, grid, RESULTS / f"compare_{set_name}")
+    plot(raw, methods, grid, RESULTS / stem)
     print_table(report, methods)
     print(f"\nwall time {report['wall_seconds']:.0f} s; written to {out.relative_to(HERE.parent)}")
 

@@ -178,9 +178,9 @@ def test_storage_url_of_another_kind() -> None:
 
 def test_budget_too_small_for_one_configuration(storage: Path) -> None:
     assert_user_error(
-        ["tune", "iris", "--budget", "0.5", "--storage", storage, *FAST],
-        r"The '--budget' option must be at least 0\.8 full-data epochs \(one evaluation of "
-        r"3 epochs on 25% of the data\) to train anything\. Got 0\.5 instead; .* There is no "
+        ["tune", "iris", "--budget", "0.3", "--storage", storage, *FAST],
+        r"The '--budget' option must be at least 0\.4 full-data epochs \(one evaluation of "
+        r"3 epochs on 12\.5% of the data\) to train anything\. Got 0\.3 instead; .* There is no "
         r"prediction to answer with either: The knowledge base .* does not exist",
     )
 

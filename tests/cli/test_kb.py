@@ -56,7 +56,7 @@ def test_show_a_study_and_a_dataset(tuned: dict[str, Any]) -> None:
     study = invoke_json(["kb", "show", tuned["study"], "--storage", tuned["storage_path"]])
     assert study["kind"] == "study"
     assert study["best_config"] == tuned["best_config"]
-    assert [r["fraction"] for r in study["rungs"]] == [0.25, 0.5, 1.0]
+    assert [r["fraction"] for r in study["rungs"]] == [0.125, 0.25, 0.5, 1.0]
     assert sum(r["n_evaluations"] for r in study["rungs"]) == tuned["n_evaluations"]
     dataset = invoke_json(
         ["kb", "show", tuned["data"]["fingerprint"][:10], "--storage", tuned["storage_path"]]

@@ -61,7 +61,7 @@ def test_plain_output_names_the_best_configuration_study_and_report(
 ) -> None:
     result = invoke(
         ["tune", digits_csv, "--storage", storage, "--budget", "12", "--epochs", "2",
-         "--no-flatness", "--prior", "store", "--report-dir", tmp_path / "r"]
+         "--iterations", "3", "--no-flatness", "--prior", "store", "--report-dir", tmp_path / "r"]
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -482,19 +482,19 @@ def test_a_budget_below_one_evaluation_answers_with_the_pick_unmeasured(
     storage: Path,
 ) -> None:
     tuned = invoke_json(
-        ["tune", "iris", "--budget", "0.5", "--epochs", "3", "--prior", "shipped",
+        ["tune", "iris", "--budget", "0.3", "--epochs", "3", "--prior", "shipped",
          "--storage", storage]
     )  # fmt: skip
     assert tuned["n_evaluations"] == 0 and tuned["total_cost"] == 0.0
     assert tuned["answer_rule"] == "zero-shot" and tuned["best_score"] is None
-    assert "cannot pay for one evaluation (0.75)" in tuned["answer_note"]
+    assert "cannot pay for one evaluation (0.375)" in tuned["answer_note"]
     assert "nothing was trained or stored" in tuned["answer_note"]
     assert not storage.exists()  # nothing was stored
     # The same pick `llp predict` makes (and a default `llp tune` would start from).
     predicted = invoke_json(["predict", "iris", "--prior", "shipped", "--storage", storage])
     assert tuned["best_config"] == predicted["recommendations"][0]["config"]
     plain = invoke(
-        ["tune", "iris", "--budget", "0.5", "--epochs", "3", "--prior", "shipped",
+        ["tune", "iris", "--budget", "0.3", "--epochs", "3", "--prior", "shipped",
          "--storage", storage]
     )  # fmt: skip
     assert plain.exit_code == 0, plain.output
@@ -504,16 +504,16 @@ def test_a_budget_below_one_evaluation_answers_with_the_pick_unmeasured(
 def test_a_budget_that_cannot_pay_for_the_probes_answers_with_the_pick_unmeasured(
     storage: Path,
 ) -> None:
-    # wine: one evaluation on 25 % of the data costs 2.5, its probes up to 18: a budget
-    # of 20 trains nothing with --flatness (it used to stop with MetaProbing's error).
+    # wine: one evaluation on 12.5 % of the data costs 1.25, its probes up to 18: a budget
+    # of 19 trains nothing with --flatness (it used to stop with MetaProbing's error).
     tuned = invoke_json(
-        ["tune", "wine", "--budget", "20", "--flatness", "--prior", "shipped",
+        ["tune", "wine", "--budget", "19", "--flatness", "--prior", "shipped",
          "--storage", storage]
     )  # fmt: skip
     assert tuned["answer_rule"] == "zero-shot" and tuned["n_evaluations"] == 0
     assert not storage.exists()
     assert (
-        invoke_json(["tune", "wine", "--budget", "20", "--no-report", "--storage", storage])[
+        invoke_json(["tune", "wine", "--budget", "19", "--no-report", "--storage", storage])[
             "n_evaluations"
         ]
         > 0
@@ -621,7 +621,7 @@ def test_data_too_small_for_the_default_rungs_gets_fewer_with_a_note(
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     note = (
-        "2 rung(s), not 3: with 4 training examples and --reduction-factor 2, a smaller "
+        "2 rung(s), not 4: with 4 training examples and --reduction-factor 2, a smaller "
         "first rung would hold fewer than one example per class"
     )
     assert note in out["notes"]

@@ -64,9 +64,7 @@ def fake_refits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _importances(stored_study: dict[str, Any], out: Path) -> dict[str, Any]:
-    report = build_report(
-        stored_study["storage_path"], stored_study["study"], out, landscape=False
-    )
+    report = build_report(stored_study["storage_path"], stored_study["study"], out, landscape=False)
     return json.loads(report.data.read_text())["importances"]
 
 

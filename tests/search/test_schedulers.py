@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from llp.runner import Runner, StudyFailedError
 from llp.search import Hyperband, RandomSearch, SuccessiveHalving, rung_resources
+from llp.search._base import format_share
 from llp.space import Float, SearchSpace
 from tests.conftest import fake_result
 
@@ -533,3 +534,12 @@ def test_earlier_studies_are_weighed_only_on_pairs_measured_on_one_rung() -> Non
     weights = scheduler.prior_weights
     assert weights is not None and weights.n_pairs == 1
     assert weights.weights["rising"] > weights.weights["falling"]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "shown"),
+    [(1.0, "100%"), (0.5, "50%"), (0.125, "12.5%"), (0.0625, "6.25%"), (1 / 3, "33.3%")],
+)
+def test_data_shares_are_shown_to_three_significant_digits(fraction: float, shown: str) -> None:
+    # 1/8, the smallest rung of llp tune's default schedule, is not "12%".
+    assert format_share(fraction) == shown

@@ -19,7 +19,7 @@ TUNE_DEFAULTS: dict[str, Any] = {
     "family": "auto",
     "budget": 100.0,
     "epochs": 10,
-    "iterations": 3,
+    "iterations": 4,
     "reduction_factor": 2,
     "seed": 0,
     "workers": 1,

@@ -303,8 +303,9 @@ def rung_resources(min_resource: float, max_resource: float, reduction_factor: i
 
 
 def format_share(fraction: float) -> str:
-    """A data fraction as a percentage for people: 0.5 -> '50%', 0.0625 -> '6.2%'."""
-    return f"{fraction:.0%}" if fraction >= 0.1 else f"{fraction:.1%}"
+    """A data fraction as a percentage for people, to three significant digits:
+    0.5 -> '50%', 0.125 -> '12.5%', 0.0625 -> '6.25%', 1/3 -> '33.3%'."""
+    return f"{100.0 * fraction:.3g}%"
 
 
 def rank_for_promotion(
