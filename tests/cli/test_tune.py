@@ -665,3 +665,21 @@ def test_a_prior_of_one_dataset_is_said_in_the_singular(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("meta-model prior")]
     assert " of 1 dataset (knowledge base)" in line
+
+
+def test_a_study_made_under_the_old_default_of_three_rungs_resumes_with_its_command(
+    storage: Path,
+) -> None:
+    # Until 2026-12-07 the default was --iterations 3; the resume line a study printed
+    # then leaves it out, and must still continue that study, not be refused.
+    args = ["tune", "iris", "--budget", "6", "--epochs", "2", "--study", "old"]
+    args += ["--storage", storage]
+    first = invoke_json([*args, "--iterations", "3", "--no-report"])
+    assert first["plan"]["rungs"] == [0.25, 0.5, 1.0]
+    again = invoke_json([*args, "--resume", "--no-report"])
+    assert again["plan"]["rungs"] == [0.25, 0.5, 1.0]
+    assert again["n_evaluations"] == first["n_evaluations"] and again["resumed"]
+    # A new study gets the current default.
+    new = invoke_json(["tune", "iris", "--budget", "6", "--epochs", "2", "--study", "new",
+                       "--storage", storage, "--resume", "--no-report"])  # fmt: skip
+    assert new["plan"]["rungs"] == [0.125, 0.25, 0.5, 1.0]

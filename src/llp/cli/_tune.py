@@ -20,7 +20,13 @@ from llp.cli._defaults import TUNE_DEFAULTS
 from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, Terminated, one_line
 from llp.cli._plan import BudgetTooSmall, Plan, plan_schedule, probe_cost_per_evaluation
 from llp.cli._spaces import default_space, read_space_file, starting_configs
-from llp.cli._storage import open_knowledge_base, report_folder, resolve_storage
+from llp.cli._storage import (
+    _is_sqlite_file,
+    _sqlite_path,
+    open_knowledge_base,
+    report_folder,
+    resolve_storage,
+)
 
 if TYPE_CHECKING:
     from llp.data import FidelityData
@@ -492,6 +498,24 @@ def fit_iterations(
     return iterations, None
 
 
+def stored_iterations(options: TuneOptions) -> int | None:
+    """``--iterations`` as asked; when left out on ``--resume`` of a named study that
+    exists, the rungs that study was created with (a study made under another default,
+    3 until 2026-12-07, resumes with the command it printed)."""
+    if options.iterations is not None or not options.resume or options.study is None:
+        return options.iterations
+    where = resolve_storage(options.storage)
+    if _is_sqlite_file(where) and (where == ":memory:" or not _sqlite_path(where).is_file()):
+        return None  # nothing stored yet: the default
+    kb = open_knowledge_base(options.storage)
+    try:
+        stored = kb.get_study(options.study.strip())
+    finally:
+        kb.close()
+    value = None if stored is None else stored.settings.get("num_iterations")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def run_tune(
     options: TuneOptions,
     *,
@@ -535,7 +559,7 @@ def run_tune(
     if dropped is not None:
         note(dropped)
     iterations, lowered = fit_iterations(
-        options.iterations, options.reduction_factor, data.n_train, data.n_classes
+        stored_iterations(options), options.reduction_factor, data.n_train, data.n_classes
     )
     if lowered is not None:
         note(lowered)
