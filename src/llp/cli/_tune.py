@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import math
 import shlex
 import threading
 import time
@@ -501,7 +502,7 @@ def fit_iterations(
 def stored_iterations(options: TuneOptions) -> int | None:
     """``--iterations`` as asked; when left out on ``--resume`` of a named study that
     exists, the rungs that study was created with (a study made under another default,
-    3 until 2026-12-07, resumes with the command it printed)."""
+    3 until 2026-12-07, resumes with the command it printed); ``None`` for the default."""
     if options.iterations is not None or not options.resume or options.study is None:
         return options.iterations
     where = resolve_storage(options.storage)
@@ -512,8 +513,16 @@ def stored_iterations(options: TuneOptions) -> int | None:
         stored = kb.get_study(options.study.strip())
     finally:
         kb.close()
-    value = None if stored is None else stored.settings.get("num_iterations")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if stored is None:
+        return None
+    # The plan's smallest rung is 1 / reduction_factor ** (iterations - 1) whatever the
+    # budget (a small one drops top rungs, not the smallest), so it gives the rungs asked.
+    r_min = stored.settings.get("min_resource")
+    eta = options.reduction_factor
+    if not isinstance(r_min, float) or not 0.0 < r_min <= 1.0:
+        return None
+    k = round(math.log(1.0 / r_min) / math.log(eta)) + 1
+    return k if math.isclose(float(eta) ** (1 - k), r_min) else None
 
 
 def run_tune(
