@@ -178,12 +178,19 @@ class ProcessExecutor(Executor):
         # The standard pool has no public way to stop a running call; its workers run
         # nothing but this executor's calls, so ending them is safe.
         processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()
         for process in processes:
             process.join(timeout=10)
+        # The pool's manager thread closes its wake-up pipe once it sees the workers gone.
+        # Wait for that here: at interpreter exit, Python 3.11's concurrent.futures wakes
+        # every such thread without its lock, and a pipe closed at that moment printed
+        # "OSError: Bad file descriptor" after a stopped study.
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(timeout=10)
 
     # ------------------------------------------------------------------ internals
     def _live_pool(self, fn: Callable[..., Any]) -> tuple[cf.ProcessPoolExecutor, int]:
