@@ -417,13 +417,11 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
         from llp.cli._defaults import TUNE_DEFAULTS
         from llp.cli._plan import plan_schedule
         from llp.cli._spaces import starting_configs
+        from llp.cli._tune import fit_iterations
 
-        plan = plan_schedule(
-            budget,
-            epochs=epochs,
-            iterations=TUNE_DEFAULTS["iterations"],
-            reduction_factor=TUNE_DEFAULTS["reduction_factor"],
-        )
+        eta = TUNE_DEFAULTS["reduction_factor"]
+        iterations, _ = fit_iterations(None, eta, task.data.n_train, task.data.n_classes)
+        plan = plan_schedule(budget, epochs=epochs, iterations=iterations, reduction_factor=eta)
         starting = starting_configs(DEFAULT_SPACE)
         schedule = {
             "min_resource": plan.min_resource,

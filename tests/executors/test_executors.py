@@ -501,3 +501,19 @@ def test_a_dask_executor_shut_down_with_waiting_settles_every_result_first(
         executor.shutdown(wait=True)
         assert all(f.done() for f in futures)
         assert [len(f.result(timeout=0)) for f in futures] == [5_000_000] * 8
+
+
+def test_terminate_returns_once_the_pools_own_thread_has_ended() -> None:
+    # At interpreter exit, Python 3.11 wakes that thread through a pipe without its lock;
+    # when the thread closed the pipe at that moment, a stopped study printed "OSError:
+    # Bad file descriptor". terminate() waits for it, so nothing is left to race.
+    executor = ProcessExecutor(n_workers=2)
+    executor.submit(os.getpid).result(timeout=60)
+    running = [executor.submit(time.sleep, 60) for _ in range(2)]
+    pool = executor._pool
+    assert pool is not None
+    manager = pool._executor_manager_thread  # type: ignore[attr-defined]
+    executor.terminate()
+    assert manager is not None and not manager.is_alive()
+    _, not_done = cf.wait(running, timeout=30)
+    assert not not_done

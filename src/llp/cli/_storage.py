@@ -31,6 +31,12 @@ def _sqlite_path(storage: str) -> Path:
     return Path(storage.split(":///", 1)[1] if "://" in storage else storage).expanduser()
 
 
+def missing_sqlite_file(where: str) -> bool:
+    """Whether the resolved storage ``where`` names a SQLite file that does not exist
+    yet (never for ``:memory:`` or a server URL)."""
+    return _is_sqlite_file(where) and where != ":memory:" and not _sqlite_path(where).is_file()
+
+
 def open_knowledge_base(storage: str | None, *, must_exist: bool = False) -> KnowledgeBase:
     """Open the knowledge base, turning every way it can fail into a :class:`CliError`.
 
@@ -43,14 +49,12 @@ def open_knowledge_base(storage: str | None, *, must_exist: bool = False) -> Kno
         commands that only read).
     """
     where = resolve_storage(storage)
-    if must_exist and _is_sqlite_file(where) and where != ":memory:":
-        path = _sqlite_path(where)
-        if not path.is_file():
-            raise CliError(
-                f"The knowledge base {where!r} does not exist (the '--storage' option, "
-                f"${STORAGE_ENV} or the default {DEFAULT_STORAGE}); run 'llp tune' first or "
-                "point --storage at an existing one."
-            )
+    if must_exist and missing_sqlite_file(where):
+        raise CliError(
+            f"The knowledge base {where!r} does not exist (the '--storage' option, "
+            f"${STORAGE_ENV} or the default {DEFAULT_STORAGE}); run 'llp tune' first or "
+            "point --storage at an existing one."
+        )
     return _opened(where, lambda: KnowledgeBase(where))
 
 

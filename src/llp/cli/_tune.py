@@ -22,8 +22,7 @@ from llp.cli._errors import EXIT_NOTHING_USABLE, CliError, Terminated, one_line
 from llp.cli._plan import BudgetTooSmall, Plan, plan_schedule, probe_cost_per_evaluation
 from llp.cli._spaces import default_space, read_space_file, starting_configs
 from llp.cli._storage import (
-    _is_sqlite_file,
-    _sqlite_path,
+    missing_sqlite_file,
     open_knowledge_base,
     report_folder,
     resolve_storage,
@@ -505,8 +504,7 @@ def stored_iterations(options: TuneOptions) -> int | None:
     3 until 2026-12-07, resumes with the command it printed); ``None`` for the default."""
     if options.iterations is not None or not options.resume or options.study is None:
         return options.iterations
-    where = resolve_storage(options.storage)
-    if _is_sqlite_file(where) and (where == ":memory:" or not _sqlite_path(where).is_file()):
+    if missing_sqlite_file(resolve_storage(options.storage)):
         return None  # nothing stored yet: the default
     kb = open_knowledge_base(options.storage)
     try:

@@ -246,7 +246,7 @@ def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
 def importances_key(kb: KnowledgeBase, data: StudyData) -> str:
     """A digest of everything :func:`refit_importances` reads for ``data`` (see the
     module docstring); it reads no result and imports nothing heavy."""
-    from llp.knowledge import PRIOR_KINDS, SHIPPED_CORPUS_PATH
+    from llp.knowledge import SHIPPED_CORPUS_PATH
     from llp.knowledge._parsed import file_key
 
     digest = hashlib.sha256()
@@ -267,8 +267,7 @@ def importances_key(kb: KnowledgeBase, data: StudyData) -> str:
         d = data.dataset
         feed([d.fingerprint, d.group, d.meta_features])
     feed([(e.id, e.created_at) for e in data.evaluations])
-    prior = str(study.settings.get("prior", "store"))
-    feed(prior if prior in PRIOR_KINDS else "unknown")
+    prior = str(study.settings.get("prior", "store"))  # in the settings fed above
     if prior in ("default", "shipped"):
         shipped = SHIPPED_CORPUS_PATH
         feed(file_key(shipped) if shipped.is_file() else "no shipped knowledge")
