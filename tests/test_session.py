@@ -194,3 +194,36 @@ def test_meta_probing_prints_names_and_values_from_the_user_as_plain_text(tmp_pa
     err = capsys.readouterr().err
     assert "meta-model predicts for this dataset" in err
     assert "act=[/]relu\\x1b[2J" in err and "\x1b[2J" not in err
+
+
+def test_a_stored_study_keeps_the_weights_of_its_top_rung_for_its_report(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torch import nn
+
+    from llp.training._weights import KEPT_PER_STUDY, KeptWeights
+
+    monkeypatch.setenv("LLP_CACHE_DIR", str(tmp_path / "cache"))
+    data = make_data(load_wine)
+    study = TwoTierProbing(
+        SPACE.sample(6, seed=0), make_model_fn(data.input_shape[0], data.n_classes), data,
+        nn.CrossEntropyLoss(), optimizer_fn, max_epochs=1,
+        show_progress=False, storage=tmp_path / "kb.db", study_name="kept",
+    )  # fmt: skip
+    result = study.run_successive_halving(0.25, 1.0, 2)
+    with KnowledgeBase.open(tmp_path / "kb.db") as kb:
+        record = kb.get_study("kept")
+    assert record is not None
+    weights = KeptWeights.for_study(
+        "kept", record.seed, record.created_at, data.fingerprint, min_fraction=1.0
+    )
+    assert weights is not None
+    files = sorted(weights.folder.glob(f"{weights.key}-t*.npz"))
+    on_top = [e for e in result.evaluations if e.fidelity.fraction == 1.0 and e.score is not None]
+    # Only top-rung models, pruned to the answer and the best others.
+    assert 1 <= len(files) == min(len(on_top), KEPT_PER_STUDY)
+    assert all("-f1-e1.npz" in f.name for f in files)
+    assert f"{weights.key}-t{result.best_evaluation.trial_id}-" in " ".join(f.name for f in files)
+    # Without a knowledge base no report can name the study: nothing is kept.
+    probe(data, None, "x").run_successive_halving(0.5, 1.0, 2)
+    assert len(list(weights.folder.glob("*.npz"))) == len(files)

@@ -1,11 +1,12 @@
 """The user's cache folder, and files in it that readers see whole or not at all.
 
-Three things are kept there, each in its own place and each an optimisation only: the
+Four things are kept there, each in its own place and each an optimisation only: the
 fitted meta-models (:mod:`llp.meta._cache`), the shipped knowledge kept parsed
-(:mod:`llp.knowledge._parsed`, in ``corpora``) and the feature importances of studies'
-reports (:mod:`llp.report._meta`, in ``importances``). This module imports nothing
-heavy (no scikit-learn, no PyTorch), so that a command which only reads a cached answer
-does not pay for the libraries that computed it.
+(:mod:`llp.knowledge._parsed`, in ``corpora``), the feature importances of studies'
+reports (:mod:`llp.report._meta`, in ``importances``) and the trained weights a study
+keeps for its report's landscape slices (:mod:`llp.training._weights`, in ``weights``).
+This module imports nothing heavy (no scikit-learn, no PyTorch), so that a command which
+only reads a cached answer does not pay for the libraries that computed it.
 
 Where: ``$LLP_CACHE_DIR`` if set (set it empty to turn the cache off), else
 ``$XDG_CACHE_HOME/llp/meta-models`` or ``~/.cache/llp/meta-models``. When a file cannot

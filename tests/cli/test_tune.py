@@ -29,16 +29,16 @@ def test_tune_stores_every_evaluation_and_prints_the_best_configuration(
     with KnowledgeBase.open(tuned["storage_path"]) as kb:
         stored = kb.evaluations(study=tuned["study"])
         study = kb.get_study(tuned["study"])
+        answer = kb.answer(tuned["study"])
     assert study is not None and study.scheduler == "MetaProbing"
     assert study.model_family == "mlp"
     assert len(stored) == tuned["n_evaluations"] > 10
-    best = max(
-        (e for e in stored if e.fidelity.fraction == 1.0 and e.result.ok),
-        key=lambda e: (e.result.score, -e.trial_number),
-    )
-    assert tuned["best_score"] == pytest.approx(best.result.score)
-    assert tuned["best_config"] == dict(best.config)
-    assert tuned["best_resource"] == 1.0
+    # What tune prints is the answer the study stored (by its posterior rule, not
+    # necessarily the highest measured score), on the top rung.
+    assert answer is not None and answer.rule == "posterior"
+    assert tuned["best_score"] == pytest.approx(answer.score)
+    assert tuned["best_config"] == dict(answer.config)
+    assert tuned["best_resource"] == answer.fraction == 1.0
     assert tuned["total_cost"] == pytest.approx(
         sum(e.result.cost + e.result.probe_cost for e in stored)
     )
@@ -300,6 +300,7 @@ def test_a_small_budget_lowers_the_top_rung_and_a_tiny_one_is_refused() -> None:
     small = plan_schedule(8.0, epochs=10, iterations=4, reduction_factor=2)
     assert small.rungs == (0.125, 0.25)  # one evaluation on 50% would cost 5 > 8 / 2
     assert small.cost <= 8.0
+    assert small.describe().startswith("1 configuration to start, then 1 more bracket ")
     with pytest.raises(CliError, match=r"'--budget' option must be at least 1\.3"):
         plan_schedule(1.0, epochs=10, iterations=4, reduction_factor=2)
     # With --flatness the first evaluation's probes must be paid from the budget too.

@@ -102,7 +102,7 @@ def test_the_figures_draw_exactly_the_collected_series(stored_study: dict[str, A
     assert list(best_line.get_ydata()) == pytest.approx(stored_scores)
 
 
-def test_landscape_slices_come_from_retraining_the_stored_best_configurations(
+def test_landscape_slices_come_from_the_weights_the_search_kept(
     written_report: dict[str, Any], stored_study: dict[str, Any]
 ) -> None:
     slices = json.loads(Path(written_report["data"]).read_text())["landscape"]
@@ -111,7 +111,9 @@ def test_landscape_slices_come_from_retraining_the_stored_best_configurations(
     assert best["trial"] == stored_study["best_trial"]
     assert best["config"] == stored_study["best_config"]
     assert best["stored_score"] == pytest.approx(stored_study["best_score"])
-    assert best["reproduced"] is True  # same seed, same data, same model
+    # The search kept its top rung's weights: no retraining, the score measured again.
+    assert [s["origin"] for s in slices] == ["kept"] * len(slices)
+    assert best["reproduced"] is True and best["measured_score"] == best["stored_score"]
     assert len(best["alphas"]) == len(best["losses"]) == N_POINTS_1D
     assert len(best["losses_2d"]) == len(best["grid"]) == N_POINTS_2D
     centre = best["losses"][N_POINTS_1D // 2]
@@ -503,3 +505,37 @@ def test_a_default_budget_is_shown_grown_by_what_probes_cost(tmp_path: Path) -> 
         report = build_report(kb, "scaled", tmp_path / "r", landscape=False, meta_model=False)
     html = report.index.read_text(encoding="utf-8")
     assert "12.0</" in html and "of 15 left unspent" in html  # 15 - 3 spent
+
+
+def test_retrain_checks_reproducibility_and_a_tampered_weight_file_is_retrained(
+    stored_study: dict[str, Any], tmp_path: Path
+) -> None:
+    from llp.training._weights import KeptWeights
+
+    storage, name = stored_study["storage_path"], stored_study["study"]
+    retrained = run_llp("report", name, "--storage", storage, "--out", tmp_path / "a", "--retrain")
+    slices = json.loads(Path(retrained["data"]).read_text())["landscape"]
+    assert [s["origin"] for s in slices] == ["retrained"] * len(slices)
+    assert all(s["reproduced"] for s in slices)  # same seed, same data, same model
+    # Weights that do not give the stored score again are not used: retrained instead.
+    with KnowledgeBase.open(storage) as kb:
+        data = load_study(kb, name)
+    record = data.study
+    assert data.dataset is not None
+    kept = KeptWeights.for_study(name, record.seed, record.created_at, data.dataset.fingerprint)
+    assert kept is not None
+    (path,) = kept.folder.glob(f"{kept.key}-t{stored_study['best_trial']}-*.npz")
+    saved = dict(np.load(path))
+    backup = path.read_bytes()
+    try:
+        saved = {k: (np.zeros_like(v) if k != "names" else v) for k, v in saved.items()}
+        with path.open("wb") as handle:
+            np.savez(handle, **saved)
+        again = run_llp("report", name, "--storage", storage, "--out", tmp_path / "b")
+    finally:
+        path.write_bytes(backup)
+    slices = json.loads(Path(again["data"]).read_text())["landscape"]
+    assert slices[0]["trial"] == stored_study["best_trial"]
+    assert slices[0]["origin"] == "retrained" and slices[0]["reproduced"] is True
+    html = Path(again["index"]).read_text(encoding="utf-8")
+    assert "retrained from their stored configurations and seeds" in html

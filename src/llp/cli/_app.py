@@ -421,15 +421,23 @@ def report(
         ),
     ] = None,
     target: TargetOpt = None,
-    top: Annotated[
-        int, typer.Option("--top", help="Best configurations retrained for slices.")
-    ] = 3,
+    top: Annotated[int, typer.Option("--top", help="Best configurations sliced.")] = 3,
     landscape: Annotated[
         bool,
         typer.Option(
-            "--landscape/--no-landscape", help="Retrain the best configurations for loss slices."
+            "--landscape/--no-landscape",
+            help="Loss slices around the best configurations (their models from the weights "
+            "the search kept, else retrained).",
         ),
     ] = True,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain",
+            help="Retrain the sliced configurations even where the search kept their "
+            "weights: checks that training reproduces the stored scores.",
+        ),
+    ] = False,
     meta_model: Annotated[
         bool,
         typer.Option("--meta/--no-meta", help="Refit the meta-model for its feature importances."),
@@ -448,7 +456,7 @@ def report(
         # The study exists: now the heavy imports (a wrong name is said at once).
         from llp.report import build_report
 
-        if landscape:  # retraining for the slices; nothing else here needs torch
+        if landscape:  # models for the slices; nothing else here needs torch
             import torch
 
             torch.set_num_threads(1)
@@ -466,6 +474,7 @@ def report(
                 landscape=landscape,
                 meta_model=meta_model,
                 progress=lambda line: _remark(err, line),
+                retrain=retrain,
             )
         except ValueError as exc:  # e.g. a study with no evaluations yet
             raise CliError(str(exc)) from exc

@@ -80,7 +80,8 @@ class Plan:
             else ""
         )
         return (
-            f"{self.num_initial_configs} configurations to start, then "
+            f"{self.num_initial_configs} configuration"
+            f"{'s' if self.num_initial_configs != 1 else ''} to start, then "
             f"{self.brackets - 1} more bracket{'s' if self.brackets != 2 else ''} "
             f"guided by what they measure; rungs {shares} of the data, {self.epochs} epochs "
             f"each; about {self.n_jobs} evaluations, {self.cost:.1f} of {self.budget:g} "

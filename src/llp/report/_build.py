@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,13 +75,15 @@ def build_report(
     landscape: bool = True,
     meta_model: bool = True,
     progress: Callable[[str], None] | None = None,
+    retrain: bool = False,
 ) -> Report:
     """Write the report of a stored study: ``index.html``, PNG figures, ``report.json``.
 
     Everything is read from the knowledge base, so it works in any later process. Two
-    sections compute: the loss-landscape slices retrain the ``top_k`` best
-    configurations (which needs ``data``), and the feature importances refit the
-    meta-model's surrogate from stored records.
+    sections compute: the loss-landscape slices of the ``top_k`` best configurations
+    (which needs ``data``: the models come from the weights the study kept in the
+    cache folder once their validation score checks out, else they are retrained), and
+    the feature importances refit the meta-model's surrogate from stored records.
 
     Parameters
     ----------
@@ -99,12 +101,15 @@ def build_report(
         As the study used them. For studies of the ``"mlp"``/``"cnn"`` families on a
         FidelityData they default to :mod:`llp.knowledge`'s builders and cross-entropy.
     top_k : int, default=3
-        Configurations retrained for slices.
+        Configurations sliced.
     landscape, meta_model : bool, default=True
         Draw those sections.
     progress : callable, optional
         Receives a line as each stage starts (the slow ones are the retraining for
         slices and the meta-model refit).
+    retrain : bool, default=False
+        Retrain every sliced configuration, even where the study kept its weights: a
+        check that training reproduces the stored scores.
 
     Returns
     -------
@@ -145,6 +150,7 @@ def build_report(
             landscape,
             meta_model,
             progress or (lambda _line: None),
+            retrain,
         )
     finally:
         if kb is not knowledge_base:
@@ -163,6 +169,7 @@ def _build(
     landscape: bool,
     meta_model: bool,
     progress: Callable[[str], None],
+    retrain: bool = False,
 ) -> Report:
     from llp.report import _figures as figs
 
@@ -186,8 +193,8 @@ def _build(
     slices: list[SliceResult] = []
     if landscape:
         if data is not None:
-            progress(f"report: retraining the {top_k} best configurations for landscape slices")
-        slices = _slices(study, data, model_fn, optimizer_fn, criterion, top_k, notes)
+            progress(f"report: loss slices of the {top_k} best configurations")
+        slices = _slices(study, data, model_fn, optimizer_fn, criterion, top_k, notes, retrain)
     importances: Importances | None = None
     if meta_model:
         from llp.report._meta import study_importances
@@ -238,17 +245,14 @@ def _build(
         "learning curves of all evaluations",
     )
     if slices:
-        reproduced = sum(s.reproduced for s in slices)
         draw(
             "landscape",
             lambda: figs.landscape_figure(slices),
             "Loss landscape of the answer and the best other configurations",
             f"The study's answer and the best others by measured score ({len(slices)} in "
-            "all), retrained from their stored "
-            f"configurations and seeds ({reproduced} of {len(slices)} reproduced the stored "
-            "score exactly), and their training loss on the study's fixed probe set along a "
-            "filter-normalised random direction (left) and, for the answer, on a plane of two "
-            "such directions (right). Flat, wide basins tend to generalise better.",
+            f"all; {_origins(slices)}), and their training loss on the study's fixed probe set "
+            "along a filter-normalised random direction (left) and, for the answer, on a plane "
+            "of two such directions (right). Flat, wide basins tend to generalise better.",
             "loss slices around the best configurations",
         )
     if importances is not None and importances.fitted:
@@ -304,6 +308,7 @@ def _slices(
     criterion: Any,
     top_k: int,
     notes: list[str],
+    retrain: bool = False,
 ) -> list[SliceResult]:
     from llp.data import FidelityData
 
@@ -350,11 +355,44 @@ def _slices(
 
         criterion = nn.CrossEntropyLoss()
     from llp.report._landscape import landscape_slices
+    from llp.training._weights import KeptWeights
 
-    slices = landscape_slices(study, data, model_fn, optimizer_fn, criterion, top_k=top_k)
+    record = study.study
+    kept = (
+        None
+        if retrain
+        else KeptWeights.for_study(
+            record.name,
+            record.seed,
+            record.created_at,
+            None if study.dataset is None else study.dataset.fingerprint,
+        )
+    )
+    slices = landscape_slices(
+        study, data, model_fn, optimizer_fn, criterion, top_k=top_k, kept=kept
+    )
     if not slices:
         notes.append("No loss-landscape slices: retraining the best configurations failed.")
     return slices
+
+
+def _origins(slices: Sequence[SliceResult]) -> str:
+    """Where the sliced models came from, for the caption."""
+    kept = [s for s in slices if s.origin == "kept"]
+    retrained = [s for s in slices if s.origin == "retrained"]
+    parts = []
+    if kept:
+        parts.append(
+            f"{len(kept)} from the weights the search kept, whose validation score measured "
+            "again equals the stored one"
+        )
+    if retrained:
+        reproduced = sum(s.reproduced for s in retrained)
+        parts.append(
+            f"{len(retrained)} retrained from their stored configurations and seeds, "
+            f"{reproduced} of which reproduced the stored score exactly"
+        )
+    return "; ".join(parts)
 
 
 def _prediction_caption(predictions: Mapping[str, list[Any]]) -> str:
@@ -476,16 +514,17 @@ def _page(
         rows = [
             [
                 s.trial,
+                "kept by the search" if s.origin == "kept" else "retrained",
                 s.stored_score,
-                s.retrained_score if s.retrained_score is not None else "-",
+                s.measured_score if s.measured_score is not None else "-",
                 "yes" if s.reproduced else "no",
             ]
             for s in slices
         ]
         sections.append(
             (
-                "Retrained for the landscape slices",
-                table(["trial", "stored score", "retrained score", "reproduced"], rows),
+                "Models of the landscape slices",
+                table(["trial", "model", "stored score", "measured again", "equal"], rows),
             )
         )
     subtitle = (

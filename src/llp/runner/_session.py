@@ -21,6 +21,7 @@ from llp.runner._runner import ProgressCallback, Runner, StudyResult
 from llp.search import Job, Scheduler
 from llp.space import SearchSpace
 from llp.training import EvaluationResult, Trainer
+from llp.training._weights import KeptWeights, top_trials_of
 
 if TYPE_CHECKING:
     import torch
@@ -173,9 +174,10 @@ class StudySession:
         description: str,
     ) -> StudyResult:
         """Drive ``scheduler`` to the end through the runner, recording into ``recorder``."""
+        keep = self.kept_weights(scheduler, recorder)
         runner = Runner(
             scheduler,
-            JobEvaluator(self.trainer),
+            JobEvaluator(self.trainer, keep),
             executor=self.executor,
             n_workers=self.n_workers,
             progress_callback=progress_callback,
@@ -183,17 +185,51 @@ class StudySession:
             description=description,
             recorder=recorder,
         )
-        return runner.run()
+        result = runner.run()
+        if keep is not None:
+            answer = result.answer
+            keep.keep_only(
+                top_trials_of(
+                    result.evaluations, None if answer is None else answer.evaluation.trial_id
+                )
+            )
+        return result
+
+    def kept_weights(
+        self, scheduler: Scheduler, recorder: StudyRecorder | None
+    ) -> KeptWeights | None:
+        """Where the study keeps the weights of its top rung for its report
+        (:mod:`llp.training._weights`); ``None`` without a knowledge base (no report can
+        name the study) or with the cache turned off."""
+        if recorder is None:
+            return None
+        rungs = getattr(scheduler, "rungs", None) or [1.0]
+        dataset = self._dataset_info
+        return KeptWeights.for_study(
+            recorder.study_name,
+            self.seed,
+            recorder.created_at,
+            None if dataset is None else dataset.fingerprint,
+            min_fraction=max(rungs),
+        )
 
 
 class JobEvaluator:
-    """Picklable ``evaluate(job)`` around a trainer (for process and Dask executors)."""
+    """Picklable ``evaluate(job)`` around a trainer (for process and Dask executors);
+    with ``keep``, the weights of what it trains on the top rung are kept for the
+    study's report."""
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Trainer, keep: KeptWeights | None = None) -> None:
         self.trainer = trainer
+        self.keep = keep
 
     def __call__(self, job: Job) -> EvaluationResult:
-        return self.trainer.evaluate(job.config, job.fidelity, trial_id=job.trial_id)
+        if self.keep is None or not self.keep.wants(job.fidelity):
+            return self.trainer.evaluate(job.config, job.fidelity, trial_id=job.trial_id)
+        model, result = self.trainer.fit(job.config, job.fidelity, trial_id=job.trial_id)
+        if model is not None:
+            self.keep.save(model, job.trial_id, job.fidelity)
+        return result
 
     def failed_result(self, job: Job, reason: str) -> EvaluationResult:
         """The record of ``job`` when no worker could finish it (the runner asks for it

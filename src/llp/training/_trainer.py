@@ -274,6 +274,24 @@ class Trainer:
             probe_cost=probe_cost,
         )
 
+    def validation_score(self, model: nn.Module, fidelity: Fidelity) -> float | None:
+        """The score of a trained ``model`` on the validation split, as :meth:`fit`
+        measures it after an evaluation at ``fidelity`` (``None`` if it cannot be
+        measured: a model without an accuracy for ``objective='val_accuracy'``, or
+        a non-finite loss)."""
+        self._pin_device()
+        model = model.to(self.device)
+        if isinstance(self.data, FidelityData):
+            _, _, X_val, y_val = self.data.tensors(self.device)
+            val_loss, val_acc = self._validate_tensors(model, X_val, y_val)
+        else:
+            val_loader = self._user_loaders(fidelity)[1]
+            val_loss, val_acc = self._validate_batches(
+                model, (self._split_batch(b, "val_loader") for b in val_loader)
+            )
+        score = val_acc if self.objective == "val_accuracy" else -val_loss
+        return None if score is None or not math.isfinite(score) else float(score)
+
     # ------------------------------------------------------------------ building
     def _pin_device(self) -> None:
         """In a worker process, move an unnumbered CUDA device to this worker's GPU
