@@ -14,11 +14,15 @@ cases (PostgreSQL without a server, a GPU-only path) are counted apart.
   ``tests/store/test_migrations.py``, ``tests/store/test_opening.py``: imports all or
   nothing, bad records, migrations cut short, full disk and read-only stores;
 - ``tests/cli/test_signals.py``, ``tests/test_crash_safety.py``: SIGTERM, two Ctrl-Cs,
-  SIGKILL and concurrent writers, in child processes.
+  SIGKILL and concurrent writers, in child processes;
+- the robustness cases of other suites (:data:`CASES`: hostile names printed, imports
+  that would replace or poison what is stored, a full disk, races between processes,
+  memory, workers of a killed driver, API misuse).
 
-Then the memory cases (``--memory-only`` runs just these): small hostile data files,
-each under 1 MB on disk, given to ``llp tune`` in a child process whose peak resident
-memory is read back (``ru_maxrss`` of its own waiting parent). Goal: none above 4 GB, each
+Then the memory cases (``--memory-only`` runs just these): small hostile files, each
+under 1 MB on disk, given to ``llp tune`` (data files) or ``llp kb import`` (an export)
+in a child process whose peak resident memory is read back (``ru_maxrss`` of its own
+waiting parent). Goal: none above 4 GB, each
 either tuned or refused with one line (exit 2).
 
 Run: ``python benchmarks/robustness.py`` (add ``source .ci/postgres.sh`` first to include
@@ -54,6 +58,28 @@ SUITES = [
     "tests/store/test_opening.py",
     "tests/cli/test_signals.py",
     "tests/test_crash_safety.py",
+]
+#: The robustness cases that live in other suites (hostile names, imports that would
+#: replace or poison what is stored, a full disk, races, memory, dead drivers, API misuse).
+CASES = [
+    "tests/cli/test_kb.py::test_hostile_names_and_reasons_print_as_inert_text",
+    "tests/cli/test_kb.py::test_an_import_never_replaces_a_stored_dataset",
+    "tests/cli/test_kb.py::test_import_validates_every_record_and_writes_nothing_when_one_is_wrong",
+    "tests/cli/test_kb.py::test_a_parquet_study_column_of_another_type_is_a_one_line_error",
+    "tests/cli/test_tune.py::test_a_full_disk_mid_study_is_one_line_with_what_is_stored_and_how_to_resume",
+    "tests/cli/test_tune.py::test_two_runs_taking_the_same_default_name_at_once_get_the_documented_suffix",
+    "tests/cli/test_tune.py::test_a_study_another_process_is_running_is_refused_before_training",
+    "tests/cli/test_tune.py::test_an_identifier_column_is_left_out_with_a_note_instead_of_exhausting_memory",
+    "tests/cli/test_tune.py::test_tune_names_the_earlier_studies_that_predict_it_inertly",
+    "tests/cli/test_predict.py::test_predict_answers_past_a_stored_row_float32_cannot_hold_and_says_so",
+    "tests/report/test_report.py::test_a_report_folder_that_cannot_be_made_is_a_one_line_error",
+    "tests/report/test_report.py::test_a_damaged_data_recipe_costs_the_slices_not_the_report",
+    "tests/features/test_fingerprint.py::test_an_endless_train_loader_is_refused",
+    "tests/features/test_fingerprint.py::test_batches_of_different_widths_or_lengths_name_the_loader",
+    "tests/executors/test_executors.py::test_workers_of_a_killed_driver_exit_within_seconds",
+    "tests/store/test_knowledge_base.py::test_values_an_import_would_refuse_are_refused_by_the_api_too",
+    "tests/meta/test_meta_trainer.py::test_rows_beyond_float32_are_skipped_and_counted_not_fatal",
+    "tests/training/test_trainer.py::test_trainer_argument_errors",
 ]
 
 
@@ -111,8 +137,33 @@ def _parquet_bomb(path: Path, rows: int) -> None:
             writer.write_table(block)
 
 
+def _export_bomb(path: Path, folder: Path, gib: float) -> None:
+    """A real llp export (Parquet) of a small study whose first evaluation's reason is
+    ``gib`` GiB of one letter: a few KB on disk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    storage = folder / "source.db"
+    subprocess.run(
+        [sys.executable, "-m", "llp", "tune", "iris", "--budget", "3", "--epochs", "1",
+         "--prior", "none", "--no-report", "--quiet", "--storage", str(storage)],
+        check=True, capture_output=True, cwd=folder,
+    )  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "llp", "kb", "export", str(path), "--storage", str(storage)],
+        check=True, capture_output=True, cwd=folder,
+    )  # fmt: skip
+    table = pq.read_table(path)
+    reasons = table.column("reason").to_pylist()
+    reasons[0] = "x" * int(gib * 2**30)
+    index = table.column_names.index("reason")
+    table = table.set_column(index, "reason", pa.array(reasons, pa.large_string()))
+    pq.write_table(table, path, compression="zstd")
+
+
 def hostile_files(folder: Path) -> dict[str, tuple[Path, list[str]]]:
-    """The memory cases: name -> (file, extra ``llp tune`` arguments)."""
+    """The memory cases: name -> (file, ``llp`` arguments before the file; ``llp tune``
+    when empty)."""
     import pandas as pd
 
     rng = np.random.default_rng(0)
@@ -142,20 +193,25 @@ def hostile_files(folder: Path) -> dict[str, tuple[Path, list[str]]]:
     _npz_bomb(files["NPZ that decompresses to 1 GB"][0], 0.93)
     files["Parquet of 2^26 constant rows (1 GiB in memory)"] = (folder / "bomb.parquet", [])
     _parquet_bomb(files["Parquet of 2^26 constant rows (1 GiB in memory)"][0], 2**26)
+    name = "llp kb import: a Parquet export holding a 1 GiB text"
+    files[name] = (folder / "export.parquet", ["kb", "import"])
+    _export_bomb(files[name][0], folder, 1.0)
     return files
 
 
 def measure_memory() -> list[dict[str, Any]]:
-    """Peak RSS of ``llp tune`` on each hostile file (a budget of 3 full-data epochs)."""
+    """Peak RSS of ``llp tune`` (a budget of 3 full-data epochs) or ``llp kb import`` on
+    each hostile file."""
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name, (path, extra) in hostile_files(folder).items():
-            command = [
-                sys.executable, "-m", "llp", "tune", str(path), "--target", "label",
-                "--budget", "3", "--epochs", "2", "--no-report", "--quiet",
-                "--storage", str(folder / f"{path.stem}.db"), *extra,
-            ]  # fmt: skip
+        for name, (path, verb) in hostile_files(folder).items():
+            command = (
+                [sys.executable, "-m", "llp", *verb, str(path)]
+                if verb
+                else [sys.executable, "-m", "llp", "tune", str(path), "--target", "label",
+                      "--budget", "3", "--epochs", "2", "--no-report", "--quiet"]
+            ) + ["--storage", str(folder / f"{path.stem}.db")]  # fmt: skip
             started = time.perf_counter()
             done = subprocess.run(
                 [sys.executable, "-c", _PEAK_OF, *command],
@@ -205,10 +261,10 @@ def main() -> None:
     os.chdir(ROOT)
     tally = Tally()
     started = time.perf_counter()
-    code = pytest.main(["-q", "-p", "no:cacheprovider", *SUITES], plugins=[tally])
+    code = pytest.main(["-q", "-p", "no:cacheprovider", *SUITES, *CASES], plugins=[tally])
     seconds = time.perf_counter() - started
     rows = []
-    for suite in SUITES:
+    for suite in dict.fromkeys([*SUITES, *(case.split("::")[0] for case in CASES)]):
         c = tally.counts.get(suite, Counter())
         tried = c["passed"] + c["failed"]
         rows.append(

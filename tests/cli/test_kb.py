@@ -115,6 +115,14 @@ def test_tune_kb_list_and_kb_show_name_the_same_answer_with_the_same_note(
     assert shown["top_trials"][0]["trial"] == tuned["best_trial"]
     plain = invoke(["kb", "show", tuned["study"], "--storage", tuned["storage_path"]])
     assert "why this answer: " in " ".join(plain.stdout.split())
+    # The report tune wrote reads the same stored answer and prints the same note.
+    import html
+
+    report = Path(tuned["report"]).parent
+    best = json.loads((report / "report.json").read_text())["best"]
+    assert best["trial"] == tuned["best_trial"]
+    assert best["score"] == pytest.approx(tuned["best_score"])
+    assert html.escape(tuned["answer_note"]) in (report / "index.html").read_text()
 
 
 def test_an_export_of_format_1_still_imports_without_answers(
@@ -206,6 +214,13 @@ def _tamper(path: Path, change: Any) -> Path:
     return out
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["studies"][0]["evaluations"][0]
 
@@ -283,18 +298,28 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
             lambda d: _first_evaluation(d).update(reason="x" * 1_000_001),
             r"evaluations\[0\]: Expected `str` of length <= 1000000 - at `\$\.reason`",
         ),
+        # A study's settings and space: nested at most 32 levels, at most 1,000,000
+        # characters as JSON.
+        (
+            lambda d: d["studies"][0]["settings"].update(deep=_nested(40)),
+            r"study '.*'\.settings must nest at most 32 levels deep",
+        ),
+        (
+            lambda d: d["studies"][0]["settings"].update(big=["x" * 1000] * 1001),
+            r"study '.*'\.settings must be at most 1000000 characters as JSON",
+        ),
         # Decisions and answers follow the store's rules and name the file's evaluations.
         (
             lambda d: d["studies"][0]["decisions"][0].update(action=3),
-            r"decisions\[0\]\.action must be a non-empty string\. Got 3",
+            r"study '.*': Expected `str`, got `int` - at `\$\.decisions\[0\]\.action`",
         ),
         (
             lambda d: d["studies"][0]["decisions"][0].update(posterior=1e39),
-            r"decisions\[0\]\.posterior must be at most 1e\+30 in magnitude",
+            r"Expected `float` <= 1e\+30 - at `\$\.decisions\[0\]\.posterior`",
         ),
         (
             lambda d: d["studies"][0]["decisions"][0].update(rung=-1),
-            r"The 'rung' parameter of .*decisions\[0\] must be an int >= 0",
+            r"Expected `int` >= 0 - at `\$\.decisions\[0\]\.rung`",
         ),
         (
             lambda d: d["studies"][0]["decisions"][1].update(sequence=0),
@@ -306,7 +331,7 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             lambda d: d["studies"][0]["answers"][0].pop("note"),
-            r"answers\[0\] misses \['note'\]",
+            r"Object missing required field `note` - at `\$\.answers\[0\]`",
         ),
     ],
 )
@@ -387,6 +412,12 @@ def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
     shown = invoke(["kb", "show", study_name, "--storage", storage]).stdout
     assert "failure: [enforce fail at x]\\nllp: forged" in shown
     assert "\nllp: forged" not in shown  # no forged line of output
+    # --json is for programs: it keeps the exact text (JSON escapes control characters).
+    (entry,) = invoke_json(["kb", "list", "--storage", storage])["studies"]
+    assert entry["name"] == study_name
+    assert entry["dataset"] == "\x1b]0;pwned\x07[link=file:///etc/passwd]x"
+    shown_json = invoke_json(["kb", "show", study_name, "--storage", storage])
+    assert shown_json["failure_reasons"] == ["[enforce fail at x]\nllp: forged"]
 
 
 def test_a_parquet_study_column_of_another_type_is_a_one_line_error(

@@ -146,3 +146,31 @@ def test_predict_pauses_the_cycle_collector_and_gives_back_its_state(monkeypatch
         assert not gc.isenabled()  # a collector the caller had off stays off
     finally:
         gc.enable()
+
+
+def test_predict_answers_past_a_stored_row_float32_cannot_hold_and_says_so(
+    three_datasets: Path, tmp_path: Path
+) -> None:
+    import shutil
+    from dataclasses import replace
+
+    from llp.search import Job
+    from llp.training import EpochRecord
+    from tests.conftest import fake_result
+
+    storage = tmp_path / "poisoned.db"
+    shutil.copy(three_datasets, storage)
+    with KnowledgeBase.open(storage) as kb:
+        study = kb.list_studies()[0]
+        stored = kb.evaluations(study=study.name)[-1]
+        job = Job(0, 999, dict(stored.config), stored.fidelity, 0, 0, "a diverged run")
+        result = fake_result(job, 0.5)
+        curve = (EpochRecord(1, 1e39, 1e39, 0.5, 0.1),)  # finite, beyond float32
+        kb.record_evaluation(
+            study.id, trial_number=999, config=job.config, result=replace(result, curve=curve)
+        )
+    result = invoke(["predict", "digits", "--storage", storage, "--prior", "store"])
+    assert result.exit_code == 0, result.output
+    assert "the meta-model left out 1 stored rows with values beyond float32's range" in (
+        result.stderr
+    )

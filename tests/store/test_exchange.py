@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,75 @@ def test_an_import_that_fails_halfway_writes_nothing(
         monkeypatch.setattr(KnowledgeBase, "record_answers", original)
         assert import_knowledge(kb, path).studies_new == 2
         assert kb.decisions("t") and kb.answers("s")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_an_export_that_would_expand_beyond_the_limit_is_refused_before_reading(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llp.store._exchange as exchange
+
+    path = tmp_path / f"export{suffix}"
+    with KnowledgeBase.open(":memory:") as kb:
+        filled(kb)
+        export_knowledge(kb, path)
+    if suffix == ".parquet":
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        # One text cell of 40 MiB: a few KB on disk, 40 MiB once read.
+        table = pq.read_table(path)
+        column = next(
+            name
+            for name, kind in zip(table.column_names, table.schema.types)
+            if kind == pa.string()
+        )
+        values = table.column(column).to_pylist()
+        values[0] = "x" * (40 * 2**20)
+        index = table.column_names.index(column)
+        table = table.set_column(index, column, pa.array(values, pa.string()))
+        pq.write_table(table, path, compression="zstd")
+        assert path.stat().st_size < 1_000_000
+    monkeypatch.setattr(exchange, "MAX_IMPORT_BYTES", 16 * 2**20 if suffix == ".parquet" else 100)
+    reads: list[object] = []
+    monkeypatch.setattr(exchange, "_validate", lambda doc: reads.append(doc))
+    with KnowledgeBase.open(tmp_path / "target.db") as target:
+        with pytest.raises(ExchangeError, match=r"MiB llp imports at once \(checked before"):
+            import_knowledge(target, path)
+        assert target.list_studies() == []
+    assert reads == []  # refused before anything was decoded
+
+
+def _rewritten_parquet(path: Path, change: Any) -> None:
+    """Rewrite the Parquet export at ``path`` through ``change(table) -> table``."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(change(pq.read_table(path)), path)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["uint64-column", "metadata-nested-deeper-than-recursion", "metadata-not-an-object"],
+)
+def test_a_hostile_parquet_export_is_one_error_and_writes_nothing(
+    tmp_path: Path, case: str
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    path = tmp_path / "export.parquet"
+    with KnowledgeBase.open(":memory:") as kb:
+        filled(kb)
+        export_knowledge(kb, path)
+
+    def change(table: Any) -> Any:
+        if case == "uint64-column":
+            index = table.column_names.index("seed")
+            values = pa.array([2**64 - 1] * table.num_rows, pa.uint64())
+            return table.set_column(index, "seed", values)
+        text = "[" * 100_000 + "]" * 100_000 if case.startswith("metadata-nested") else "7"
+        metadata = {**table.schema.metadata, b"llp.export": text.encode()}
+        return table.replace_schema_metadata(metadata)
+
+    _rewritten_parquet(path, change)
+    with KnowledgeBase.open(tmp_path / "target.db") as target:
+        with pytest.raises(ExchangeError) as info:
+            import_knowledge(target, path)
+        assert "\n" not in str(info.value)
+        assert target.list_studies() == [] and target.list_datasets() == []

@@ -762,3 +762,30 @@ def test_the_docstring_example_runs() -> None:
     import llp.store._knowledge_base as module
 
     assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_settings_nested_too_deeply_or_too_long_are_refused_naming_the_limit() -> None:
+    deep: Any = 0
+    for _ in range(40):
+        deep = {"a": deep}
+    with KnowledgeBase.open(":memory:") as kb:
+        for settings, message in (
+            ({"deep": deep}, r"'settings' parameter .* at most 32 levels deep"),
+            ({"big": "x" * 1_000_001}, r"'settings' parameter .* at most 1000000 characters"),
+        ):
+            with pytest.raises(ValueError, match=message):
+                kb.get_or_create_study(
+                    "s", scheduler="SH", settings=settings, space=None, seed=0,
+                    objective="val_accuracy",
+                )  # fmt: skip
+        with pytest.raises(ValueError, match=r"'space' parameter .* at most 32 levels deep"):
+            kb.get_or_create_study(
+                "s", scheduler="SH", settings={}, space={"x": deep}, seed=0,
+                objective="val_accuracy",
+            )  # fmt: skip
+        assert kb.list_studies() == []
+        # A study's usual settings (a few levels) are stored as before.
+        kb.get_or_create_study(
+            "s", scheduler="SH", settings={"cli": {"data": {"path": "x"}}}, space=None, seed=0,
+            objective="val_accuracy",
+        )  # fmt: skip

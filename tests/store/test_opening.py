@@ -282,3 +282,78 @@ def test_a_full_or_read_only_store_says_so_and_keeps_what_it_holds(
             for i in range(200):
                 kb.upsert_dataset(f"fp-{i}", meta_features={f"f{j}": float(j) for j in range(50)})
         assert kb.get_dataset("kept") is not None
+
+
+OPEN_AS_USER = """
+import sys
+from llp.store import KnowledgeBase
+try:
+    KnowledgeBase.open(sys.argv[1]).close()
+except Exception as exc:
+    print(type(exc).__name__, exc)
+else:
+    print("opened")
+"""
+
+
+def open_without_privileges(path: Path) -> str:
+    """What opening ``path`` says to a user who may not write where it is."""
+    return run_without_privileges(["-c", OPEN_AS_USER, str(path)]).stdout.strip()
+
+
+def run_without_privileges(args: list[str]) -> Any:
+    """``python ARGS`` as a user who may not write where the test made it impossible (as
+    root, the child runs as 'nobody': root may write anywhere)."""
+    import shutil
+    import subprocess
+
+    command = [sys.executable, *args]
+    dropped = os.geteuid() == 0
+    if dropped:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop the privileges")
+        command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if dropped:
+        probe = [*command[: -len(args)], "-c", "import llp.cli"]
+        tried = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=120)
+        if tried.returncode != 0:  # e.g. a checkout 'nobody' may not read
+            pytest.skip(f"'nobody' cannot import llp here: {tried.stderr.splitlines()[-1:]}")
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_an_unwritable_place_is_not_called_a_corrupted_knowledge_base(
+    make_result: MakeResult,
+) -> None:
+    import shutil
+    import tempfile
+
+    # Outside pytest's own folders, which only their owner may enter.
+    base = Path(tempfile.mkdtemp(prefix="llp-unwritable-"))
+    base.chmod(0o755)
+    locked = base / "locked"
+    locked.mkdir()
+    filled_knowledge_base(locked / "kb.db", make_result, n=3)
+    (locked / "kb.db").chmod(0o444)
+    locked.chmod(0o555)
+    before = snapshot(locked)
+    try:
+        existing = open_without_privileges(locked / "kb.db")
+        new = open_without_privileges(locked / "new.db")
+        # The commands say it in one line, exit 2.
+        listed = run_without_privileges(
+            ["-m", "llp", "kb", "list", "--storage", str(locked / "kb.db")]
+        )
+    finally:
+        locked.chmod(0o755)
+        after = snapshot(locked)
+        shutil.rmtree(base)
+    assert existing.startswith("KnowledgeBaseError Cannot open the knowledge base at")
+    assert "cannot be written there" in existing and "its folder must both be writable" in existing
+    assert "the file cannot be opened or created there" in new
+    for text in (existing, new):
+        assert "corrupted" not in text and "\n" not in text
+    assert listed.returncode == 2 and "Traceback" not in listed.stderr
+    assert listed.stderr.count("\n") == 1 and "cannot be written there" in listed.stderr
+    assert after == before

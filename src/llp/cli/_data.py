@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from llp._files import parquet_size
 from llp.cli._errors import CliError, one_line
 
 if TYPE_CHECKING:
@@ -330,20 +331,6 @@ def _too_large(path: Path, size: int, what: str) -> CliError:
     )
 
 
-def _parquet_size(path: Path) -> int:
-    """What the Parquet file's columns take once read, estimated from its footer before
-    anything is loaded: their uncompressed pages, and at least 8 bytes per cell
-    (run-length and dictionary encodings keep repeated values small on disk only)."""
-    pq = importlib.import_module("pyarrow.parquet")
-    meta = pq.ParquetFile(path).metadata
-    pages = sum(
-        meta.row_group(i).column(j).total_uncompressed_size
-        for i in range(meta.num_row_groups)
-        for j in range(meta.num_columns)
-    )
-    return max(pages, 8 * meta.num_rows * meta.num_columns)
-
-
 def _read_table(path: Path, kind: str) -> pd.DataFrame:
     import pandas as pd
 
@@ -356,7 +343,7 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
                     f"Reading the Parquet file {str(path)!r} needs pyarrow. Install it with: "
                     'pip install "llp[parquet]"'
                 ) from exc
-            size = _parquet_size(path)
+            size = parquet_size(path)
             if size > MAX_INPUT_BYTES:
                 raise _too_large(path, size, "uncompressed columns")
             frame = pd.read_parquet(path)

@@ -205,6 +205,12 @@ def recommend(
             exit_code=EXIT_NOTHING_USABLE,
         )
     trainer.fit()
+    skipped = sum(trainer.skipped_rows_.values())
+    if skipped:
+        note(
+            f"the meta-model left out {skipped} stored rows with values beyond float32's "
+            "range (a diverged run, or a damaged record)"
+        )
     n_datasets = len(trainer.datasets)
     if trainer.predictor_ is None:
         raise CliError(

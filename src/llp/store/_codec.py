@@ -116,16 +116,54 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def dumps_json(value: Any, *, name: str, owner: str) -> str:
-    """Canonical JSON text of ``value`` (sorted keys, no whitespace) or a TypeError
-    naming the parameter."""
+#: The deepest nesting of lists and mappings a stored JSON value (settings, a space) may
+#: have: a study's settings nest a few levels.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (0 for a scalar), found without
+    recursion (a hostile value may nest deeper than Python's recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def dumps_json(value: Any, *, name: str, owner: str, bounded: bool = False) -> str:
+    """Canonical JSON text of ``value`` (sorted keys, no whitespace) or an error naming
+    the parameter: a TypeError for what JSON cannot hold, a ValueError for a value nested
+    deeper than :data:`MAX_JSON_DEPTH` or, when ``bounded`` (a study's settings and
+    space), longer than :data:`MAX_TEXT` characters."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must nest lists and mappings at most "
+            f"{MAX_JSON_DEPTH} levels deep. Got more."
+        )
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"The '{name}' parameter of {owner} must hold only JSON values (str, int, "
             f"float, bool, None, lists and mappings with str keys). Got {value!r}: {exc}."
         ) from exc
+    if bounded and len(text) > MAX_TEXT:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be at most {MAX_TEXT} characters as "
+            f"JSON. Got {len(text)} characters."
+        )
+    return text
 
 
 def config_json(config: Mapping[str, Any], *, owner: str) -> str:

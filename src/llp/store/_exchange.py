@@ -64,8 +64,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import json
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -73,17 +72,25 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from llp import __version__
-from llp.store._codec import EXPORT_EVALUATION_FIELDS, OBJECTIVES, float_to_json
+from llp._files import parquet_size
+from llp.store._codec import (
+    EXPORT_EVALUATION_FIELDS,
+    MAX_JSON_DEPTH,
+    float_to_json,
+    json_depth,
+)
 from llp.store._errors import ExchangeError
 from llp.store._file_records import (
-    MAX_INT,
-    MAX_INT32,
-    MAX_MAGNITUDE,
-    MAX_NAME,
     MAX_TEXT,
+    ExportAnswer,
     ExportDataset,
+    ExportDecision,
+    ExportDocument,
     ExportEvaluation,
+    ExportKey,
+    ExportStudy,
     evaluation_result,
+    field_names,
     schema_error,
 )
 
@@ -101,29 +108,10 @@ if TYPE_CHECKING:
 FORMAT_NAME = "llp-knowledge-export"
 FORMAT_VERSION = 2
 PARQUET_METADATA_KEY = b"llp.export"
+#: The most one import reads: a JSON file's bytes, a Parquet file's columns uncompressed
+#: (checked before reading; what an import holds is then decoded into Python objects).
+MAX_IMPORT_BYTES = 256 * 2**20
 
-_TOP_KEYS = {
-    "format",
-    "format_version",
-    "llp_version",
-    "exported_at",
-    "source",
-    "datasets",
-    "studies",
-}
-_STUDY_KEYS_1 = {
-    "name", "dataset", "scheduler", "settings", "space", "seed", "objective",
-    "model_family", "created_at", "llp_version", "evaluations",
-}  # fmt: skip
-#: From format 2 on, a study also carries its decisions and answers.
-_STUDY_KEYS = {*_STUDY_KEYS_1, "decisions", "answers"}
-_DECISION_KEYS = (
-    "sequence", "action", "rule", "reason", "trial", "bracket", "rung", "fraction",
-    "epochs", "source", "predicted", "uncertainty", "prior_score", "measured", "posterior",
-    "prior_weight",
-)  # fmt: skip
-_ANSWER_KEYS = ("after", "answer", "rule", "note", "posterior", "prior_weight")
-_KEY_KEYS = ("trial", "fraction", "epochs")
 _EVALUATION_KEYS = EXPORT_EVALUATION_FIELDS
 
 Format = Literal["json", "parquet"]
@@ -178,7 +166,7 @@ def evaluation_to_json(e: StoredEvaluation) -> dict[str, Any]:
 
 def decision_to_json(d: DecisionRecord) -> dict[str, Any]:
     """One stored decision as an export record."""
-    record = {k: getattr(d, k) for k in _DECISION_KEYS if k != "trial"}
+    record = {k: getattr(d, k) for k in field_names(ExportDecision) if k != "trial"}
     return {**record, "trial": d.trial_number}
 
 
@@ -187,7 +175,7 @@ def answer_to_json(a: AnswerRecord, keys: Mapping[int, tuple[int, float, int]]) 
     fraction and epochs)."""
     after = keys[a.after_evaluation_id]
     return {
-        "after": dict(zip(_KEY_KEYS, after, strict=True)),
+        "after": dict(zip(field_names(ExportKey), after, strict=True)),
         "answer": {"trial": a.trial_number, "fraction": a.fraction, "epochs": a.epochs},
         "rule": a.rule,
         "note": a.note,
@@ -378,97 +366,6 @@ def _reject_constant(token: str) -> Any:
     raise _Invalid(f'the JSON holds the non-standard token {token} (write "{token}" instead)')
 
 
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _Invalid(f"{where} must be a JSON object. Got {type(value).__name__}.")
-    return value
-
-
-def _keys(record: Mapping[str, Any], keys: Iterable[str], where: str) -> None:
-    expected = set(keys)
-    missing, extra = expected - set(record), set(record) - expected
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"misses {sorted(missing)}")
-        if extra:
-            parts.append(f"has unknown keys {sorted(extra)}")
-        raise _Invalid(f"{where} {' and '.join(parts)}.")
-
-
-def _text(value: Any, where: str, *, optional: bool = False, empty: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or (not empty and not value.strip()) or "\x00" in value:
-        rule = "a non-empty string" if not empty else "a string"
-        raise _Invalid(f"{where} must be {rule}{' or null' if optional else ''}. Got {value!r}.")
-    if len(value) > MAX_TEXT:
-        raise _Invalid(
-            f"{where} must be at most {MAX_TEXT} characters. Got {len(value)} characters."
-        )
-    return value
-
-
-def _name(value: Any, where: str) -> str:
-    """A required non-empty string of at most :data:`MAX_NAME` characters."""
-    text = _text(value, where) or ""
-    if len(text) > MAX_NAME:
-        raise _Invalid(f"{where} must be at most {MAX_NAME} characters. Got {len(text)}.")
-    return text
-
-
-def _int(
-    value: Any,
-    where: str,
-    *,
-    low: int | None = 0,
-    optional: bool = False,
-    high: int = MAX_INT,
-) -> int | None:
-    if value is None and optional:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or (low is not None and value < low)
-        or not -MAX_INT - 1 <= value <= high
-    ):
-        rule = f"an integer >= {low}" if low is not None else "an integer"
-        bits = 64 if high == MAX_INT else 32
-        raise _Invalid(
-            f"{where} must be {rule} that fits {bits} bits (at most {high})"
-            f"{' or null' if optional else ''}. Got {value!r}."
-        )
-    return value
-
-
-def _number(
-    value: Any,
-    where: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    optional: bool = False,
-) -> float | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"{where} must be a number{' or null' if optional else ''}. Got {value!r}.")
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Invalid(f"{where} must be finite. Got {value!r}.")
-    if low is not None and number < low:
-        raise _Invalid(f"{where} must be >= {low}. Got {value!r}.")
-    if high is not None and number > high:
-        raise _Invalid(f"{where} must be <= {high:g}. Got {value!r}.")
-    if abs(number) > MAX_MAGNITUDE:
-        raise _Invalid(
-            f"{where} must be at most {MAX_MAGNITUDE:g} in magnitude (the meta-model reads "
-            f"float32). Got {value!r}."
-        )
-    return number
-
-
 @dataclass
 class _ImportPlan:
     """A validated export, ready to write."""
@@ -477,7 +374,22 @@ class _ImportPlan:
     studies: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _too_large(path: Path, size: int, what: str) -> ExchangeError:
+    return ExchangeError(
+        f"{str(path)!r} holds {size / 2**20:,.0f} MiB of {what}, more than the "
+        f"{MAX_IMPORT_BYTES / 2**20:,.0f} MiB llp imports at once (checked before reading: "
+        "a small compressed file can expand enormously). Export fewer studies per file "
+        "(llp kb export --study NAME)."
+    )
+
+
 def _read_json(path: Path) -> Any:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ExchangeError(f"Cannot read {str(path)!r}: {_flat(str(exc))}") from exc
+    if size > MAX_IMPORT_BYTES:
+        raise _too_large(path, size, "JSON")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -494,6 +406,14 @@ def _read_parquet(path: Path) -> Any:
     _pyarrow(path)
     pq = importlib.import_module("pyarrow.parquet")
 
+    try:
+        size = parquet_size(path)
+    except Exception as exc:  # pyarrow raises its own types for every kind of bad file
+        raise ExchangeError(
+            f"{str(path)!r} is not a readable Parquet file: {_flat(str(exc))}"
+        ) from exc
+    if size > MAX_IMPORT_BYTES:
+        raise _too_large(path, size, "uncompressed columns")
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own types for every kind of bad file
@@ -579,21 +499,17 @@ def read_export(path: str | Path) -> _ImportPlan:
 def _validate(doc: Any) -> _ImportPlan:
     from llp.space import SearchSpace
 
-    top = _mapping(doc, "the document")
-    _keys(top, _TOP_KEYS, "the document")
-    if top["format"] != FORMAT_NAME:
-        raise _Invalid(f"'format' must be {FORMAT_NAME!r}. Got {top['format']!r}.")
-    version = _int(top["format_version"], "'format_version'", low=1)
-    if version is not None and version > FORMAT_VERSION:
+    top = _convert(doc, ExportDocument, "the document")
+    if top.format != FORMAT_NAME:
+        raise _Invalid(f"'format' must be {FORMAT_NAME!r}. Got {top.format!r}.")
+    if top.format_version > FORMAT_VERSION:
         raise _Invalid(
-            f"'format_version' is {version}, newer than the {FORMAT_VERSION} this llp "
-            f"{__version__} reads; upgrade llp to import it."
+            f"'format_version' is {top.format_version}, newer than the {FORMAT_VERSION} this "
+            f"llp {__version__} reads; upgrade llp to import it."
         )
-    if not isinstance(top["datasets"], list) or not isinstance(top["studies"], list):
-        raise _Invalid("'datasets' and 'studies' must be lists.")
     plan = _ImportPlan()
     fingerprints: set[str] = set()
-    for i, d in enumerate(top["datasets"]):
+    for i, d in enumerate(top.datasets):
         where = f"datasets[{i}]"
         dataset = _convert(d, ExportDataset, where)
         if dataset.fingerprint in fingerprints:
@@ -609,40 +525,32 @@ def _validate(doc: Any) -> _ImportPlan:
             }
         )
     names: set[str] = set()
-    for i, s in enumerate(top["studies"]):
-        where = f"studies[{i}]"
-        record = _mapping(s, where)
-        _keys(record, _STUDY_KEYS if version != 1 else _STUDY_KEYS_1, where)
-        name = _name(record["name"], f"{where}.name")
-        where = f"study {name!r}"
-        if name in names:
+    for i, s in enumerate(top.studies):
+        if top.format_version != 1 and isinstance(s, Mapping):
+            missing = {"decisions", "answers"} - set(s)
+            if missing:  # format 2 on: a study carries both (empty lists at least)
+                raise _Invalid(f"studies[{i}] misses {sorted(missing)}.")
+        named = isinstance(s, Mapping) and isinstance(s.get("name"), str)
+        where = f"study {s['name']!r}" if named else f"studies[{i}]"
+        study = _convert(s, ExportStudy, where)
+        where = f"study {study.name!r}"
+        if study.name in names:
             raise _Invalid(f"{where} appears twice.")
-        names.add(name)
-        dataset = _text(record["dataset"], f"{where}.dataset", optional=True)
-        if dataset is not None and dataset not in fingerprints:
-            raise _Invalid(f"{where}.dataset {dataset!r} is not one of the file's datasets.")
-        settings = dict(_mapping(record["settings"], f"{where}.settings"))
-        space_dict = None
+        names.add(study.name)
+        if study.dataset is not None and study.dataset not in fingerprints:
+            raise _Invalid(f"{where}.dataset {study.dataset!r} is not one of the file's datasets.")
+        _bounded_json(study.settings, f"{where}.settings")
         space = None
-        if record["space"] is not None:
-            space_dict = dict(_mapping(record["space"], f"{where}.space"))
+        if study.space is not None:
+            _bounded_json(study.space, f"{where}.space")
             try:
-                space = SearchSpace.from_dict(space_dict)
+                space = SearchSpace.from_dict(study.space)
             except (TypeError, ValueError) as exc:
                 raise _Invalid(f"{where}.space is not a valid search space: {exc}") from None
-        objective = record["objective"]
-        if objective not in OBJECTIVES:
-            raise _Invalid(
-                f"{where}.objective must be one of {list(OBJECTIVES)}. Got {objective!r}."
-            )
-        _text(record["created_at"], f"{where}.created_at", optional=True)
-        _text(record["llp_version"], f"{where}.llp_version", optional=True)
-        if not isinstance(record["evaluations"], list):
-            raise _Invalid(f"{where}.evaluations must be a list.")
         evaluations = []
         trial_configs: dict[int, str] = {}
         keys_seen: set[tuple[int, float, int]] = set()
-        for j, e in enumerate(record["evaluations"]):
+        for j, e in enumerate(study.evaluations):
             item = _evaluation(e, f"{where}.evaluations[{j}]", space)
             canonical = json.dumps(item["config"], sort_keys=True)
             known = trial_configs.setdefault(item["trial"], canonical)
@@ -659,29 +567,23 @@ def _validate(doc: Any) -> _ImportPlan:
                 )
             keys_seen.add(key)
             evaluations.append(item)
-        decisions = [
-            _decision(d, f"{where}.decisions[{j}]")
-            for j, d in enumerate(_list(record.get("decisions", []), f"{where}.decisions"))
-        ]
+        decisions = [_decision(d, f"{where}.decisions[{j}]") for j, d in enumerate(study.decisions)]
         sequences = [d.sequence for d in decisions]
         if len(set(sequences)) != len(sequences):
             raise _Invalid(f"{where}.decisions repeat a sequence number.")
         answers = [
-            _answer(a, f"{where}.answers[{j}]", keys_seen)
-            for j, a in enumerate(_list(record.get("answers", []), f"{where}.answers"))
+            _answer(a, f"{where}.answers[{j}]", keys_seen) for j, a in enumerate(study.answers)
         ]
         plan.studies.append(
             {
-                "name": name,
-                "dataset": dataset,
-                "scheduler": _text(record["scheduler"], f"{where}.scheduler"),
-                "settings": settings,
-                "space": space_dict,
-                "seed": _int(record["seed"], f"{where}.seed", low=None),
-                "objective": objective,
-                "model_family": _text(
-                    record["model_family"], f"{where}.model_family", optional=True
-                ),
+                "name": study.name,
+                "dataset": study.dataset,
+                "scheduler": study.scheduler,
+                "settings": study.settings,
+                "space": study.space,
+                "seed": study.seed,
+                "objective": study.objective,
+                "model_family": study.model_family,
                 "evaluations": evaluations,
                 "decisions": decisions,
                 "answers": answers,
@@ -690,24 +592,23 @@ def _validate(doc: Any) -> _ImportPlan:
     return plan
 
 
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _Invalid(f"{where} must be a list.")
-    return value
+def _bounded_json(value: Mapping[str, Any], where: str) -> None:
+    """A study's settings or space within the store's limits (nesting, length)."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise _Invalid(f"{where} must nest at most {MAX_JSON_DEPTH} levels deep. Got more.")
+    length = len(json.dumps(value, separators=(",", ":")))
+    if length > MAX_TEXT:
+        raise _Invalid(
+            f"{where} must be at most {MAX_TEXT} characters as JSON. Got {length} characters."
+        )
 
 
-def _decision(value: Any, where: str) -> DecisionRecord:
+def _decision(record: ExportDecision, where: str) -> DecisionRecord:
     from llp.store import DecisionRecord
     from llp.store._codec import decision_row
 
-    record = _mapping(value, where)
-    _keys(record, _DECISION_KEYS, where)
-    fields = {k: record[k] for k in _DECISION_KEYS if k != "trial"}
-    for key in ("action", "rule", "reason", "source"):
-        _text(fields[key], f"{where}.{key}", optional=key == "source", empty=key == "reason")
-    for key in ("predicted", "uncertainty", "prior_score", "measured", "posterior"):
-        _number(fields[key], f"{where}.{key}", optional=True)
-    decision = DecisionRecord(**fields, trial_number=record["trial"])
+    fields = {f: getattr(record, f) for f in field_names(ExportDecision) if f != "trial"}
+    decision = DecisionRecord(**fields, trial_number=record.trial)
     try:
         decision_row(decision, owner=where)  # the store's own rules, checked before writing
     except (TypeError, ValueError) as exc:
@@ -715,27 +616,12 @@ def _decision(value: Any, where: str) -> DecisionRecord:
     return decision
 
 
-def _key(value: Any, where: str) -> tuple[int, float, int]:
-    record = _mapping(value, where)
-    _keys(record, _KEY_KEYS, where)
-    return (
-        _int(record["trial"], f"{where}.trial", high=MAX_INT32) or 0,
-        _number(record["fraction"], f"{where}.fraction", low=0.0, high=1.0) or 0.0,
-        _int(record["epochs"], f"{where}.epochs", low=1, high=MAX_INT32) or 1,
-    )
-
-
 def _answer(
-    value: Any, where: str, evaluations: set[tuple[int, float, int]]
+    record: ExportAnswer, where: str, evaluations: set[tuple[int, float, int]]
 ) -> tuple[tuple[int, float, int], NewAnswer]:
     from llp.store import NewAnswer
 
-    record = _mapping(value, where)
-    _keys(record, _ANSWER_KEYS, where)
-    after, chosen = (
-        _key(record["after"], f"{where}.after"),
-        _key(record["answer"], f"{where}.answer"),
-    )
+    after, chosen = ((key.trial, key.fraction, key.epochs) for key in (record.after, record.answer))
     for key, name in ((after, "after"), (chosen, "answer")):
         if key not in evaluations:
             raise _Invalid(
@@ -744,10 +630,10 @@ def _answer(
             )
     answer = NewAnswer(
         *chosen,
-        rule=_name(record["rule"], f"{where}.rule"),
-        note=_text(record["note"], f"{where}.note", empty=True) or "",
-        posterior=_number(record["posterior"], f"{where}.posterior", optional=True),
-        prior_weight=_number(record["prior_weight"], f"{where}.prior_weight", optional=True),
+        rule=record.rule,
+        note=record.note,
+        posterior=record.posterior,
+        prior_weight=record.prior_weight,
     )
     return after, answer
 

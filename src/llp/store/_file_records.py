@@ -203,6 +203,80 @@ class ExportDataset(DatasetRecord, forbid_unknown_fields=True, kw_only=True):
     created_at: Text | None
 
 
+class ExportKey(msgspec.Struct, forbid_unknown_fields=True):
+    """Which evaluation of its study a record names: trial, data share, epochs."""
+
+    trial: Int32
+    fraction: Fraction
+    epochs: PositiveInt32
+
+
+class ExportDecision(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A decision of a study's scheduler (:class:`llp.store.DecisionRecord`; the store
+    checks its action against the known ones)."""
+
+    sequence: Int32
+    action: Name
+    rule: Name
+    reason: Text
+    trial: Int32 | None
+    bracket: Int32
+    rung: Int32 | None
+    fraction: Fraction | None
+    epochs: PositiveInt32 | None
+    source: Name | None
+    predicted: Finite | None
+    uncertainty: Finite | None
+    prior_score: Finite | None
+    measured: Finite | None
+    posterior: Finite | None
+    prior_weight: Finite | None
+
+
+class ExportAnswer(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The study's answer after one of its evaluations."""
+
+    after: ExportKey
+    answer: ExportKey
+    rule: Name
+    note: Text
+    posterior: Finite | None
+    prior_weight: Finite | None
+
+
+class ExportStudy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A study of an ``llp kb export`` file. Its evaluations are
+    :class:`ExportEvaluation` records, each read on its own (so that an error names the
+    study and the evaluation); decisions and answers come with format 2."""
+
+    name: Name
+    dataset: Fingerprint | None
+    scheduler: Name
+    settings: dict[str, Any]
+    space: dict[str, Any] | None
+    seed: Int64
+    objective: Objective
+    model_family: Name | None
+    created_at: Text | None
+    llp_version: Text | None
+    evaluations: list[Any]
+    decisions: list[ExportDecision] = msgspec.field(default_factory=list)
+    answers: list[ExportAnswer] = msgspec.field(default_factory=list)
+
+
+class ExportDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The top of an ``llp kb export`` file: its format, then its datasets and studies
+    (each read on its own, so that an error names the record)."""
+
+    format: str
+    format_version: PositiveInt32
+    llp_version: Text | None
+    exported_at: Text | None
+    source: Text | None
+    datasets: list[Any]
+    studies: list[Any]
+
+
 # ----------------------------------------------------------------- shipped knowledge
 class KnowledgeCounts(msgspec.Struct, forbid_unknown_fields=True):
     """How many records of each kind a shipped-knowledge file holds."""
@@ -282,8 +356,13 @@ __all__ = [
     "CurveRecord",
     "DatasetRecord",
     "EvaluationRecord",
+    "ExportAnswer",
     "ExportDataset",
+    "ExportDecision",
+    "ExportDocument",
     "ExportEvaluation",
+    "ExportKey",
+    "ExportStudy",
     "KnowledgeDataset",
     "KnowledgeEvaluation",
     "KnowledgeHeader",

@@ -479,10 +479,24 @@ class KnowledgeBase:
                 "Check that the server is running and reachable, and the user, password "
                 "and database name."
             )
+        code = str(getattr(exc.orig, "sqlite_errorname", ""))
+        if code.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+            why = (
+                "it cannot be written there. llp opens a knowledge base to write, with a "
+                "write-ahead log beside the file (its -wal and -shm files), so the file and "
+                "its folder must both be writable: fix their permissions, or copy the file "
+                "into a writable folder"
+            )
+        elif code.startswith("SQLITE_CANTOPEN"):
+            why = (
+                "the file cannot be opened or created there. Check that its folder exists "
+                "and that you may read and write both the folder and the file"
+            )
+        else:
+            why = "the file is not a readable SQLite database (corrupted or truncated?)"
         return KnowledgeBaseError(
-            f"Cannot open the knowledge base at {self.storage!r}: SQLite says {reason!r}. "
-            "The file is not a readable SQLite database (corrupted or truncated?); "
-            "nothing was written to it."
+            f"Cannot open the knowledge base at {self.storage!r}: SQLite says {reason!r}: "
+            f"{why}. Nothing was written to it."
         )
 
     # ------------------------------------------------------------------ datasets
@@ -625,8 +639,12 @@ class KnowledgeBase:
                 )
         asked: dict[str, Any] = {
             "scheduler": _check_name("scheduler", scheduler, owner),
-            "settings": dumps_json(settings, name="settings", owner=owner),
-            "space": None if space is None else dumps_json(space, name="space", owner=owner),
+            "settings": dumps_json(settings, name="settings", owner=owner, bounded=True),
+            "space": (
+                None
+                if space is None
+                else dumps_json(space, name="space", owner=owner, bounded=True)
+            ),
             "seed": check_int("seed", seed, owner=owner),
             "objective": objective,
             "dataset_id": _check_optional_int("dataset_id", dataset_id, owner),
