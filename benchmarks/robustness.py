@@ -67,6 +67,7 @@ CASES = [
     "tests/cli/test_kb.py::test_import_validates_every_record_and_writes_nothing_when_one_is_wrong",
     "tests/cli/test_kb.py::test_a_parquet_study_column_of_another_type_is_a_one_line_error",
     "tests/cli/test_tune.py::test_a_full_disk_mid_study_is_one_line_with_what_is_stored_and_how_to_resume",
+    "tests/cli/test_tune.py::test_a_real_full_disk_mid_study_is_one_line_and_the_store_stays_readable",
     "tests/cli/test_tune.py::test_two_runs_taking_the_same_default_name_at_once_get_the_documented_suffix",
     "tests/cli/test_tune.py::test_a_study_another_process_is_running_is_refused_before_training",
     "tests/cli/test_tune.py::test_an_identifier_column_is_left_out_with_a_note_instead_of_exhausting_memory",

@@ -550,7 +550,7 @@ ROWS: list[Row] = [
             s.tampered_kb("newer.db", "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
         ),
         KnowledgeBaseError,
-        r"was created by a newer llp \(schema 99\); this llp .* reads schema 2",
+        r"was created by a newer llp \(schema 99\); this llp .* reads schema 3",
     ),
     (
         "a knowledge base missing a table",

@@ -189,6 +189,52 @@ def test_a_full_disk_mid_study_is_one_line_with_what_is_stored_and_how_to_resume
     assert resumed["n_reused"] == kept and resumed["n_evaluations"] > kept
 
 
+@pytest.fixture
+def small_file_system(tmp_path: Path) -> Any:
+    """An 8 MiB tmpfs mounted for the test (root only; skipped where mounting is not
+    allowed, e.g. in a container without the capability)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_real_full_disk_mid_study_is_one_line_and_the_store_stays_readable(
+    digits_csv: Path, small_file_system: Path
+) -> None:
+    import shutil
+
+    storage = small_file_system / "knowledge.db"
+    KnowledgeBase.open(storage).close()
+    # Leave the study room for a few evaluations only: then the disk is full.
+    filler = small_file_system / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_file_system).free - 96 * 1024))
+    args = ["tune", digits_csv, "--storage", storage, "--budget", "40", "--no-flatness", *FAST]
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert "full" in message and "--resume" in message
+    filler.unlink()  # room again: what was stored is readable, the study resumes
+    with KnowledgeBase.open(storage) as kb:
+        (study,) = kb.list_studies()
+        kept = len(kb.evaluations(study=study.name))
+    assert kept > 0 and f"{kept} evaluations of study" in message
+    resumed = invoke_json([*args, "--resume"])
+    assert resumed["n_reused"] == kept and resumed["n_evaluations"] > kept
+
+
 def test_resume_sees_the_prior_its_study_started_with(
     digits_csv: Path, storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

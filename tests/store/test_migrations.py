@@ -19,6 +19,10 @@ from tests.conftest import fake_result
 #: MetaProbing study on iris with the shipped prior (4 proposals, 2 promotions) and a
 #: successive-halving study (4 configurations, 2 promoted).
 SCHEMA_1_DUMP = Path(__file__).parent / "fixtures" / "knowledge_schema1.sql"
+#: A SQLite dump of a schema-2 knowledge base (commit 18857eb): three evaluations whose
+#: curves and landscapes hold NaN and infinities as Python's JSON wrote them then (bare
+#: tokens), one with no accuracy in its curve's last epoch.
+SCHEMA_2_DUMP = Path(__file__).parent / "fixtures" / "knowledge_schema2.sql"
 
 
 def schema_1_file(tmp_path: Path) -> Path:
@@ -39,7 +43,7 @@ def test_a_schema_1_file_written_by_an_earlier_llp_migrates_on_open(tmp_path: Pa
     with sqlite3.connect(path) as conn:
         before = conn.execute("SELECT id, score, reason FROM evaluations ORDER BY id").fetchall()
     with KnowledgeBase.open(path) as kb:
-        assert SCHEMA_VERSION == 2
+        assert SCHEMA_VERSION == 3
         # Every stored evaluation reads back unchanged.
         stored = kb.evaluations()
         assert [(e.id, e.result.score, e.reason) for e in stored] == before
@@ -58,7 +62,7 @@ def test_a_schema_1_file_written_by_an_earlier_llp_migrates_on_open(tmp_path: Pa
         # Answers were never stored before schema 2: none are invented.
         assert kb.answers("iris-meta") == [] and kb.answer("iris-sh") is None
     meta = meta_rows(path)
-    assert meta["schema_version"] == "2" and meta["migrated_to_2"]
+    assert meta["schema_version"] == "3" and meta["migrated_to_2"] and meta["migrated_to_3"]
     # A second open finds it current and changes nothing.
     with KnowledgeBase.open(path) as kb:
         assert len(kb.decisions("iris-meta")) == 6
@@ -178,3 +182,107 @@ def test_a_schema_1_file_missing_a_table_is_corrupted_not_migrated(tmp_path: Pat
     with pytest.raises(KnowledgeBaseError, match=r"tables \['trials'\] are missing"):
         KnowledgeBase.open(path)
     assert meta_rows(path)["schema_version"] == "1"
+
+
+def test_a_schema_2_file_migrates_to_names_for_non_finite_floats(tmp_path: Path) -> None:
+    import json
+    import math
+
+    path = tmp_path / "schema2.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_2_DUMP.read_text())
+        before = conn.execute("SELECT curve, landscape FROM evaluations ORDER BY id").fetchall()
+    assert meta_rows(path)["schema_version"] == "2"
+    assert any("NaN" in c and '"NaN"' not in c for c, _ in before)  # bare tokens
+    with KnowledgeBase.open(path) as kb:
+        stored = kb.evaluations()
+        frame = kb.evaluations_frame()
+    # The same floats read back, every one.
+    first, second, third = (e.result for e in stored)
+    assert math.isnan(first.curve[1].train_loss) and first.curve[1].val_loss == math.inf
+    assert math.isnan(first.landscape["sharpness"]) and first.landscape["trace"] == 1.5
+    assert second.curve[1].val_loss == -math.inf and second.curve[1].val_accuracy is None
+    assert second.landscape == {"sharpness": 0.25, "trace": math.inf}
+    assert third.landscape == {} and [p.train_loss for p in third.curve] == [0.6, 0.4]
+    assert math.isnan(frame["landscape.sharpness"].iloc[0])
+    meta = meta_rows(path)
+    assert meta["schema_version"] == "3" and meta["migrated_to_3"]
+    with sqlite3.connect(path) as conn:
+        after = conn.execute("SELECT curve, landscape FROM evaluations ORDER BY id").fetchall()
+    # The text now follows the convention of every llp file: strict JSON.
+    for curve, landscape in after:
+        for stored_text in (curve, landscape):
+            json.loads(stored_text, parse_constant=lambda token: pytest.fail(f"bare {token}"))
+    assert json.loads(after[0][1]) == {"sharpness": "NaN", "trace": 1.5}
+    assert after[2] == before[2]  # a row without non-finite values is left as it was
+
+
+def test_new_evaluations_write_non_finite_floats_by_name(tmp_path: Path) -> None:
+    import json
+    import math
+    from dataclasses import replace
+
+    from llp.training import EpochRecord
+
+    path = tmp_path / "kb.db"
+    with KnowledgeBase.open(path) as kb:
+        study = kb.get_or_create_study(
+            "s", scheduler="SH", settings={}, space=None, seed=0, objective="val_accuracy"
+        )
+        job = Job(0, 0, {"lr": 0.1}, Fidelity(1.0, 1), 0, 0, "r")
+        result = replace(
+            fake_result(job, 0.5),
+            curve=(EpochRecord(1, math.inf, math.nan, 0.5, 0.1),),
+            landscape={"sharpness": -math.inf},
+        )
+        kb.record_evaluation(study.id, trial_number=0, config=job.config, result=result)
+        (back,) = kb.evaluations()
+    assert back.result.curve[0].train_loss == math.inf and math.isnan(back.result.curve[0].val_loss)
+    assert back.result.landscape == {"sharpness": -math.inf}
+    with sqlite3.connect(path) as conn:
+        curve, landscape = conn.execute("SELECT curve, landscape FROM evaluations").fetchone()
+    assert json.loads(curve)["train_loss"] == ["Infinity"]
+    assert json.loads(landscape) == {"sharpness": "-Infinity"}
+
+
+def test_every_backend_migrates_schema_2_bare_tokens_in_place(file_or_server: str) -> None:
+    import math
+    from dataclasses import replace
+
+    from llp.training import EpochRecord
+
+    with KnowledgeBase.open(file_or_server) as kb:
+        study = kb.get_or_create_study(
+            "nan", scheduler="SH", settings={}, space=None, seed=0, objective="val_accuracy"
+        )
+        job = Job(0, 0, {"lr": 0.1}, Fidelity(1.0, 1), 0, 0, "r")
+        result = replace(
+            fake_result(job, 0.5),
+            curve=(EpochRecord(1, math.nan, math.inf, 0.5, 0.1),),
+            landscape={"trace": -math.inf},
+        )
+        kb.record_evaluation(study.id, trial_number=0, config=job.config, result=result)
+    # What schema 2 wrote: bare tokens.
+    url = file_or_server if "://" in file_or_server else f"sqlite:///{file_or_server}"
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE evaluations SET curve = REPLACE(REPLACE(curve, '\"NaN\"', 'NaN'), "
+                "'\"Infinity\"', 'Infinity'), landscape = REPLACE(landscape, "
+                "'\"-Infinity\"', '-Infinity')"
+            )
+        )
+        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+        (landscape,) = conn.execute(text("SELECT landscape FROM evaluations")).one()
+    assert landscape == '{"trace":-Infinity}'
+    with KnowledgeBase.open(file_or_server) as kb:
+        (back,) = kb.evaluations(study="nan")
+    assert math.isnan(back.result.curve[0].train_loss) and back.result.curve[0].val_loss == math.inf
+    assert back.result.landscape == {"trace": -math.inf}
+    with engine.begin() as conn:
+        (landscape,) = conn.execute(text("SELECT landscape FROM evaluations")).one()
+        version = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'"))
+        assert version.scalar_one() == "3"
+    engine.dispose()
+    assert landscape == '{"trace":"-Infinity"}'

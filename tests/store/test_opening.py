@@ -46,7 +46,7 @@ def test_a_path_creates_the_file_and_its_folder_in_wal_mode(tmp_path: Path) -> N
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         meta = dict(conn.execute("SELECT key, value FROM meta"))
     assert meta["application"] == "llp"
-    assert meta["schema_version"] == "2"
+    assert meta["schema_version"] == "3"
     assert meta["created_with"]
 
 

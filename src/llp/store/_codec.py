@@ -2,7 +2,10 @@
 
 Everything structured is JSON text (:func:`json.dumps` / :func:`json.loads`), never a
 pickle. Floats survive exactly: JSON writes the shortest text that reads back as the
-same double, and the float columns are double precision on every backend.
+same double, and the float columns are double precision on every backend. A float JSON
+cannot hold (a diverged loss, a landscape probe that failed) is written by its name,
+``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, as in every llp file (:data:`NONFINITE_NAMES`;
+since schema 3, which rewrote the bare ``NaN`` tokens of earlier knowledge bases).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from llp.store._file_records import (
     MAX_INT32,
     MAX_MAGNITUDE,
     MAX_TEXT,
+    NONFINITE_NAMES,
     DatasetRecord,
     EvaluationRecord,
     ExportEvaluation,
@@ -263,11 +267,15 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         "n_train": int(r.n_train),
         "seed": int(r.seed),
         "curve": dumps_json(
-            {name: [getattr(point, name) for point in r.curve] for name in CURVE_FIELDS},
+            json_floats(
+                {name: [getattr(point, name) for point in r.curve] for name in CURVE_FIELDS}
+            ),
             name="result.curve",
             owner=owner,
         ),
-        "landscape": dumps_json(dict(r.landscape), name="result.landscape", owner=owner),
+        "landscape": dumps_json(
+            json_floats(dict(r.landscape)), name="result.landscape", owner=owner
+        ),
         "probe_cost": float(r.probe_cost) + 0.0,
         "failure_reason": r.failure_reason,
         "traceback": r.traceback,
@@ -367,17 +375,46 @@ def differing_columns(stored: Mapping[Any, Any], new: Mapping[str, Any]) -> list
             continue
         if column in _JSON_COLUMNS and isinstance(a, str):
             # Text written by another llp version may be formatted differently.
-            a = dumps_json(json.loads(a), name=column, owner="the knowledge base")
+            a = dumps_json(json_floats(json.loads(a)), name=column, owner="the knowledge base")
             if a == b:
                 continue
         differ.append(column)
     return differ
 
 
+def json_floats(value: Any) -> Any:
+    """``value`` (a curve's columns, a landscape) with every non-finite float written by
+    its name (:func:`float_to_json`), in the lists and mappings it holds."""
+    if isinstance(value, float):
+        return float_to_json(value)
+    if isinstance(value, Mapping):
+        return {k: json_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_floats(v) for v in value]
+    return value
+
+
+def _float(value: Any) -> float:
+    """A stored number back as a float: a name, or a bare token written before schema 3."""
+    return NONFINITE_NAMES[value] if type(value) is str else float(value)
+
+
 def curve_from_json(text: str) -> Curve:
     """The learning curve stored column-wise as ``{"epoch": [...], "train_loss": [...]}``."""
     columns = json.loads(text)
-    return Curve.from_columns(*(columns[n] for n in CURVE_FIELDS))
+    epoch, train_loss, val_loss, val_accuracy, seconds = (columns[n] for n in CURVE_FIELDS)
+    return Curve.from_columns(
+        epoch,
+        [_float(v) for v in train_loss],
+        [_float(v) for v in val_loss],
+        [None if v is None else _float(v) for v in val_accuracy],
+        [_float(v) for v in seconds],
+    )
+
+
+def landscape_from_json(text: str) -> dict[str, float]:
+    """The landscape features stored as ``{"name": value}``."""
+    return {k: _float(v) for k, v in json.loads(text).items()}
 
 
 def result_from_row(row: Mapping[Any, Any], config: Mapping[str, Any]) -> EvaluationResult:
@@ -396,6 +433,6 @@ def result_from_row(row: Mapping[Any, Any], config: Mapping[str, Any]) -> Evalua
         seed=row["seed"],
         failure_reason=row["failure_reason"],
         traceback=row["traceback"],
-        landscape=json.loads(row["landscape"]),
+        landscape=landscape_from_json(row["landscape"]),
         probe_cost=row["probe_cost"],
     )

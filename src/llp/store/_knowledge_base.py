@@ -27,6 +27,7 @@ from llp.store._codec import (
     differing_columns,
     dumps_json,
     evaluation_row,
+    landscape_from_json,
     result_from_row,
 )
 from llp.store._engines import (
@@ -461,7 +462,7 @@ class KnowledgeBase:
                 f"The knowledge base at {self.storage!r} is corrupted: its schema_version "
                 f"is {version_text!r}, not a positive integer."
             )
-        expected = set(s.TABLE_NAMES) if version == s.SCHEMA_VERSION else SCHEMA_1_TABLES
+        expected = SCHEMA_1_TABLES if version == 1 else set(s.TABLE_NAMES)
         missing = expected - names
         if missing:
             raise KnowledgeBaseError(
@@ -1448,7 +1449,9 @@ class KnowledgeBase:
                         f"meta.{k}": v for k, v in json.loads(meta_text).items()
                     }
                 curve = curve_from_json(row["curve"])
-                landscape = {f"landscape.{k}": v for k, v in json.loads(row["landscape"]).items()}
+                landscape = {
+                    f"landscape.{k}": v for k, v in landscape_from_json(row["landscape"]).items()
+                }
             last = curve[-1] if curve else None
             records.append(
                 {

@@ -20,6 +20,7 @@ with a file of the previous version.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
     column,
     insert,
+    or_,
     select,
     table,
     update,
@@ -190,8 +192,50 @@ def _recovered_decisions(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
+def _to_3(op: Any, conn: Connection) -> None:
+    """Schema 3: a float JSON cannot hold (a diverged loss, a failed landscape probe) is
+    written in curves and landscapes by its name (``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``), the convention of every llp file, instead of the bare tokens that
+    Python's JSON wrote before. Only the rows holding such a token are rewritten; the
+    values read back are the same floats."""
+    evaluations = table("evaluations", column("id"), column("curve"), column("landscape"))
+    tokens = ("NaN", "Infinity")
+    held = [
+        evaluations.c[name].like(f"%{token}%")
+        for name in ("curve", "landscape")
+        for token in tokens
+    ]
+    rows = conn.execute(
+        select(evaluations.c.id, evaluations.c.curve, evaluations.c.landscape).where(or_(*held))
+    ).all()
+    for row in rows:
+        curve, landscape = (
+            json.dumps(_named_floats(json.loads(text)), sort_keys=True, separators=(",", ":"))
+            for text in (row.curve, row.landscape)
+        )
+        conn.execute(
+            update(evaluations)
+            .where(evaluations.c.id == row.id)
+            .values(curve=curve, landscape=landscape)
+        )
+
+
+def _named_floats(value: Any) -> Any:
+    """``value`` with every non-finite float written by its name (frozen here as schema
+    3 wrote it)."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {k: _named_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_named_floats(v) for v in value]
+    return value
+
+
 #: ``STEPS[v]`` migrates a knowledge base of schema ``v`` to ``v + 1``.
-STEPS: dict[int, Callable[[Any, Connection], None]] = {1: _to_2}
+STEPS: dict[int, Callable[[Any, Connection], None]] = {1: _to_2, 2: _to_3}
 
 
 def migrate(conn: Connection, version: int) -> None:

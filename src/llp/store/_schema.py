@@ -24,8 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-#: Version of the table layout this llp reads and writes (2: decisions and answers).
-SCHEMA_VERSION = 2
+#: Version of the table layout this llp reads and writes (2: decisions and answers; 3:
+#: non-finite floats in curves and landscapes written by name, as in every llp file).
+SCHEMA_VERSION = 3
 
 #: Value of the ``application`` row of the ``meta`` table: tells an llp knowledge base
 #: apart from another application's table that happens to be called ``meta``.
