@@ -508,7 +508,7 @@ def test_a_default_budget_is_shown_grown_by_what_probes_cost(tmp_path: Path) -> 
 
 
 def test_retrain_checks_reproducibility_and_a_tampered_weight_file_is_retrained(
-    stored_study: dict[str, Any], tmp_path: Path
+    stored_study: dict[str, Any], written_report: dict[str, Any], tmp_path: Path
 ) -> None:
     from llp.training._weights import KeptWeights
 
@@ -517,6 +517,11 @@ def test_retrain_checks_reproducibility_and_a_tampered_weight_file_is_retrained(
     slices = json.loads(Path(retrained["data"]).read_text())["landscape"]
     assert [s["origin"] for s in slices] == ["retrained"] * len(slices)
     assert all(s["reproduced"] for s in slices)  # same seed, same data, same model
+    # The same models either way: the kept weights slice exactly as the retrained ones.
+    kept_slices = json.loads(Path(written_report["data"]).read_text())["landscape"]
+    assert [s["trial"] for s in kept_slices] == [s["trial"] for s in slices]
+    assert [s["losses"] for s in kept_slices] == [s["losses"] for s in slices]
+    assert kept_slices[0]["losses_2d"] == slices[0]["losses_2d"]
     # Weights that do not give the stored score again are not used: retrained instead.
     with KnowledgeBase.open(storage) as kb:
         data = load_study(kb, name)
