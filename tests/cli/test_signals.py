@@ -90,6 +90,42 @@ def test_a_stopped_tune_says_what_is_stored_and_leaves_no_worker(
             process.communicate(timeout=30)
 
 
+def test_a_killed_tune_leaves_no_process_behind_and_resumes(
+    digits_csv: Path, tmp_path: Path
+) -> None:
+    """SIGKILL reaches the driver alone (no handler runs): its workers, the pool's
+    forkserver and resource tracker (all in its process group) go within seconds, and
+    what was stored resumes."""
+    storage = tmp_path / "kb.db"
+    process = start_tune(digits_csv, storage)
+    try:
+        wait_for_evaluations(storage, process, 2)
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        deadline = time.monotonic() + 15
+        while group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not group_alive(process.pid), "processes of a killed llp tune outlived it"
+    finally:
+        if group_alive(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    kept = len(stored_rows(storage))
+    assert kept >= 2
+    resumed = subprocess.run(
+        [sys.executable, "-m", "llp", "tune", str(digits_csv), "--storage", str(storage),
+         "--budget", "100", "--epochs", "10", "--prior", "none", "--no-report",
+         "--resume", "--json", "--quiet"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    import json
+
+    out = json.loads(resumed.stdout)
+    assert out["n_reused"] == kept and out["n_evaluations"] > kept
+
+
 def test_a_terminated_tune_on_a_dask_cluster_leaves_the_cluster_serving(
     digits_csv: Path, tmp_path: Path
 ) -> None:

@@ -517,3 +517,22 @@ def test_terminate_returns_once_the_pools_own_thread_has_ended() -> None:
     assert manager is not None and not manager.is_alive()
     _, not_done = cf.wait(running, timeout=30)
     assert not not_done
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_driver_not_yet_reaped_counts_as_gone() -> None:
+    """A driver killed while its parent waits for its output first is a zombie: signal 0
+    still reaches it, so its workers also read its state (they outlived it before)."""
+    import subprocess
+
+    from llp.executors._base import process_alive
+
+    assert process_alive(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while process_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process_alive(child.pid)
+    os.kill(child.pid, 0)  # a zombie: signal 0 alone would call it alive
+    child.wait()
+    assert not process_alive(child.pid)

@@ -201,12 +201,26 @@ def prepare_worker_process(
 def _exit_when_gone(pid: int) -> None:
     while True:
         time.sleep(DRIVER_CHECK_SECONDS)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_alive(pid):
             os._exit(1)
-        except PermissionError:  # alive, owned by another user (cannot happen for a
-            pass  # driver that started us, but signal 0 says so)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A killed process whose parent has not reaped
+    it yet (a zombie: a driver started by a program that waits for its output before it
+    waits for it) still answers signal 0, so on Linux its state is read as well."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): signal 0 is all there is
+        return True
+    return state not in (b"Z", b"X")
 
 
 def call_on_worker(
