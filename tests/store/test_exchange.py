@@ -150,7 +150,12 @@ def _rewritten_parquet(path: Path, change: Any) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    ["uint64-column", "metadata-nested-deeper-than-recursion", "metadata-not-an-object"],
+    [
+        "uint64-column",
+        "config-nested-deeper-than-recursion",
+        "metadata-nested-deeper-than-recursion",
+        "metadata-not-an-object",
+    ],
 )
 def test_a_hostile_parquet_export_is_one_error_and_writes_nothing(
     tmp_path: Path, case: str
@@ -166,6 +171,10 @@ def test_a_hostile_parquet_export_is_one_error_and_writes_nothing(
             index = table.column_names.index("seed")
             values = pa.array([2**64 - 1] * table.num_rows, pa.uint64())
             return table.set_column(index, "seed", values)
+        if case.startswith("config"):
+            index = table.column_names.index("config")
+            deep = "[" * 100_000 + "]" * 100_000
+            return table.set_column(index, "config", pa.array([deep] * table.num_rows))
         text = "[" * 100_000 + "]" * 100_000 if case.startswith("metadata-nested") else "7"
         metadata = {**table.schema.metadata, b"llp.export": text.encode()}
         return table.replace_schema_metadata(metadata)
