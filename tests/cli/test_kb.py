@@ -394,7 +394,7 @@ def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
             objective="val_accuracy", dataset_id=dataset,
         )  # fmt: skip
         failed = replace(
-            fake_result({"x": 1}, 1.0, None), failure_reason="[enforce fail at x]\nllp: forged"
+            fake_result({"x": 1}, 1.0, None), failure_reason="[enforce fail at x] [/]\nllp: forged"
         )
         kb.record_evaluations(
             study.id,
@@ -410,14 +410,14 @@ def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
     listed = invoke(["kb", "list", "--storage", storage]).stdout
     assert study_name in listed and "\\x1b]0;pwned\\x07" in listed
     shown = invoke(["kb", "show", study_name, "--storage", storage]).stdout
-    assert "failure: [enforce fail at x]\\nllp: forged" in shown
+    assert "failure: [enforce fail at x] [/]\\nllp: forged" in shown
     assert "\nllp: forged" not in shown  # no forged line of output
     # --json is for programs: it keeps the exact text (JSON escapes control characters).
     (entry,) = invoke_json(["kb", "list", "--storage", storage])["studies"]
     assert entry["name"] == study_name
     assert entry["dataset"] == "\x1b]0;pwned\x07[link=file:///etc/passwd]x"
     shown_json = invoke_json(["kb", "show", study_name, "--storage", storage])
-    assert shown_json["failure_reasons"] == ["[enforce fail at x]\nllp: forged"]
+    assert shown_json["failure_reasons"] == ["[enforce fail at x] [/]\nllp: forged"]
 
 
 def test_a_parquet_study_column_of_another_type_is_a_one_line_error(

@@ -701,6 +701,11 @@ def test_tune_names_the_earlier_studies_that_predict_it_inertly(tmp_path: Path) 
     assert "this study" in line and "\x1b" not in plain.output
     if hostile in weights["earlier"]:
         assert "[/]iris\\x1b[2J" in line  # shown as text, the escape spelled out
+    # Tuned under that name in plain output (not --json): the name prints as text.
+    named = invoke(["tune", "iris", "--storage", storage, "--budget", "6", "--epochs", "2",
+                    "--prior", "none", "--no-report", "--study", "[/]x[bold"])  # fmt: skip
+    assert named.exit_code == 0, named.output
+    assert "[/]x[bold" in named.output and "Traceback" not in named.output
 
 
 def test_a_prior_of_one_dataset_is_said_in_the_singular(tmp_path: Path) -> None:
