@@ -102,6 +102,8 @@ def test_the_study_key_is_the_same_however_the_store_gives_the_time_back() -> No
     aware = dt.datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=dt.UTC)
     naive = aware.replace(tzinfo=None, microsecond=0)
     assert study_key("s", 0, aware, "f") == study_key("s", 0, naive, "f")
+    elsewhere = aware.astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    assert study_key("s", 0, elsewhere, "f") == study_key("s", 0, naive, "f")
     assert study_key("s", 0, aware, "f") != study_key("s", 1, aware, "f")
     assert study_key("s", 0, aware, "f") != study_key("t", 0, aware, "f")
     assert study_key("s", 0, aware, "f") != study_key("s", 0, aware, "g")

@@ -45,6 +45,8 @@ def study_key(name: str, seed: int, created_at: Any, fingerprint: str | None) ->
     the second, so a store's rounding does not matter) and dataset fingerprint."""
     when = created_at
     if isinstance(when, dt.datetime):
+        if when.tzinfo is not None:  # a server may give it back in its own time zone
+            when = when.astimezone(dt.UTC)
         when = when.replace(tzinfo=None).isoformat(timespec="seconds")
     text = json.dumps([name, int(seed), str(when), fingerprint or ""])
     return short_digest(text, 16)
