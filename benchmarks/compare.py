@@ -42,6 +42,8 @@ Methods
     As ``llp tune`` runs them (its schedule planned by ``llp.cli._plan.plan_schedule`` from
     the budget with the command's default options, its starting configuration):
     mp-v2-cli      the shipped prior minus the task's group
+    mp-v2-misled-cli
+                   mp-v2-misled's prior
     mp-cold-cli    prior="none"
 
 Budgets: every method gets the same budgets, ``--budget-shares`` (default 1/10, 1/3 and 1)
@@ -409,6 +411,7 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
         "mp-v2": {},
         "mp-v2-misled": {},
         "mp-v2-cli": {},
+        "mp-v2-misled-cli": {},
         "mp-cold-cli": {"prior": "none"},
     }[variant]
     measure = variant == "mp-with-landscape"
@@ -421,7 +424,13 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
 
         eta = TUNE_DEFAULTS["reduction_factor"]
         iterations, _ = fit_iterations(None, eta, task.data.n_train, task.data.n_classes)
-        plan = plan_schedule(budget, epochs=epochs, iterations=iterations, reduction_factor=eta)
+        plan = plan_schedule(
+            budget,
+            epochs=epochs,
+            iterations=iterations,
+            reduction_factor=eta,
+            with_prior=flags.get("prior") != "none",
+        )
         starting = starting_configs(DEFAULT_SPACE)
         schedule = {
             "min_resource": plan.min_resource,
@@ -458,7 +467,7 @@ def method_metaprobing(task, budget, epochs, seed, *, exclude, variant="full", *
     # The study's prior (build_prior) reads the shipped knowledge through this name.
     shipped = llp.knowledge.load_shipped_experiences
     version = shipped if variant.startswith("mp-v2") else corpus_v1  # v2 is shipped
-    if variant in ("mp-misled", "mp-v2-misled"):
+    if variant in ("mp-misled", "mp-v2-misled", "mp-v2-misled-cli"):
         llp.knowledge.load_shipped_experiences = lambda **kw: misleading(version(**kw))
     else:
         llp.knowledge.load_shipped_experiences = version
@@ -504,6 +513,7 @@ METHODS: dict[str, Callable[..., Trajectory]] = {
     "mp-v2": lambda *a, **k: method_metaprobing(*a, variant="mp-v2", **k),
     "mp-v2-misled": lambda *a, **k: method_metaprobing(*a, variant="mp-v2-misled", **k),
     "mp-v2-cli": lambda *a, **k: method_metaprobing(*a, variant="mp-v2-cli", **k),
+    "mp-v2-misled-cli": lambda *a, **k: method_metaprobing(*a, variant="mp-v2-misled-cli", **k),
     "mp-cold-cli": lambda *a, **k: method_metaprobing(*a, variant="mp-cold-cli", **k),
     "best-default-v2": method_best_default_v2,
 }
@@ -517,6 +527,7 @@ BUDGETED = (
     "mp-v2",
     "mp-v2-misled",
     "mp-v2-cli",
+    "mp-v2-misled-cli",
     "mp-cold-cli",
     "mp-with-landscape",
     "mp-no-metafeatures",
@@ -785,6 +796,8 @@ def summarise(
         ("mp-misled", "misled_leaving"),
         ("mp-v2", "leaving_the_pick_v2"),
         ("mp-v2-misled", "misled_leaving_v2"),
+        ("mp-v2-cli", "leaving_the_pick_cli"),
+        ("mp-v2-misled-cli", "misled_leaving_cli"),
     ):
         if method in methods:
             out[label] = leaving_the_pick(raw, method, budgets)
@@ -887,6 +900,8 @@ def print_table(report: dict[str, Any], methods: list[str]) -> None:
         ("misled_leaving", "a wrong pick (corpus v1)"),
         ("leaving_the_pick_v2", "the pick (corpus v2, shipped)"),
         ("misled_leaving_v2", "a wrong pick (corpus v2, shipped)"),
+        ("leaving_the_pick_cli", "the pick (llp tune)"),
+        ("misled_leaving_cli", "a wrong pick (llp tune)"),
     ):
         if label not in report:
             continue

@@ -719,6 +719,50 @@ def test_a_prior_of_one_dataset_is_said_in_the_singular(tmp_path: Path) -> None:
     assert " of 1 dataset (knowledge base)" in line
 
 
+def test_with_a_prior_a_budget_of_a_few_trainings_screens_several_configurations() -> None:
+    # 2.7 full trainings: half the budget carries one configuration to all of the data
+    # and the rest cannot carry another. With a prior the whole budget goes to the first
+    # bracket (one configuration alone would make the pick the answer unmeasured);
+    # without one the starting configuration alone did better (BENCHMARKS.md).
+    warm = plan_schedule(26.6667, epochs=10, iterations=4, reduction_factor=2)
+    cold = plan_schedule(26.6667, epochs=10, iterations=4, reduction_factor=2, with_prior=False)
+    assert (warm.num_initial_configs, warm.brackets) == (5, 1) and warm.cost <= 26.6667
+    assert (cold.num_initial_configs, cold.brackets) == (1, 1)
+    # Where half the budget leaves room for more brackets, nothing changes.
+    for budget in (8.0, 40.0, 80.0):
+        a = plan_schedule(budget, epochs=10, iterations=4, reduction_factor=2)
+        b = plan_schedule(budget, epochs=10, iterations=4, reduction_factor=2, with_prior=False)
+        assert a == b and a.brackets >= 2
+    # A resumed study keeps the first bracket it was planned with.
+    kept = plan_schedule(
+        26.6667, epochs=10, iterations=4, reduction_factor=2, num_initial_configs=1
+    )
+    assert kept.num_initial_configs == 1
+
+
+def test_a_study_planned_under_the_earlier_first_bracket_resumes_with_its_command(
+    storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llp.cli._tune as tune
+
+    args = ["tune", "iris", "--budget", "5.4", "--epochs", "2", "--study", "planned"]
+    args += ["--storage", storage, "--prior", "shipped", "--no-report"]
+    plan = tune.plan_schedule
+    # Before 2026-12-07 a prior did not change the plan: one configuration to start.
+    monkeypatch.setattr(
+        tune, "plan_schedule", lambda *a, **k: plan(*a, **{**k, "with_prior": False})
+    )
+    first = invoke_json(args)
+    assert first["plan"]["num_initial_configs"] == 1
+    monkeypatch.setattr(tune, "plan_schedule", plan)
+    again = invoke_json([*args, "--resume"])
+    assert again["resumed"] and again["plan"]["num_initial_configs"] == 1
+    assert again["n_evaluations"] == first["n_evaluations"]
+    # A new study at that budget screens several.
+    new = invoke_json([*args[:6], "--study", "new", *args[8:]])
+    assert new["plan"]["num_initial_configs"] > 1
+
+
 def test_a_study_made_under_the_old_default_of_three_rungs_resumes_with_its_command(
     storage: Path,
 ) -> None:

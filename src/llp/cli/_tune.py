@@ -10,7 +10,7 @@ import math
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -498,29 +498,43 @@ def fit_iterations(
     return iterations, None
 
 
-def stored_iterations(options: TuneOptions) -> int | None:
-    """``--iterations`` as asked; when left out on ``--resume`` of a named study that
-    exists, the rungs that study was created with (a study made under another default,
-    3 until 2026-12-07, resumes with the command it printed); ``None`` for the default."""
-    if options.iterations is not None or not options.resume or options.study is None:
-        return options.iterations
+def stored_settings(options: TuneOptions) -> Mapping[str, Any] | None:
+    """On ``--resume`` of a named study that exists, the settings it was created with;
+    else ``None``."""
+    if not options.resume or options.study is None:
+        return None
     if missing_sqlite_file(resolve_storage(options.storage)):
-        return None  # nothing stored yet: the default
+        return None  # nothing stored yet
     kb = open_knowledge_base(options.storage)
     try:
         stored = kb.get_study(options.study.strip())
     finally:
         kb.close()
-    if stored is None:
-        return None
+    return None if stored is None else stored.settings
+
+
+def stored_iterations(options: TuneOptions, stored: Mapping[str, Any] | None) -> int | None:
+    """``--iterations`` as asked; when left out on ``--resume`` of a study that exists
+    (``stored``: its settings), the rungs it was created with (a study made under
+    another default, 3 until 2026-12-07, resumes with the command it printed); ``None``
+    for the default."""
+    if options.iterations is not None or stored is None:
+        return options.iterations
     # The plan's smallest rung is 1 / reduction_factor ** (iterations - 1) whatever the
     # budget (a small one drops top rungs, not the smallest), so it gives the rungs asked.
-    r_min = stored.settings.get("min_resource")
+    r_min = stored.get("min_resource")
     eta = options.reduction_factor
     if not isinstance(r_min, float) or not 0.0 < r_min <= 1.0:
         return None
     k = round(math.log(1.0 / r_min) / math.log(eta)) + 1
     return k if math.isclose(float(eta) ** (1 - k), r_min) else None
+
+
+def stored_first_bracket(stored: Mapping[str, Any] | None) -> int | None:
+    """The first bracket a resumed study was planned with (a study planned under
+    another rule, before 2026-12-07, resumes with the command it printed)."""
+    n = None if stored is None else stored.get("num_initial_configs")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
 
 
 def run_tune(
@@ -565,8 +579,12 @@ def run_tune(
     dropped = dropped_note(data)
     if dropped is not None:
         note(dropped)
+    stored_study = stored_settings(options)
     iterations, lowered = fit_iterations(
-        stored_iterations(options), options.reduction_factor, data.n_train, data.n_classes
+        stored_iterations(options, stored_study),
+        options.reduction_factor,
+        data.n_train,
+        data.n_classes,
     )
     if lowered is not None:
         note(lowered)
@@ -579,6 +597,8 @@ def run_tune(
             iterations=iterations,
             reduction_factor=options.reduction_factor,
             probe_cost=probe_cost_per_evaluation(data.n_train, measure_flatness=options.flatness),
+            with_prior=prior != "none",
+            num_initial_configs=stored_first_bracket(stored_study),
         )
     except BudgetTooSmall as small:
         # Nothing can be trained: the answer is the meta-model's pick, unmeasured.
