@@ -22,4 +22,14 @@ def parquet_size(path: Path) -> int:
     return int(max(pages, 8 * meta.num_rows * meta.num_columns))
 
 
-__all__ = ["parquet_size"]
+def too_large(name: str, size: int, what: str, limit: int, reader: str, advice: str) -> str:
+    """The one-line refusal of a file that would take ``size`` bytes of ``what`` once
+    read, more than ``limit``."""
+    return (
+        f"{name} holds {size / 2**20:,.0f} MiB of {what}, more than the "
+        f"{limit / 2**20:,.0f} MiB {reader} (checked before loading: a small compressed "
+        f"file can expand enormously). {advice}"
+    )
+
+
+__all__ = ["parquet_size", "too_large"]

@@ -173,6 +173,19 @@ def test_a_full_disk_mid_study_is_one_line_with_what_is_stored_and_how_to_resume
 
     monkeypatch.setattr(knowledge_base, "create_store_engine", small_disk)
     # Enough evaluations to fill the tables' free pages.
+    tune_until_the_disk_is_full(
+        digits_csv,
+        storage,
+        lambda: monkeypatch.setattr(knowledge_base, "create_store_engine", create),
+    )
+
+
+def tune_until_the_disk_is_full(
+    digits_csv: Path, storage: Path, make_room: Callable[[], None]
+) -> None:
+    """``llp tune`` stops at the full disk with one line naming what is stored and the
+    resume command; once ``make_room()`` has freed space, the knowledge base opens, holds
+    what the line said, and the study resumes from it."""
     args = ["tune", digits_csv, "--storage", storage, "--budget", "40", "--no-flatness", *FAST]
     result = invoke(args)
     assert result.exit_code == 2, result.output
@@ -180,7 +193,7 @@ def test_a_full_disk_mid_study_is_one_line_with_what_is_stored_and_how_to_resume
     (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
     assert "cannot grow: the disk (or the database's size limit) is full" in message
     assert "evaluations of study 'digits-mlp-" in message and "--resume" in message
-    monkeypatch.setattr(knowledge_base, "create_store_engine", create)
+    make_room()
     with KnowledgeBase.open(storage) as kb:
         (study,) = kb.list_studies()
         kept = len(kb.evaluations(study=study.name))
@@ -220,19 +233,7 @@ def test_a_real_full_disk_mid_study_is_one_line_and_the_store_stays_readable(
     # Leave the study room for a few evaluations only: then the disk is full.
     filler = small_file_system / "filler"
     filler.write_bytes(b"\0" * (shutil.disk_usage(small_file_system).free - 96 * 1024))
-    args = ["tune", digits_csv, "--storage", storage, "--budget", "40", "--no-flatness", *FAST]
-    result = invoke(args)
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert "full" in message and "--resume" in message
-    filler.unlink()  # room again: what was stored is readable, the study resumes
-    with KnowledgeBase.open(storage) as kb:
-        (study,) = kb.list_studies()
-        kept = len(kb.evaluations(study=study.name))
-    assert kept > 0 and f"{kept} evaluations of study" in message
-    resumed = invoke_json([*args, "--resume"])
-    assert resumed["n_reused"] == kept and resumed["n_evaluations"] > kept
+    tune_until_the_disk_is_full(digits_csv, storage, filler.unlink)
 
 
 def test_resume_sees_the_prior_its_study_started_with(

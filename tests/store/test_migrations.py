@@ -217,25 +217,28 @@ def test_a_schema_2_file_migrates_to_names_for_non_finite_floats(tmp_path: Path)
     assert after[2] == before[2]  # a row without non-finite values is left as it was
 
 
+def record_one(kb: KnowledgeBase, study: str, curve: tuple, landscape: dict) -> None:
+    """A study of one evaluation with this curve and landscape."""
+    from dataclasses import replace
+
+    record = kb.get_or_create_study(
+        study, scheduler="SH", settings={}, space=None, seed=0, objective="val_accuracy"
+    )
+    job = Job(0, 0, {"lr": 0.1}, Fidelity(1.0, 1), 0, 0, "r")
+    result = replace(fake_result(job, 0.5), curve=curve, landscape=landscape)
+    kb.record_evaluation(record.id, trial_number=0, config=job.config, result=result)
+
+
 def test_new_evaluations_write_non_finite_floats_by_name(tmp_path: Path) -> None:
     import json
     import math
-    from dataclasses import replace
 
     from llp.training import EpochRecord
 
     path = tmp_path / "kb.db"
     with KnowledgeBase.open(path) as kb:
-        study = kb.get_or_create_study(
-            "s", scheduler="SH", settings={}, space=None, seed=0, objective="val_accuracy"
-        )
-        job = Job(0, 0, {"lr": 0.1}, Fidelity(1.0, 1), 0, 0, "r")
-        result = replace(
-            fake_result(job, 0.5),
-            curve=(EpochRecord(1, math.inf, math.nan, 0.5, 0.1),),
-            landscape={"sharpness": -math.inf},
-        )
-        kb.record_evaluation(study.id, trial_number=0, config=job.config, result=result)
+        curve = (EpochRecord(1, math.inf, math.nan, 0.5, 0.1),)
+        record_one(kb, "s", curve, {"sharpness": -math.inf})
         (back,) = kb.evaluations()
     assert back.result.curve[0].train_loss == math.inf and math.isnan(back.result.curve[0].val_loss)
     assert back.result.landscape == {"sharpness": -math.inf}
@@ -247,21 +250,12 @@ def test_new_evaluations_write_non_finite_floats_by_name(tmp_path: Path) -> None
 
 def test_every_backend_migrates_schema_2_bare_tokens_in_place(file_or_server: str) -> None:
     import math
-    from dataclasses import replace
 
     from llp.training import EpochRecord
 
     with KnowledgeBase.open(file_or_server) as kb:
-        study = kb.get_or_create_study(
-            "nan", scheduler="SH", settings={}, space=None, seed=0, objective="val_accuracy"
-        )
-        job = Job(0, 0, {"lr": 0.1}, Fidelity(1.0, 1), 0, 0, "r")
-        result = replace(
-            fake_result(job, 0.5),
-            curve=(EpochRecord(1, math.nan, math.inf, 0.5, 0.1),),
-            landscape={"trace": -math.inf},
-        )
-        kb.record_evaluation(study.id, trial_number=0, config=job.config, result=result)
+        curve = (EpochRecord(1, math.nan, math.inf, 0.5, 0.1),)
+        record_one(kb, "nan", curve, {"trace": -math.inf})
     # What schema 2 wrote: bare tokens.
     url = file_or_server if "://" in file_or_server else f"sqlite:///{file_or_server}"
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from llp.search import Evaluation, Job
-from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity, Trainer
+from llp.training import Fidelity, Trainer
 from llp.training._weights import KEPT_PER_STUDY, KeptWeights, study_key, top_trials_of
+from tests.report.conftest import fake_result
 
 TOP = Fidelity(1.0, 2)
 
@@ -110,21 +111,8 @@ def test_the_study_key_is_the_same_however_the_store_gives_the_time_back() -> No
 
 
 def evaluation(trial: int, fraction: float, score: float | None) -> Evaluation:
-    result = EvaluationResult(
-        config={"x": trial},
-        fidelity=Fidelity(fraction, 2),
-        status=EvaluationStatus.COMPLETE if score is not None else EvaluationStatus.FAILED,
-        curve=(EpochRecord(1, 1.0, 1.0, score, 0.1),),
-        score=score,
-        objective="val_accuracy",
-        cost=fraction,
-        seconds=0.1,
-        train_seconds=0.1,
-        n_train=10,
-        seed=0,
-        failure_reason=None if score is not None else "diverged",
-    )
-    job = Job(trial, trial, {"x": trial}, Fidelity(fraction, 2), bracket=0, rung=0, reason="")
+    result = fake_result({"x": trial}, fraction, score)
+    job = Job(trial, trial, {"x": trial}, result.fidelity, bracket=0, rung=0, reason="")
     return Evaluation(job, result)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from llp._files import parquet_size
+from llp._files import parquet_size, too_large
 from llp.cli._errors import CliError, one_line
 
 if TYPE_CHECKING:
@@ -323,12 +323,9 @@ def _shaped_for(X: np.ndarray, family: Family) -> np.ndarray:
 
 
 def _too_large(path: Path, size: int, what: str) -> CliError:
-    return CliError(
-        f"DATA {str(path)!r} holds {size / 2**20:,.0f} MiB of {what}, more than the "
-        f"{MAX_INPUT_BYTES / 2**20:,.0f} MiB llp tune reads (checked before loading: a small "
-        "compressed file can expand enormously). Subsample it, or use the Python API with "
-        "a dataset_fn that streams it."
-    )
+    advice = "Subsample it, or use the Python API with a dataset_fn that streams it."
+    name = f"DATA {str(path)!r}"
+    return CliError(too_large(name, size, what, MAX_INPUT_BYTES, "llp tune reads", advice))
 
 
 def _read_table(path: Path, kind: str) -> pd.DataFrame:

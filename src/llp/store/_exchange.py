@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from llp import __version__
-from llp._files import parquet_size
+from llp._files import parquet_size, too_large
 from llp.store._codec import (
     EXPORT_EVALUATION_FIELDS,
     MAX_JSON_DEPTH,
@@ -375,12 +375,9 @@ class _ImportPlan:
 
 
 def _too_large(path: Path, size: int, what: str) -> ExchangeError:
-    return ExchangeError(
-        f"{str(path)!r} holds {size / 2**20:,.0f} MiB of {what}, more than the "
-        f"{MAX_IMPORT_BYTES / 2**20:,.0f} MiB llp imports at once (checked before reading: "
-        "a small compressed file can expand enormously). Export fewer studies per file "
-        "(llp kb export --study NAME)."
-    )
+    advice = "Export fewer studies per file (llp kb export --study NAME)."
+    reader = "llp imports at once"
+    return ExchangeError(too_large(repr(str(path)), size, what, MAX_IMPORT_BYTES, reader, advice))
 
 
 def _read_json(path: Path) -> Any:
