@@ -302,7 +302,7 @@ def _first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         # characters as JSON.
         (
             lambda d: d["studies"][0]["settings"].update(deep=_nested(40)),
-            r"study '.*'\.settings must nest at most 32 levels deep",
+            r"study '.*'\.settings must nest lists and mappings at most 32 levels deep",
         ),
         (
             lambda d: d["studies"][0]["settings"].update(big=["x" * 1000] * 1001),

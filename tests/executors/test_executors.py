@@ -489,6 +489,33 @@ def test_relay_shows_an_outcome_lost_in_transit_instead_of_raising(lost: bool) -
         assert raised is error
 
 
+class _ClosedBackend:
+    """A backend future still pending whose client is closed: cancelling it raises (as
+    distributed's does, "IOLoop is closed")."""
+
+    def cancel(self) -> bool:
+        raise RuntimeError("IOLoop is closed")
+
+    def add_done_callback(self, fn: Any) -> None:
+        pass
+
+
+def test_cancelling_a_call_whose_backend_is_closed_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A study stopped after its Dask client closed cancelled the rest: distributed's
+    # cancel raised inside the callback and concurrent.futures logged a traceback.
+    import logging
+
+    from llp.executors._base import relay
+
+    caplog.set_level(logging.ERROR)
+    outer: cf.Future[Any] = cf.Future()
+    relay(_ClosedBackend(), outer, lambda exc: None)
+    assert outer.cancel()
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 @pytest.mark.slow
 def test_a_dask_executor_shut_down_with_waiting_settles_every_result_first(
     dask_cluster: Any,

@@ -145,7 +145,10 @@ def relay(
 
     def cancel_inner(done: cf.Future[Any]) -> None:
         if done.cancelled():
-            inner.cancel()
+            # A backend already shut down (a Dask client closed while the study
+            # stopped) cannot cancel, and has nothing left to run: nothing to do.
+            with contextlib.suppress(RuntimeError):
+                inner.cancel()
 
     outer.add_done_callback(cancel_inner)
     inner.add_done_callback(transfer)

@@ -27,11 +27,12 @@ from llp.store._file_records import (
     MAX_INT32,
     MAX_MAGNITUDE,
     MAX_TEXT,
-    NONFINITE_NAMES,
     DatasetRecord,
     EvaluationRecord,
     ExportEvaluation,
     field_names,
+    float_from_json,
+    floats,
 )
 from llp.store._records import DecisionRecord, NewAnswer, NewEvaluation
 from llp.training import Curve, EvaluationResult, EvaluationStatus, Fidelity, Objective
@@ -145,16 +146,27 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+def too_deep(value: Any) -> str | None:
+    """The rule ``value`` breaks when it nests deeper than :data:`MAX_JSON_DEPTH`."""
+    if json_depth(value) <= MAX_JSON_DEPTH:
+        return None
+    return f"must nest lists and mappings at most {MAX_JSON_DEPTH} levels deep. Got more."
+
+
+def too_long(text: str) -> str | None:
+    """The rule a settings-like JSON ``text`` breaks beyond :data:`MAX_TEXT` characters."""
+    if len(text) <= MAX_TEXT:
+        return None
+    return f"must be at most {MAX_TEXT} characters as JSON. Got {len(text)} characters."
+
+
 def dumps_json(value: Any, *, name: str, owner: str, bounded: bool = False) -> str:
     """Canonical JSON text of ``value`` (sorted keys, no whitespace) or an error naming
     the parameter: a TypeError for what JSON cannot hold, a ValueError for a value nested
     deeper than :data:`MAX_JSON_DEPTH` or, when ``bounded`` (a study's settings and
     space), longer than :data:`MAX_TEXT` characters."""
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must nest lists and mappings at most "
-            f"{MAX_JSON_DEPTH} levels deep. Got more."
-        )
+    if (rule := too_deep(value)) is not None:
+        raise ValueError(f"The '{name}' parameter of {owner} {rule}")
     try:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
     except (TypeError, ValueError) as exc:
@@ -162,11 +174,8 @@ def dumps_json(value: Any, *, name: str, owner: str, bounded: bool = False) -> s
             f"The '{name}' parameter of {owner} must hold only JSON values (str, int, "
             f"float, bool, None, lists and mappings with str keys). Got {value!r}: {exc}."
         ) from exc
-    if bounded and len(text) > MAX_TEXT:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be at most {MAX_TEXT} characters as "
-            f"JSON. Got {len(text)} characters."
-        )
+    if bounded and (rule := too_long(text)) is not None:
+        raise ValueError(f"The '{name}' parameter of {owner} {rule}")
     return text
 
 
@@ -394,27 +403,24 @@ def json_floats(value: Any) -> Any:
     return value
 
 
-def _float(value: Any) -> float:
-    """A stored number back as a float: a name, or a bare token written before schema 3."""
-    return NONFINITE_NAMES[value] if type(value) is str else float(value)
-
-
 def curve_from_json(text: str) -> Curve:
-    """The learning curve stored column-wise as ``{"epoch": [...], "train_loss": [...]}``."""
+    """The learning curve stored column-wise as ``{"epoch": [...], "train_loss": [...]}``
+    (non-finite values by name since schema 3, as bare tokens before)."""
     columns = json.loads(text)
     epoch, train_loss, val_loss, val_accuracy, seconds = (columns[n] for n in CURVE_FIELDS)
     return Curve.from_columns(
         epoch,
-        [_float(v) for v in train_loss],
-        [_float(v) for v in val_loss],
-        [None if v is None else _float(v) for v in val_accuracy],
-        [_float(v) for v in seconds],
+        floats(train_loss),
+        floats(val_loss),
+        [None if v is None else float_from_json(v) for v in val_accuracy],
+        floats(seconds),
     )
 
 
 def landscape_from_json(text: str) -> dict[str, float]:
     """The landscape features stored as ``{"name": value}``."""
-    return {k: _float(v) for k, v in json.loads(text).items()}
+    values = json.loads(text)
+    return dict(zip(values, floats(list(values.values()))))
 
 
 def result_from_row(row: Mapping[Any, Any], config: Mapping[str, Any]) -> EvaluationResult:

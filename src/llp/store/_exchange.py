@@ -75,13 +75,12 @@ from llp import __version__
 from llp._files import parquet_size, too_large
 from llp.store._codec import (
     EXPORT_EVALUATION_FIELDS,
-    MAX_JSON_DEPTH,
     float_to_json,
-    json_depth,
+    too_deep,
+    too_long,
 )
 from llp.store._errors import ExchangeError
 from llp.store._file_records import (
-    MAX_TEXT,
     ExportAnswer,
     ExportDataset,
     ExportDecision,
@@ -591,13 +590,9 @@ def _validate(doc: Any) -> _ImportPlan:
 
 def _bounded_json(value: Mapping[str, Any], where: str) -> None:
     """A study's settings or space within the store's limits (nesting, length)."""
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise _Invalid(f"{where} must nest at most {MAX_JSON_DEPTH} levels deep. Got more.")
-    length = len(json.dumps(value, separators=(",", ":")))
-    if length > MAX_TEXT:
-        raise _Invalid(
-            f"{where} must be at most {MAX_TEXT} characters as JSON. Got {length} characters."
-        )
+    rule = too_deep(value) or too_long(json.dumps(value, sort_keys=True, separators=(",", ":")))
+    if rule is not None:
+        raise _Invalid(f"{where} {rule}")
 
 
 def _decision(record: ExportDecision, where: str) -> DecisionRecord:

@@ -117,7 +117,10 @@ class DatasetRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     meta_features: dict[Name, Finite]
 
 
-def _non_finite(value: Any) -> float:
+def float_from_json(value: Any) -> float:
+    """A float as llp's files and its store write it: a number, or the name of a
+    non-finite one (:data:`NONFINITE_NAMES`; a bare JSON token, read by Python as a
+    float, passes too)."""
     return NONFINITE_NAMES[value] if type(value) is str else float(value)
 
 
@@ -128,7 +131,7 @@ def floats(values: list[Any]) -> list[float]:
     """A column of :data:`AnyFloat` as floats: names and nulls (format 1) become floats."""
     if set(map(type, values)) <= _FLOAT_ONLY:
         return values
-    return [float("nan") if v is None else _non_finite(v) for v in values]
+    return [float("nan") if v is None else float_from_json(v) for v in values]
 
 
 def evaluation_result(
@@ -371,6 +374,7 @@ __all__ = [
     "NonFinite",
     "evaluation_result",
     "field_names",
+    "float_from_json",
     "floats",
     "schema_error",
 ]
