@@ -780,3 +780,29 @@ def test_a_study_made_under_the_old_default_of_three_rungs_resumes_with_its_comm
     new = invoke_json(["tune", "iris", "--budget", "6", "--epochs", "2", "--study", "new",
                        "--storage", storage, "--resume", "--no-report"])  # fmt: skip
     assert new["plan"]["rungs"] == [0.125, 0.25, 0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "images"),
+    [("digits", False), ("digits", True), ("iris", False), ("wine", False),
+     ("breast_cancer", False)],
+)  # fmt: skip
+def test_built_in_datasets_read_without_scikit_learn_are_its_loaders_arrays(
+    name: str, images: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from sklearn import datasets
+
+    from llp.cli import _data
+
+    bunch = getattr(datasets, f"load_{name}")()
+    expected = bunch.images[:, None] if images else bunch.data
+    X, y = _data._load_sklearn(name, images=images)
+    assert _data._read_bundled(name) is not None  # read from the file, not the loader
+    assert X.dtype == expected.dtype and np.array_equal(X, expected)
+    assert y.dtype == bunch.target.dtype and np.array_equal(y, bunch.target)
+    # A file missing or laid out otherwise (another scikit-learn): its loader instead.
+    monkeypatch.setattr(_data, "_BUNDLED_FILES", {name: "no-such-file.csv"})
+    assert _data._read_bundled(name) is None
+    X2, y2 = _data._load_sklearn(name, images=images)
+    assert np.array_equal(X2, X) and np.array_equal(y2, y)

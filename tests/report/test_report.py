@@ -508,15 +508,35 @@ def test_a_default_budget_is_shown_grown_by_what_probes_cost(tmp_path: Path) -> 
 
 
 def test_retrain_checks_reproducibility_and_a_tampered_weight_file_is_retrained(
-    stored_study: dict[str, Any], written_report: dict[str, Any], tmp_path: Path
+    stored_study: dict[str, Any],
+    written_report: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from llp.executors import ProcessExecutor
     from llp.training._weights import KeptWeights
 
+    submitted: list[int] = []
+    submit = ProcessExecutor.submit
+
+    def counted(self: ProcessExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        submitted.append(kwargs["trial_id"])
+        return submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessExecutor, "submit", counted)
     storage, name = stored_study["storage_path"], stored_study["study"]
-    retrained = run_llp("report", name, "--storage", storage, "--out", tmp_path / "a", "--retrain")
+    args = ["report", name, "--storage", storage, "--retrain", "--workers", "2"]
+    # The study trained them in far less than PARALLEL_MIN_SECONDS: no worker processes.
+    serial = json.loads(Path(run_llp(*args, "--out", tmp_path / "s")["data"]).read_text())
+    assert submitted == []
+    monkeypatch.setattr("llp.report._landscape.PARALLEL_MIN_SECONDS", 0.0)
+    retrained = run_llp(*args, "--out", tmp_path / "a")
     slices = json.loads(Path(retrained["data"]).read_text())["landscape"]
     assert [s["origin"] for s in slices] == ["retrained"] * len(slices)
     assert all(s["reproduced"] for s in slices)  # same seed, same data, same model
+    # Retrained side by side in worker processes, every one of them, to the same models.
+    assert len(slices) >= 2 and sorted(submitted) == sorted(s["trial"] for s in slices)
+    assert [s["losses"] for s in serial["landscape"]] == [s["losses"] for s in slices]
     # The same models either way: the kept weights slice exactly as the retrained ones.
     kept_slices = json.loads(Path(written_report["data"]).read_text())["landscape"]
     assert [s["trial"] for s in kept_slices] == [s["trial"] for s in slices]
@@ -544,3 +564,38 @@ def test_retrain_checks_reproducibility_and_a_tampered_weight_file_is_retrained(
     assert slices[0]["origin"] == "retrained" and slices[0]["reproduced"] is True
     html = Path(again["index"]).read_text(encoding="utf-8")
     assert "retrained from their stored configurations and seeds" in html
+
+
+def test_retraining_that_cannot_go_to_worker_processes_runs_here(
+    stored_study: dict[str, Any],
+    written_report: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llp.cli._app import _study_data
+    from llp.knowledge import make_mlp, make_optimizer
+
+    storage, name = stored_study["storage_path"], stored_study["study"]
+    with KnowledgeBase.open(storage) as kb:
+        data, note = _study_data(kb.get_study(name), None, None)
+        assert note is None
+        # A lambda cannot be sent to a worker process: the two retrain here instead.
+        monkeypatch.setattr("llp.report._landscape.PARALLEL_MIN_SECONDS", 0.0)
+        report = build_report(
+            kb, name, tmp_path, data=data, meta_model=False, retrain=True, n_workers=2,
+            model_fn=lambda config: make_mlp(config, n_features=64, n_classes=10),
+            optimizer_fn=make_optimizer,
+        )  # fmt: skip
+        with pytest.raises(ValueError, match="'n_workers' parameter of build_report"):
+            build_report(kb, name, tmp_path, landscape=False, meta_model=False, n_workers=0)
+    slices = json.loads(report.data.read_text())["landscape"]
+    kept = json.loads(Path(written_report["data"]).read_text())["landscape"]
+    assert [s["origin"] for s in slices] == ["retrained"] * len(slices)
+    assert [s["losses"] for s in slices] == [s["losses"] for s in kept]
+
+
+def test_report_refuses_zero_workers(stored_study: dict[str, Any]) -> None:
+    storage = stored_study["storage_path"]
+    result = invoke(["report", stored_study["study"], "--storage", storage, "--workers", "0"])
+    assert result.exit_code == 2
+    assert "The '--workers' option must be an int >= 1. Got 0 instead." in result.output

@@ -438,6 +438,15 @@ def report(
             "weights: checks that training reproduces the stored scores.",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Configurations retrained at once, in local processes, when two or more "
+            "need it. Default: the CPU cores available.",
+            show_default=False,
+        ),
+    ] = None,
     meta_model: Annotated[
         bool,
         typer.Option("--meta/--no-meta", help="Refit the meta-model for its feature importances."),
@@ -450,10 +459,13 @@ def report(
     from llp.cli._storage import open_knowledge_base, report_folder, require_study
 
     check_at_least("--top", top, 1)
+    if workers is not None:
+        check_at_least("--workers", workers, 1)
     out, err = _consoles(quiet, as_json)
     with open_knowledge_base(storage, must_exist=True) as kb:
         record = require_study(kb, study)
         # The study exists: now the heavy imports (a wrong name is said at once).
+        from llp.executors._process import available_cores
         from llp.report import build_report
 
         if landscape:  # models for the slices; nothing else here needs torch
@@ -475,6 +487,7 @@ def report(
                 meta_model=meta_model,
                 progress=lambda line: _remark(err, line),
                 retrain=retrain,
+                n_workers=workers or available_cores(),
             )
         except ValueError as exc:  # e.g. a study with no evaluations yet
             raise CliError(str(exc)) from exc

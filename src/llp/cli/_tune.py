@@ -752,7 +752,9 @@ def run_tune(
         if options.report:
             out_dir = Path(options.report_dir) if options.report_dir else report_folder(name)
             try:
-                report_path, report_error = _write_report(kb, name, out_dir, data, note)
+                report_path, report_error = _write_report(
+                    kb, name, out_dir, data, note, options.workers
+                )
             except KeyboardInterrupt:
                 raise TuneInterrupted(
                     name,
@@ -783,15 +785,21 @@ def run_tune(
 
 
 def _write_report(
-    kb: KnowledgeBase, study: str, out_dir: Path, data: FidelityData, note: Callable[[str], None]
+    kb: KnowledgeBase,
+    study: str,
+    out_dir: Path,
+    data: FidelityData,
+    note: Callable[[str], None],
+    workers: int,
 ) -> tuple[Path | None, str | None]:
-    """The report of the finished study; a failure is reported, not raised: the search
-    itself is stored and ``llp report`` can try again."""
+    """The report of the finished study (``workers`` processes retrain what the search
+    did not keep); a failure is reported, not raised: the search itself is stored and
+    ``llp report`` can try again."""
     from llp.report import build_report
 
     note("writing the report")
     try:
-        report = build_report(kb, study, out_dir, data=data, progress=note)
+        report = build_report(kb, study, out_dir, data=data, progress=note, n_workers=workers)
     except Exception as exc:  # the search result must survive a plotting problem
         return None, f"{type(exc).__name__}: {one_line(str(exc))}"
     return report.index, None

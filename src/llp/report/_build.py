@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llp._checks import check_int
 from llp.report._collect import (
     StudyData,
     best_evaluation,
@@ -76,6 +77,7 @@ def build_report(
     meta_model: bool = True,
     progress: Callable[[str], None] | None = None,
     retrain: bool = False,
+    n_workers: int = 1,
 ) -> Report:
     """Write the report of a stored study: ``index.html``, PNG figures, ``report.json``.
 
@@ -110,6 +112,10 @@ def build_report(
     retrain : bool, default=False
         Retrain every sliced configuration, even where the study kept its weights: a
         check that training reproduces the stored scores.
+    n_workers : int, default=1
+        Local processes that retrain the sliced configurations side by side when two or
+        more need retraining (a ``model_fn`` that cannot be sent to a process, such as
+        a lambda, retrains here, one configuration after another).
 
     Returns
     -------
@@ -132,6 +138,7 @@ def build_report(
     """
     from llp.store import KnowledgeBase
 
+    check_int("n_workers", n_workers, min_value=1, owner="build_report")
     kb = (
         knowledge_base
         if isinstance(knowledge_base, KnowledgeBase)
@@ -151,6 +158,7 @@ def build_report(
             meta_model,
             progress or (lambda _line: None),
             retrain,
+            n_workers,
         )
     finally:
         if kb is not knowledge_base:
@@ -170,6 +178,7 @@ def _build(
     meta_model: bool,
     progress: Callable[[str], None],
     retrain: bool = False,
+    n_workers: int = 1,
 ) -> Report:
     from llp.report import _figures as figs
 
@@ -194,7 +203,9 @@ def _build(
     if landscape:
         if data is not None:
             progress(f"report: loss slices of the {top_k} best configurations")
-        slices = _slices(study, data, model_fn, optimizer_fn, criterion, top_k, notes, retrain)
+        slices = _slices(
+            study, data, model_fn, optimizer_fn, criterion, top_k, notes, retrain, n_workers
+        )
     importances: Importances | None = None
     if meta_model:
         from llp.report._meta import study_importances
@@ -309,6 +320,7 @@ def _slices(
     top_k: int,
     notes: list[str],
     retrain: bool = False,
+    n_workers: int = 1,
 ) -> list[SliceResult]:
     from llp.data import FidelityData
 
@@ -369,7 +381,7 @@ def _slices(
         )
     )
     slices = landscape_slices(
-        study, data, model_fn, optimizer_fn, criterion, top_k=top_k, kept=kept
+        study, data, model_fn, optimizer_fn, criterion, top_k=top_k, kept=kept, n_workers=n_workers
     )
     if not slices:
         notes.append("No loss-landscape slices: retraining the best configurations failed.")

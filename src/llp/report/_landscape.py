@@ -27,6 +27,10 @@ from llp.training._weights import KEPT_PER_STUDY, KeptWeights, same_score
 N_POINTS_1D = 31
 N_POINTS_2D = 17
 SPAN = 1.0
+#: Retraining goes to worker processes only when the configurations to retrain took at
+#: least this long to train in the study (seconds, added up): starting the processes
+#: costs seconds of its own (BENCHMARKS.md, "Command-line latency").
+PARALLEL_MIN_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def landscape_slices(
     *,
     top_k: int = KEPT_PER_STUDY,
     kept: KeptWeights | None = None,
+    n_workers: int = 1,
 ) -> list[SliceResult]:
     """The ``top_k`` best configurations' models at the fidelity they reached (from
     ``kept`` where their score checks out, else retrained), and slices of the training
@@ -100,6 +105,12 @@ def landscape_slices(
     top_k : int, default=3
     kept : KeptWeights, optional
         Where the study kept its weights; ``None`` retrains every one.
+    n_workers : int, default=1
+        Local processes that retrain side by side when two or more configurations need
+        it and they took :data:`PARALLEL_MIN_SECONDS` or more to train in the study
+        (:class:`llp.executors.ProcessExecutor`, one PyTorch thread each). When
+        ``model_fn``, ``optimizer_fn`` or ``criterion`` cannot be sent to a process (a
+        lambda, a nested function) they are retrained here, one after another.
 
     Returns
     -------
@@ -119,26 +130,38 @@ def landscape_slices(
         seed=int(data.study.seed),
     )
     inputs, targets = trainer.probe_set()
-    out: list[SliceResult] = []
-    for rank, row in enumerate(top_trials(data, top_k)):
+    wanted: list[tuple[int, dict[str, Any], Fidelity, float]] = []
+    models: dict[int, tuple[Any, float | None, Literal["kept", "retrained"]]] = {}
+    seconds: dict[int, float] = {}
+    for row in top_trials(data, top_k):
         trial = int(row["trial_number"])
         config = dict(data.configs[trial])
         fidelity = Fidelity(float(row["fraction"]), int(row["epochs"]))
         stored = float(row["score"])
-        origin: Literal["kept", "retrained"] = "kept"
+        wanted.append((trial, config, fidelity, stored))
+        took = float(row.get("seconds") or 0.0)
+        seconds[trial] = took if math.isfinite(took) else 0.0
         model = None if kept is None else kept.load(partial(model_fn, config), trial, fidelity)
         measured = None if model is None else trainer.validation_score(model, fidelity)
-        if model is None or not same_score(measured, stored):
-            origin = "retrained"
-            model, result = trainer.fit(config, fidelity, trial_id=trial)
-            if model is None or result.status is not EvaluationStatus.COMPLETE:
-                continue
-            measured = result.score
+        if model is not None and same_score(measured, stored):
+            models[trial] = (model, measured, "kept")
+    retrain = [(trial, config, fidelity) for trial, config, fidelity, _ in wanted]
+    retrain = [job for job in retrain if job[0] not in models]
+    if sum(seconds[job[0]] for job in retrain) < PARALLEL_MIN_SECONDS:
+        n_workers = 1
+    for trial, (model, result) in _retrain(trainer, retrain, n_workers).items():
+        if model is not None and result.status is EvaluationStatus.COMPLETE:
+            models[trial] = (model, result.score, "retrained")
+    out: list[SliceResult] = []
+    for trial, config, fidelity, stored in wanted:
+        if trial not in models:
+            continue
+        model, measured, origin = models[trial]
         one = loss_slice_1d(
             model, criterion, inputs, targets, span=SPAN, n_points=N_POINTS_1D, seed=0
         )
         grid = losses_2d = None
-        if rank == 0:
+        if not out:
             two = loss_slice_2d(
                 model, criterion, inputs, targets, span=SPAN, n_points=N_POINTS_2D, seed=0
             )
@@ -162,4 +185,44 @@ def landscape_slices(
     return out
 
 
-__all__ = ["N_POINTS_1D", "N_POINTS_2D", "SPAN", "SliceResult", "landscape_slices"]
+def _retrain(
+    trainer: Any, jobs: list[tuple[int, dict[str, Any], Any]], n_workers: int
+) -> dict[int, tuple[Any, Any]]:
+    """``trial -> (model or None, result)`` of ``trainer.fit`` for each job: side by side
+    in up to ``n_workers`` processes when two or more jobs and workers allow it, else
+    here. A job whose worker was lost is left out (its slice with it)."""
+    from llp.runner import WorkerLostError
+
+    fit = trainer.fit
+    if min(n_workers, len(jobs)) > 1:
+        from llp.executors import ProcessExecutor
+
+        with ProcessExecutor(n_workers=min(n_workers, len(jobs))) as executor:
+            try:
+                futures = {
+                    trial: executor.submit(fit, config, fidelity, trial_id=trial)
+                    for trial, config, fidelity in jobs
+                }
+            except TypeError:
+                # model_fn & co. cannot be sent to a process (checked before the first
+                # worker starts): they retrain here.
+                futures = {}
+            out: dict[int, tuple[Any, Any]] = {}
+            for trial, future in futures.items():
+                try:
+                    out[trial] = future.result()
+                except WorkerLostError:
+                    continue
+        if futures:
+            return out
+    return {trial: fit(config, fidelity, trial_id=trial) for trial, config, fidelity in jobs}
+
+
+__all__ = [
+    "N_POINTS_1D",
+    "N_POINTS_2D",
+    "PARALLEL_MIN_SECONDS",
+    "SPAN",
+    "SliceResult",
+    "landscape_slices",
+]
