@@ -5,8 +5,10 @@ reproducibility check; a report also retrains whatever the search did not keep).
 2026-12-07 two or more go to ``--workers`` local processes when the study took at least
 ``PARALLEL_MIN_SECONDS`` to train them. This times it as a user runs it:
 
-1. one ``llp tune`` study on a CSV large enough that its top-rung trainings take seconds
-   (``--rows`` rows of a synthetic 10-class problem, 40 features), without a report;
+1. one ``llp tune`` study, without a report, on a CSV large enough that its top-rung
+   trainings take seconds (``--rows`` rows of a synthetic 10-class problem, 40
+   features; by default 40,000, so that the sliced models took more than
+   ``PARALLEL_MIN_SECONDS`` to train);
 2. ``llp report STUDY --retrain --no-meta`` with ``--workers 1`` and ``--workers 2``,
    alternated, ``--repeats`` times each, every one in a fresh interpreter; the median
    wall time of each and their ratio (within one run, on the same machine), next to the
@@ -31,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from llp.report._landscape import PARALLEL_MIN_SECONDS
+
 RESULTS = Path(__file__).resolve().parent / "results"
 LLP = [sys.executable, "-c", "import sys; from llp.cli import main; sys.exit(main())"]
 
@@ -47,9 +51,9 @@ def run(args: list[str], cwd: Path) -> tuple[float, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--rows", type=int, default=40000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=30.0)
+    parser.add_argument("--budget", type=float, default=100.0)
     args = parser.parse_args()
     import numpy as np
     import pandas as pd
@@ -78,7 +82,7 @@ def main() -> None:
                     cwd,
                 )  # fmt: skip
                 times[workers].append(seconds)
-                slices = json.loads(Path(out["data"]).read_text())["landscape"]
+                slices = json.loads((cwd / out["data"]).read_text())["landscape"]
                 losses[workers] = [s["losses"] for s in slices]
                 trials = [s["trial"] for s in slices]
                 assert all(s["origin"] == "retrained" for s in slices)
@@ -102,6 +106,8 @@ def main() -> None:
         "median": median,
         "ratio_2_to_1": median["2"] / median["1"],
         "slices": len(losses["1"]),
+        # Below PARALLEL_MIN_SECONDS, --workers 2 retrains here as --workers 1 does.
+        "parallel": study_seconds >= PARALLEL_MIN_SECONDS,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "report_retrain.json").write_text(json.dumps(result, indent=1))
@@ -109,6 +115,7 @@ def main() -> None:
         f"search {search_seconds:.1f} s; report --retrain: --workers 1 {median['1']:.2f} s, "
         f"--workers 2 {median['2']:.2f} s (ratio {result['ratio_2_to_1']:.2f}), "
         f"{result['slices']} models the study trained in {study_seconds:.1f} s"
+        + ("" if result["parallel"] else " (too little to go to worker processes)")
     )
 
 

@@ -729,8 +729,16 @@ def test_with_a_prior_a_budget_of_a_few_trainings_screens_several_configurations
     cold = plan_schedule(26.6667, epochs=10, iterations=4, reduction_factor=2, with_prior=False)
     assert (warm.num_initial_configs, warm.brackets) == (5, 1) and warm.cost <= 26.6667
     assert (cold.num_initial_configs, cold.brackets) == (1, 1)
-    # Where half the budget leaves room for more brackets, nothing changes.
-    for budget in (8.0, 40.0, 80.0):
+    # Half of 3.2 to 4.8 full trainings buys a first bracket of one to three: with a prior
+    # it is widened toward a full successive-halving bracket (8 on four rungs, halving).
+    for budget, n in ((32.0, 7), (40.0, 8), (48.0, 8)):
+        warm = plan_schedule(budget, epochs=10, iterations=4, reduction_factor=2)
+        cold = plan_schedule(budget, epochs=10, iterations=4, reduction_factor=2, with_prior=False)
+        assert warm.num_initial_configs == n and cold.num_initial_configs < n
+        assert warm.cost <= budget and len(warm.rungs) == 4
+    # Where the top rungs are out of reach (8), or half the budget already buys a full
+    # bracket (80), nothing changes.
+    for budget in (8.0, 80.0):
         a = plan_schedule(budget, epochs=10, iterations=4, reduction_factor=2)
         b = plan_schedule(budget, epochs=10, iterations=4, reduction_factor=2, with_prior=False)
         assert a == b and a.brackets >= 2

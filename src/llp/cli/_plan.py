@@ -10,12 +10,24 @@ stops when what is left cannot train another configuration on the top rung. The 
   budget (:func:`llp.search.affordable_rungs`);
 - the first bracket: the most configurations whose successive-halving bracket costs at
   most half the budget, so that the other half goes to brackets guided by what the first
-  one measured. With a prior, when what that leaves cannot carry another configuration
-  to the top rung (a budget of two to four full trainings), the first bracket takes the
-  most configurations the whole budget carries instead: a bracket of one configuration
-  would make the meta-model's pick the answer before anything is measured (chosen on
-  the development tasks and confirmed on the test tasks, BENCHMARKS.md; without a prior
-  the command's starting configuration alone did better on the development tasks);
+  one measured. With a prior, that first bracket is widened where it would screen too
+  little (both rules chosen on the development tasks and confirmed on the test tasks,
+  BENCHMARKS.md; without a prior the command's starting configuration alone did better
+  on the development tasks, so a cold start keeps the half-budget bracket):
+
+  - when what it leaves cannot carry another configuration to the top rung (a budget of
+    two to three full trainings), it takes the most configurations the whole budget
+    carries: a bracket of one configuration would make the meta-model's pick the answer
+    before anything is measured;
+  - when the budget reaches every rung but half of it buys fewer configurations than a
+    full successive-halving bracket (``reduction_factor ** (rungs - 1)``, one left on
+    the top rung after halving on every rung: budgets under about eight full
+    trainings), it takes that many, or as many as the whole budget carries. Brackets of
+    one or two configurations carried the pick to the top rung beside one challenger,
+    which the prior then outweighed. Where the top rungs are out of reach (under about
+    one full training) the answer comes from a small share of the data, whose scores
+    say less than the prior: the plan is left as it is (a full bracket there did worse
+    with a right prior on the development tasks);
 - the brackets the whole budget buys when every evaluation costs what it is planned to
   cost (:func:`llp.search.simulate_brackets`); failures only leave more.
 
@@ -149,8 +161,12 @@ def plan_schedule(
         )
     n = num_initial_configs or _most_configs(rungs, reduction_factor, epochs, budget / 2)
     brackets = simulate_brackets(n, rungs, reduction_factor, epochs, budget)
-    if num_initial_configs is None and with_prior and len(brackets) == 1:
-        n = _most_configs(rungs, reduction_factor, epochs, budget)
+    one_bracket = len(brackets) == 1
+    full_bracket = reduction_factor ** (len(rungs) - 1)
+    narrow = len(rungs) == iterations and n < full_bracket
+    if num_initial_configs is None and with_prior and (one_bracket or narrow):
+        most = _most_configs(rungs, reduction_factor, epochs, budget)
+        n = most if one_bracket else min(most, full_bracket)
         brackets = simulate_brackets(n, rungs, reduction_factor, epochs, budget)
     n_jobs = 0
     cost = 0.0
