@@ -606,6 +606,7 @@ class MetaProbing(SessionFacade):
         """The prior (:func:`llp.knowledge.build_prior`) with this study's flags, read
         from the knowledge base the study is recorded in (opened once), as it was when
         the study was first created: a resumed study sees the prior it started with."""
+        from llp.executors._process import available_cores
         from llp.knowledge import build_prior, prior_flags
 
         built = build_prior(
@@ -617,6 +618,8 @@ class MetaProbing(SessionFacade):
             recorded_before=None if recorder is None else recorder.created_at,
             flags=prior_flags({**self.feature_flags, "measure_flatness": self._measuring}),
             seed=self.seed,
+            # Fitted before any evaluation runs: the workers' cores are free then.
+            n_jobs=None if self.n_workers is None else min(self.n_workers, available_cores()),
         )
         return built.trainer, built.sources
 

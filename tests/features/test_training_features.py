@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -266,10 +267,17 @@ values = st.one_of(
     last_k=st.integers(2, 5),
 )
 def test_every_feature_is_a_finite_float_whatever_the_curve(curve, landscape, last_k) -> None:
+    result = generated_result(curve, landscape)
+    f = TrainingResultFeatureExtractor(last_k=last_k).extract_features(result)
+    assert list(f) == list(TRAINING_FEATURES)
+    assert all_finite(f)
+
+
+def generated_result(curve, landscape=None, *, epochs: int | None = None) -> EvaluationResult:
     records = tuple(EpochRecord(i + 1, *point, 0.0) for i, point in enumerate(curve))
-    result = EvaluationResult(
+    return EvaluationResult(
         config={},
-        fidelity=Fidelity(1.0, max(1, len(records))),
+        fidelity=Fidelity(1.0, epochs or max(1, len(records))),
         status=EvaluationStatus.FAILED,
         curve=records,
         score=None,
@@ -280,8 +288,60 @@ def test_every_feature_is_a_finite_float_whatever_the_curve(curve, landscape, la
         n_train=10,
         seed=0,
         failure_reason="generated",
-        landscape=landscape,
+        landscape=landscape or {},
     )
-    f = TrainingResultFeatureExtractor(last_k=last_k).extract_features(result)
-    assert list(f) == list(TRAINING_FEATURES)
-    assert all_finite(f)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@settings(max_examples=60, deadline=None)
+@given(
+    curves=st.lists(
+        st.lists(st.tuples(values, values, st.one_of(st.none(), values)), max_size=5),
+        min_size=1,
+        max_size=8,
+    ),
+    last_k=st.integers(2, 4),
+)
+def test_many_results_at_once_give_each_one_its_own_features(curves, last_k) -> None:
+    # transform() computes curves of one length together: a diverged curve beside a
+    # healthy one must not change the healthy one's features, and nothing is mixed up.
+    results = [generated_result(curve) for curve in curves]
+    extractor = TrainingResultFeatureExtractor(last_k=last_k)
+
+    batch = extractor.transform(results)
+
+    assert batch.shape == (len(results), len(TRAINING_FEATURES))
+    for row, result in zip(batch, results, strict=True):
+        alone = TrainingResultFeatureExtractor.to_vector(extractor.extract_features(result))
+        np.testing.assert_allclose(row, alone, rtol=1e-9, atol=1e-12)
+
+
+def test_many_results_mixing_lengths_epochs_and_landscapes(make_result) -> None:
+    results = [
+        make_result(CURVE, fraction=0.25, landscape=LANDSCAPE),
+        make_result([], epochs=3, failed=True),
+        make_result([(1.0, 1.0, 0.5), (0.8, 0.7, 0.6), (0.7, 0.6, 0.6)]),
+        make_result([(2.0, 2.5, None), (1.0, 1.5, None), (0.8, 1.7, None)]),
+        make_result(CURVE[:1]),
+    ]
+    # Epochs numbered 2, 4, 6: another x for the curvature fit than 1, 2, 3.
+    spaced = dataclasses.replace(
+        results[2],
+        curve=tuple(dataclasses.replace(r, epoch=2 * r.epoch) for r in results[2].curve),
+    )
+    results.append(spaced)
+    extractor = TrainingResultFeatureExtractor()
+
+    batch = extractor.transform(results)
+
+    for row, result in zip(batch, results, strict=True):
+        assert list(row) == pytest.approx(
+            list(extractor.to_vector(extractor.extract_features(result))), rel=1e-12, abs=1e-15
+        )
+    curvature = TRAINING_FEATURES.index("val_loss_curvature")
+    assert batch[0, curvature] == pytest.approx(0.1)  # the parabola of CURVE
+    assert batch[2, curvature] == pytest.approx(1.0 - 2 * 0.7 + 0.6)
+    assert batch[5, curvature] == pytest.approx((1.0 - 2 * 0.7 + 0.6) / 4)  # per epoch squared
+    assert extractor.transform([]).shape == (0, len(TRAINING_FEATURES))
+    with pytest.raises(TypeError, match=r"EvaluationResult. Got dict instead \(at position 1\)"):
+        extractor.transform([results[0], {"curve": []}])  # type: ignore[list-item]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import rankdata, spearmanr
 
-from llp.features import DATASET_FEATURES
+from llp.features import DATASET_FEATURES, TRAINING_FEATURES
 from llp.meta import Experience, MetaModelTrainer, encode_projected, project_config
 from llp.meta._trainer import _average_ranks
 from llp.space import Categorical, Float, Int, SearchSpace, canonical_config_json
@@ -150,6 +150,69 @@ def test_failed_trials_rank_last() -> None:
     assert finals[("study-0", 99)][0] is None
     X, y, groups = trainer.surrogate_training_set()
     assert X.shape[0] == len(y) == len(groups) and y.min() == 0.0
+
+
+@pytest.mark.parametrize("landscape", [True, False])
+def test_the_surrogate_training_set_is_made_of_surrogate_rows(landscape) -> None:
+    # The set is assembled in bulk; each row must be what surrogate_row gives for its
+    # configuration (with no partial result) or for one of the study's evaluations.
+    exps = make_experiences([0.2, 0.7], n_configs=5)
+    measured = {"landscape_loss": 0.4, "landscape_hessian_top_eig": 3.0}
+    exps[1] = dataclasses.replace(
+        exps[1], result=dataclasses.replace(exps[1].result, landscape=measured)
+    )
+    exps[2] = dataclasses.replace(exps[2], result=make_result(exps[2].result.config, 0.5, None))
+    trainer = MetaModelTrainer(SPACE, use_landscape_features=landscape).add(exps)
+
+    X, y, groups = trainer.surrogate_training_set()
+
+    available = X[:, -2]
+    config_rows, evaluated_rows = X[available == 0], X[available == 1]
+    configs = {canonical_config_json(e.result.config): e for e in exps}
+    assert len(config_rows) == len(configs)
+    for row in config_rows:
+        assert any(
+            np.array_equal(row, trainer.surrogate_row(e.meta_features, "mlp", e.result.config))
+            for e in configs.values()
+        )
+    completed = [e for e in exps if e.result.status is EvaluationStatus.COMPLETE]
+    assert len(evaluated_rows) == len(completed)
+    for row in evaluated_rows:
+        # The last column is the evaluation's rank within its rung.
+        assert any(
+            np.allclose(
+                row,
+                trainer.surrogate_row(e.meta_features, "mlp", e.result.config, e.result, row[-1]),
+                rtol=0,
+                atol=1e-12,
+            )
+            for e in completed
+        )
+    width = len(TRAINING_FEATURES)
+    landscape_column = X.shape[1] - 2 - width + TRAINING_FEATURES.index("landscape_loss")
+    assert (X[:, landscape_column] == 0.4).sum() == (1 if landscape else 0)
+    assert sorted(set(groups)) == ["d0", "d1"] and len(y) == len(X)
+
+
+def test_forests_built_in_several_threads_are_the_same_models(monkeypatch) -> None:
+    from llp.meta import _trainer
+
+    monkeypatch.setenv("LLP_CACHE_DIR", "")  # nothing read back: both are fitted
+    exps = make_experiences([0.1, 0.5, 0.9], n_configs=8)
+    fitted = []
+    for n_jobs in (None, 2):
+        monkeypatch.setattr(_trainer, "_FIT_CACHE", {})
+        trainer = MetaModelTrainer(SPACE, n_estimators=20, n_jobs=n_jobs).add(exps).fit()
+        fitted.append(trainer)
+    one, two = fitted
+    assert two.n_jobs == 2
+    X, _, _ = one.surrogate_training_set()
+    np.testing.assert_array_equal(one.predict_final(X)[0], two.predict_final(X)[0])
+    np.testing.assert_array_equal(one.predict_final(X)[1], two.predict_final(X)[1])
+    x = one.dataset_vector(make_meta_features(0.3), "mlp")[None, :]
+    assert one.predictor_.predict_configs(x) == two.predictor_.predict_configs(x)
+    with pytest.raises(ValueError, match="'n_jobs' parameter of MetaModelTrainer"):
+        MetaModelTrainer(SPACE, n_jobs=0)
 
 
 def test_suggest_returns_distinct_legal_configs_best_predicted_first(trained) -> None:

@@ -29,15 +29,21 @@ def cache() -> Iterator[Path]:
     shutil.rmtree(folder / "importances", ignore_errors=True)
 
 
+THREADS: list[int] = []
+
+
 @pytest.fixture
 def refits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Counts the refits, each one a real one."""
+    """Counts the refits, each one a real one; the threads each was given are kept in
+    :data:`THREADS`."""
     calls: list[str] = []
+    THREADS.clear()
     real = _meta.refit_importances
 
-    def counted(kb: KnowledgeBase, data: Any) -> Importances:
+    def counted(kb: KnowledgeBase, data: Any, n_jobs: int = 1) -> Importances:
         calls.append(data.study.name)
-        return real(kb, data)
+        THREADS.append(n_jobs)
+        return real(kb, data, n_jobs)
 
     monkeypatch.setattr(_meta, "refit_importances", counted)
     return calls
@@ -55,7 +61,7 @@ def fake_refits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts the refits, each one standing in for a real one with :data:`FITTED`."""
     calls: list[str] = []
 
-    def fake(kb: KnowledgeBase, data: Any) -> Importances:
+    def fake(kb: KnowledgeBase, data: Any, n_jobs: int = 1) -> Importances:
         calls.append(data.study.name)
         return FITTED
 
@@ -63,8 +69,10 @@ def fake_refits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def _importances(stored_study: dict[str, Any], out: Path) -> dict[str, Any]:
-    report = build_report(stored_study["storage_path"], stored_study["study"], out, landscape=False)
+def _importances(stored_study: dict[str, Any], out: Path, workers: int = 1) -> dict[str, Any]:
+    report = build_report(
+        stored_study["storage_path"], stored_study["study"], out, landscape=False, n_workers=workers
+    )
     return json.loads(report.data.read_text())["importances"]
 
 
@@ -79,6 +87,15 @@ def test_a_second_report_reads_the_importances_the_first_refitted(
     assert again.to_json() == first and len(refits) == 1
     assert lines == ["report: feature importances kept from an earlier report of this study"]
     assert len(list((cache / "importances").glob("*.json"))) == 1
+
+
+def test_the_refit_builds_its_forests_in_the_report_workers_threads_to_the_same_numbers(
+    stored_study: dict[str, Any], tmp_path: Path, cache: Path, refits: list[str]
+) -> None:
+    one = _importances(stored_study, tmp_path / "r1", workers=1)
+    shutil.rmtree(cache / "importances")
+    two = _importances(stored_study, tmp_path / "r2", workers=2)
+    assert THREADS == [1, 2] and two == one
 
 
 def test_without_a_cache_folder_every_report_refits_and_writes_nothing(

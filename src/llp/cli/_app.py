@@ -443,7 +443,8 @@ def report(
         typer.Option(
             "--workers",
             help="Configurations retrained at once, in local processes, when two or more "
-            "need it. Default: the CPU cores available.",
+            "need it, and threads for the meta-model's refit. Default: the CPU cores "
+            "available.",
             show_default=False,
         ),
     ] = None,

@@ -54,6 +54,7 @@ def gather_prior(
     """The prior a default ``llp tune`` of this dataset would start from
     (:func:`llp.knowledge.build_prior`, unfitted), the sources it used and what is known
     about each past dataset (``name``, ``source``, ``n_samples``)."""
+    from llp.executors._process import available_cores
     from llp.knowledge import build_prior, prior_flags
 
     known: dict[str, dict[str, Any]] = {}
@@ -98,6 +99,7 @@ def gather_prior(
             exclude_datasets=(fingerprint,),
             flags=prior_flags({}),
             seed=seed,
+            n_jobs=available_cores(),  # nothing else runs while the command fits
         )
         if kb is not None:
             for record in kb.list_datasets():

@@ -152,27 +152,49 @@ class TrainingResultFeatureExtractor:
         dict of str to float
             The features of :data:`TRAINING_FEATURES`, in that order.
         """
+        row = self.transform([result])[0]
+        return dict(zip(TRAINING_FEATURES, map(float, row), strict=True))
+
+    def transform(self, results: Sequence[EvaluationResult]) -> NDArray[np.float64]:
+        """The features of many evaluations at once: one row per result, the columns in
+        the order of :data:`TRAINING_FEATURES` (row ``i`` equals
+        ``to_vector(extract_features(results[i]))``).
+
+        A meta-model learns from tens of thousands of evaluations; this computes their
+        curve features with one array operation per curve length instead of one per
+        evaluation. Raises ``TypeError`` naming the position of anything that is not an
+        :class:`~llp.training.EvaluationResult`.
+        """
         last_k = check_int("last_k", self.last_k, min_value=2, owner=type(self).__name__)
         from llp.training import EvaluationResult, EvaluationStatus
 
-        if not isinstance(result, EvaluationResult):
-            raise TypeError(
-                "The 'result' parameter must be an llp.training.EvaluationResult. "
-                f"Got {type(result).__name__} instead."
+        for i, result in enumerate(results):
+            if not isinstance(result, EvaluationResult):
+                raise TypeError(
+                    "The 'result' parameter must be an llp.training.EvaluationResult. "
+                    f"Got {type(result).__name__} instead (at position {i})."
+                )
+        out = np.zeros((len(results), len(TRAINING_FEATURES)))
+        if not len(results):
+            return out
+        out[:, _RUN_COLUMNS] = [
+            (
+                result.status is EvaluationStatus.COMPLETE,
+                result.fidelity.fraction,
+                result.fidelity.epochs,
+                len(result.curve),
+                result.cost,
             )
-        features: dict[str, float] = {
-            "status_complete": float(result.status is EvaluationStatus.COMPLETE),
-            "resource": float(result.fidelity.fraction),
-            "epochs": float(result.fidelity.epochs),
-            "epochs_completed": float(len(result.curve)),
-            "cost": float(result.cost),
-        }
+            for result in results
+        ]
         # Losses near the float64 limit overflow in sums and fits; the result is then
         # replaced by 0 like any other non-finite value, without a warning.
         with np.errstate(over="ignore", invalid="ignore"):
-            features.update(curve_features(result.curve, last_k))
-        features.update(landscape_features(result.landscape))
-        return {name: _finite_or_zero(features[name]) for name in TRAINING_FEATURES}
+            out[:, _CURVE_COLUMNS] = curve_feature_matrix(
+                [result.curve for result in results], last_k
+            )
+        out[:, _LANDSCAPE_COLUMNS] = [landscape_row(result.landscape) for result in results]
+        return np.where(np.isfinite(out), out, 0.0)
 
     @staticmethod
     def to_vector(features: Mapping[str, float]) -> NDArray[np.float64]:
@@ -184,119 +206,168 @@ class TrainingResultFeatureExtractor:
 
 
 # --------------------------------------------------------------------------- curve
+#: The curve features, in the order of :func:`curve_feature_matrix`'s columns.
+CURVE_FEATURES: tuple[str, ...] = (
+    "initial_train_loss",
+    "final_train_loss",
+    "initial_val_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "initial_val_accuracy",
+    "final_val_accuracy",
+    "best_val_accuracy",
+    "accuracy_missing",
+    "train_loss_slope",
+    "val_loss_slope",
+    "val_accuracy_slope",
+    "val_loss_curvature",
+    "train_loss_sum",
+    "generalization_gap",
+    "best_epoch_share",
+    "curve_nonfinite",
+)
+
+
 def curve_features(curve: Sequence[Any], last_k: int) -> dict[str, float]:
-    """The curve features of :class:`TrainingResultFeatureExtractor` (see there)."""
+    """The curve features of :class:`TrainingResultFeatureExtractor` (see there) of one
+    curve (a :class:`~llp.training.Curve` or a sequence of epoch records)."""
+    row = curve_feature_matrix([curve], last_k)[0]
+    return dict(zip(CURVE_FEATURES, map(float, row), strict=True))
+
+
+def curve_feature_matrix(curves: Sequence[Sequence[Any]], last_k: int) -> NDArray[np.float64]:
+    """:data:`CURVE_FEATURES` of many curves: one row per curve. Curves of one length
+    are computed together."""
+    out = np.zeros((len(curves), len(CURVE_FEATURES)))
+    by_length: dict[int, list[int]] = {}
+    for i, curve in enumerate(curves):
+        by_length.setdefault(len(curve), []).append(i)
+    for length, rows in by_length.items():
+        if length == 0:
+            out[rows, CURVE_FEATURES.index("accuracy_missing")] = 1.0
+        else:
+            out[rows] = _same_length_curves([_columns(curves[i]) for i in rows], length, last_k)
+    return out
+
+
+def _columns(curve: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    """Epochs, train loss, val loss and val accuracy of a curve, one tuple each."""
     from llp.training import Curve
 
+    names = ("epoch", "train_loss", "val_loss", "val_accuracy")
     if isinstance(curve, Curve):  # column-wise already (every EvaluationResult's curve)
-        raw_epochs, raw_train, raw_val, raw_accuracy = (
-            curve.column(name) for name in ("epoch", "train_loss", "val_loss", "val_accuracy")
-        )
-    else:
-        raw_epochs = tuple(record.epoch for record in curve)
-        raw_train = tuple(record.train_loss for record in curve)
-        raw_val = tuple(record.val_loss for record in curve)
-        raw_accuracy = tuple(record.val_accuracy for record in curve)
-    epochs = np.asarray([float(epoch) for epoch in raw_epochs], dtype=np.float64)
-    train, train_bad = _filled(raw_train)
-    val, val_bad = _filled(raw_val)
-    has_accuracy = bool(curve) and all(a is not None for a in raw_accuracy)
-    accuracy, accuracy_bad = _filled(raw_accuracy if has_accuracy else [0.0] * len(curve))
-    if not curve:
-        zeros = dict.fromkeys(
-            (
-                "initial_train_loss",
-                "final_train_loss",
-                "initial_val_loss",
-                "final_val_loss",
-                "best_val_loss",
-                "initial_val_accuracy",
-                "final_val_accuracy",
-                "best_val_accuracy",
-                "train_loss_slope",
-                "val_loss_slope",
-                "val_accuracy_slope",
-                "val_loss_curvature",
-                "train_loss_sum",
-                "generalization_gap",
-                "best_epoch_share",
-                "curve_nonfinite",
-            ),
-            0.0,
-        )
-        return {**zeros, "accuracy_missing": 1.0}
+        return tuple(curve.column(name) for name in names)
+    return tuple(tuple(getattr(record, name) for record in curve) for name in names)
+
+
+def _same_length_curves(
+    columns: list[tuple[tuple[Any, ...], ...]], length: int, last_k: int
+) -> NDArray[np.float64]:
+    epochs = np.array([c[0] for c in columns], dtype=np.float64)
+    train, train_bad = _filled([c[1] for c in columns])
+    val, val_bad = _filled([c[2] for c in columns])
+    # Accuracy counts as recorded only when every epoch has it (None: not measured).
+    has_accuracy = np.array([None not in c[3] for c in columns])
+    accuracy, accuracy_bad = _filled(
+        [c[3] if has else (0.0,) * length for c, has in zip(columns, has_accuracy, strict=True)]
+    )
     tail = slice(-last_k, None)
-    best = int(np.argmax(accuracy)) if has_accuracy else int(np.argmin(val))
-    return {
-        "initial_train_loss": float(train[0]),
-        "final_train_loss": float(train[-1]),
-        "initial_val_loss": float(val[0]),
-        "final_val_loss": float(val[-1]),
-        "best_val_loss": float(val.min()),
-        "initial_val_accuracy": float(accuracy[0]),
-        "final_val_accuracy": float(accuracy[-1]),
-        "best_val_accuracy": float(accuracy.max()),
-        "accuracy_missing": float(not has_accuracy),
-        "train_loss_slope": least_squares_slope(epochs[tail], train[tail]),
-        "val_loss_slope": least_squares_slope(epochs[tail], val[tail]),
-        "val_accuracy_slope": least_squares_slope(epochs[tail], accuracy[tail]),
-        "val_loss_curvature": quadratic_curvature(epochs, val),
-        "train_loss_sum": float(train.sum()),
-        "generalization_gap": float(val[-1] - train[-1]),
-        "best_epoch_share": (best + 1) / len(curve),
-        "curve_nonfinite": float(train_bad or val_bad or accuracy_bad),
+    best = np.where(has_accuracy, accuracy.argmax(axis=1), val.argmin(axis=1))
+    features = {
+        "initial_train_loss": train[:, 0],
+        "final_train_loss": train[:, -1],
+        "initial_val_loss": val[:, 0],
+        "final_val_loss": val[:, -1],
+        "best_val_loss": val.min(axis=1),
+        "initial_val_accuracy": accuracy[:, 0],
+        "final_val_accuracy": accuracy[:, -1],
+        "best_val_accuracy": accuracy.max(axis=1),
+        "accuracy_missing": ~has_accuracy,
+        "train_loss_slope": least_squares_slopes(epochs[:, tail], train[:, tail]),
+        "val_loss_slope": least_squares_slopes(epochs[:, tail], val[:, tail]),
+        "val_accuracy_slope": least_squares_slopes(epochs[:, tail], accuracy[:, tail]),
+        "val_loss_curvature": quadratic_curvatures(epochs, val),
+        "train_loss_sum": train.sum(axis=1),
+        "generalization_gap": val[:, -1] - train[:, -1],
+        "best_epoch_share": (best + 1) / length,
+        "curve_nonfinite": train_bad | val_bad | accuracy_bad,
     }
+    return np.column_stack([features[name] for name in CURVE_FEATURES]).astype(np.float64)
 
 
-def least_squares_slope(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
-    """Slope of the least-squares line through ``(x, y)``; 0 for fewer than 2 points."""
-    if x.size < 2:
-        return 0.0
-    xc = x - x.mean()
-    denominator = float(xc @ xc)
-    return float(xc @ (y - y.mean())) / denominator if denominator > 0 else 0.0
+def least_squares_slopes(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per row, the slope of the least-squares line through ``(x[i], y[i])``; 0 with
+    fewer than 2 columns or when a row's ``x`` is constant."""
+    if x.shape[1] < 2:
+        return np.zeros(len(x))
+    xc = x - x.mean(axis=1, keepdims=True)
+    denominator = np.einsum("ij,ij->i", xc, xc)
+    numerator = np.einsum("ij,ij->i", xc, y - y.mean(axis=1, keepdims=True))
+    positive = denominator > 0
+    return np.divide(numerator, denominator, out=np.zeros(len(x)), where=positive)
 
 
-def quadratic_curvature(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
-    """Second derivative ``2a`` of the least-squares parabola through ``(x, y)``; 0 for
-    fewer than 3 points."""
-    if x.size < 3:
-        return 0.0
-    xc = x - x.mean()  # centring keeps the normal equations well conditioned
-    design = np.column_stack([xc**2, xc, np.ones_like(xc)])
-    coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return 2.0 * float(coefficients[0])
+def quadratic_curvatures(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per row, the second derivative ``2a`` of the least-squares parabola ``a*t**2 +
+    b*t + c`` through ``(x[i], y[i])``; 0 with fewer than 3 columns."""
+    out = np.zeros(len(x))
+    if x.shape[1] < 3:
+        return out
+    # Rows usually share their epochs (1, 2, ...): one solve per distinct x.
+    distinct, which = np.unique(x, axis=0, return_inverse=True)
+    for k, row in enumerate(distinct):
+        xc = row - row.mean()  # centring keeps the fit well conditioned
+        design = np.column_stack([xc**2, xc, np.ones_like(xc)])
+        rows = which.reshape(-1) == k
+        coefficients, *_ = np.linalg.lstsq(design, y[rows].T, rcond=None)
+        out[rows] = 2.0 * coefficients[0]
+    return out
 
 
-def _filled(values: Sequence[float | None]) -> tuple[NDArray[np.float64], bool]:
-    """Forward-fill NaN/inf (and None) with the last finite value (0 before the first)."""
-    out = np.empty(len(values), dtype=np.float64)
-    last, replaced = 0.0, False
-    for i, value in enumerate(values):
-        if value is not None and math.isfinite(value):
-            last = float(value)
-        else:
-            replaced = True
-        out[i] = last
-    return out, replaced
+def _filled(rows: list[Sequence[float | None]]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Per row, NaN/inf (and None) forward-filled with the last finite value (0 before
+    the first), and whether any was replaced."""
+    values = np.array(rows, dtype=np.float64)  # None becomes NaN
+    finite = np.isfinite(values)
+    last = np.where(finite, np.arange(values.shape[1]), -1)
+    np.maximum.accumulate(last, axis=1, out=last)
+    taken = np.take_along_axis(values, np.maximum(last, 0), axis=1)
+    filled: NDArray[np.float64] = np.where(last >= 0, taken, 0.0)
+    replaced: NDArray[np.bool_] = ~np.all(finite, axis=1, keepdims=False)
+    return filled, replaced
 
 
 # --------------------------------------------------------------------------- landscape
 def landscape_features(landscape: Any) -> dict[str, float]:
     """:data:`LANDSCAPE_FEATURES` with fills, plus the ``landscape_missing`` indicator."""
-    out: dict[str, float] = {}
+    names = (*LANDSCAPE_FEATURES, "landscape_missing")
+    return dict(zip(names, landscape_row(landscape), strict=True))
+
+
+def landscape_row(landscape: Mapping[str, Any]) -> tuple[float, ...]:
+    """:func:`landscape_features`' values, in its order."""
+    if not landscape:  # most evaluations measure none
+        return _NO_LANDSCAPE
+    values: list[float] = []
     missing = False
     for name in LANDSCAPE_FEATURES:
         value = landscape.get(name)
         if value is None or not math.isfinite(float(value)):
-            out[name] = LANDSCAPE_FILL_VALUE
+            values.append(LANDSCAPE_FILL_VALUE)
             missing = True
         else:
-            out[name] = float(value)
-    out["landscape_missing"] = float(missing)
-    return out
+            values.append(float(value))
+    return (*values, float(missing))
 
 
-def _finite_or_zero(value: float) -> float:
-    value = float(value)
-    return value if math.isfinite(value) else 0.0
+_NO_LANDSCAPE = (LANDSCAPE_FILL_VALUE,) * len(LANDSCAPE_FEATURES) + (1.0,)
+
+#: Where the parts of a row go in :data:`TRAINING_FEATURES`.
+_RUN_COLUMNS = [
+    TRAINING_FEATURES.index(n)
+    for n in ("status_complete", "resource", "epochs", "epochs_completed", "cost")
+]
+_CURVE_COLUMNS = [TRAINING_FEATURES.index(n) for n in CURVE_FEATURES]
+_LANDSCAPE_COLUMNS = [
+    TRAINING_FEATURES.index(n) for n in (*LANDSCAPE_FEATURES, "landscape_missing")
+]

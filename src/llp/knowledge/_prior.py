@@ -60,6 +60,7 @@ def build_prior(
     recorded_before: datetime.datetime | None = None,
     flags: Mapping[str, bool] | None = None,
     seed: int = 0,
+    n_jobs: int | None = None,
 ) -> Prior:
     """The prior of a study, not yet fitted.
 
@@ -83,6 +84,8 @@ def build_prior(
         The trainer's feature flags (:func:`prior_flags`).
     seed : int
         The trainer's ``random_state``.
+    n_jobs : int, optional
+        Threads its fit may use (:class:`~llp.meta.MetaModelTrainer`).
     """
     from llp.meta import MetaModelTrainer
 
@@ -91,7 +94,7 @@ def build_prior(
             f"The 'prior' parameter must be one of {', '.join(map(repr, PRIOR_KINDS))}. "
             f"Got {prior!r} instead."
         )
-    trainer = MetaModelTrainer(space, random_state=seed, **dict(flags or {}))
+    trainer = MetaModelTrainer(space, random_state=seed, n_jobs=n_jobs, **dict(flags or {}))
     skip_datasets, skip_groups = tuple(exclude_datasets), tuple(exclude_groups)
     sources: list[str] = []
     if prior in ("default", "shipped"):

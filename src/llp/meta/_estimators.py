@@ -37,6 +37,9 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
     min_samples_leaf : int, default=1
     max_features : float, default=1.0
         Share of features each split considers.
+    n_jobs : int or None, default=None
+        Threads that build each forest, as in scikit-learn (the fitted forests are the
+        same whatever it is).
     random_state : int or None, default=None
 
     Attributes
@@ -67,12 +70,14 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
         n_estimators: int = 200,
         min_samples_leaf: int = 1,
         max_features: float = 1.0,
+        n_jobs: int | None = None,
         random_state: int | None = None,
     ) -> None:
         self.space = space
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def __sklearn_tags__(self) -> Any:
@@ -133,6 +138,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                     n_estimators=self.n_estimators,
                     min_samples_leaf=self.min_samples_leaf,
                     max_features=self.max_features,
+                    n_jobs=self.n_jobs,
                     random_state=self.random_state,
                 )
                 model.fit(X[rows], labels, sample_weight=w)
@@ -144,6 +150,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                     n_estimators=self.n_estimators,
                     min_samples_leaf=self.min_samples_leaf,
                     max_features=self.max_features,
+                    n_jobs=self.n_jobs,
                     random_state=self.random_state,
                 )
                 model.fit(X[rows], column[rows], sample_weight=w)

@@ -34,7 +34,7 @@ _FIT_CACHE_SIZE = 4
 #: default for new datasets (:meth:`MetaModelTrainer.prior_candidates`).
 MIN_SUPPORT = 3
 
-_LANDSCAPE = tuple(n for n in TRAINING_FEATURES if n.startswith("landscape_"))
+_LANDSCAPE_COLUMNS = [i for i, n in enumerate(TRAINING_FEATURES) if n.startswith("landscape_")]
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,9 @@ class MetaModelTrainer:
         Past configurations providing fewer of the space's hyperparameters are ignored.
     n_estimators : int, default=100
     random_state : int, default=0
+    n_jobs : int or None, default=None
+        Threads that build the forests (``None``: one). The fitted models are the same
+        whatever it is, so it is not part of the key they are cached under.
     """
 
     def __init__(
@@ -243,6 +246,7 @@ class MetaModelTrainer:
         min_coverage: float = 0.5,
         n_estimators: int = 100,
         random_state: int = 0,
+        n_jobs: int | None = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise TypeError(
@@ -261,6 +265,11 @@ class MetaModelTrainer:
             "n_estimators", n_estimators, min_value=1, owner="MetaModelTrainer"
         )
         self.random_state = check_int("random_state", random_state, owner="MetaModelTrainer")
+        self.n_jobs = (
+            None
+            if n_jobs is None
+            else check_int("n_jobs", n_jobs, min_value=1, owner="MetaModelTrainer")
+        )
         self.experiences: list[Experience] = []
         self.predictor_: HyperparameterPredictor | None = None
         self.surrogate_: PerformanceSurrogate | None = None
@@ -356,17 +365,21 @@ class MetaModelTrainer:
         self, result: EvaluationResult | None, rung_quantile: float | None
     ) -> np.ndarray:
         """Partial-training features of one lower-fidelity result (zeros when absent)."""
-        if not self.use_training_features:
-            return np.zeros(0)
-        width = len(TRAINING_FEATURES) + 2
         if result is None:
-            return np.zeros(width)
-        features = dict(self._training_features.extract_features(result))
+            return np.zeros(len(TRAINING_FEATURES) + 2 if self.use_training_features else 0)
+        return self.partial_matrix([result], [rung_quantile])[0]
+
+    def partial_matrix(
+        self, results: Sequence[EvaluationResult], rung_quantiles: Sequence[float | None]
+    ) -> np.ndarray:
+        """:meth:`partial_vector` of many results at once, one row each."""
+        if not self.use_training_features:
+            return np.zeros((len(results), 0))
+        features = self._training_features.transform(results)
         if not self.use_landscape_features:
-            for name in _LANDSCAPE:
-                features[name] = 0.0
-        vec = TrainingResultFeatureExtractor.to_vector(features)
-        return np.concatenate([vec, [1.0, float(rung_quantile or 0.0)]])
+            features[:, _LANDSCAPE_COLUMNS] = 0.0
+        quantiles = [float(q or 0.0) for q in rung_quantiles]
+        return np.column_stack([features, np.ones(len(results)), quantiles])
 
     def surrogate_row(
         self,
@@ -449,9 +462,23 @@ class MetaModelTrainer:
         final rank (:meth:`final_ranks`), plus one row per completed evaluation of it;
         ``groups`` are dataset keys."""
         ranks = self._ranks_by_study()
-        rows: list[np.ndarray] = []
+        heads: list[np.ndarray] = []  # per row: dataset and configuration columns
+        evaluated: list[int] = []  # per row: its index in `results`, or -1
+        results: list[EvaluationResult] = []
+        rung_quantiles: list[float] = []
         targets: list[float] = []
         groups: list[str] = []
+        dataset_vectors: dict[tuple[int, str | None], tuple[Any, np.ndarray]] = {}
+
+        def head(exp: Experience, config: Mapping[str, Any]) -> np.ndarray:
+            # The experiences of a study usually share their meta-features' mapping.
+            key = (id(exp.meta_features), exp.model_family)
+            held = dataset_vectors.get(key)
+            if held is None or held[0] is not exp.meta_features:
+                vector = self.dataset_vector(exp.meta_features, exp.model_family)
+                held = dataset_vectors[key] = (exp.meta_features, vector)
+            return np.concatenate([held[1], self._projection(config).encoded])
+
         for study, exps in self._by_study().items():
             quantile = ranks.get(study, {})
             if len(quantile) < 2:
@@ -470,26 +497,28 @@ class MetaModelTrainer:
                 if key in seen:
                     continue  # replicates of one configuration share one rank
                 seen.add(key)
-                rows.append(
-                    self.surrogate_row(
-                        first.meta_features, first.model_family, final_exp.result.config
-                    )
-                )
+                heads.append(head(first, final_exp.result.config))
+                evaluated.append(-1)
                 targets.append(q or 0.0)
                 groups.append(first.dataset)
             for e in exps:
                 if e.trial not in quantile or e.result.status is not EvaluationStatus.COMPLETE:
                     continue
-                rows.append(
-                    self.surrogate_row(
-                        e.meta_features, e.model_family, e.result.config, e.result, rung_q[id(e)]
-                    )
-                )
+                heads.append(head(e, e.result.config))
+                evaluated.append(len(results))
+                results.append(e.result)
+                rung_quantiles.append(rung_q[id(e)])
                 targets.append(quantile[e.trial][0] or 0.0)
                 groups.append(e.dataset)
-        if not rows:
+        if not heads:
             return np.zeros((0, 0)), np.zeros(0), np.zeros(0, dtype=object)
-        X, y = np.vstack(rows), np.array(targets)
+        # The partial-training columns of every evaluated row in one pass (zeros for a
+        # configuration-only row, as surrogate_row gives them).
+        partial = self.partial_matrix(results, rung_quantiles)
+        rows = np.array(evaluated)
+        columns = np.zeros((len(heads), partial.shape[1]))
+        columns[rows >= 0] = partial[rows[rows >= 0]]
+        X, y = np.hstack([np.vstack(heads), columns]), np.array(targets)
         keep = self._readable(X, y[:, None], "surrogate")
         return X[keep], y[keep], np.array(groups, dtype=object)[keep]
 
@@ -647,13 +676,16 @@ class MetaModelTrainer:
         self.predictor_ = None
         if X.shape[0] >= 2 and len({e.study for e in self.experiences}) >= 2:
             self.predictor_ = HyperparameterPredictor(
-                self.space, n_estimators=self.n_estimators, random_state=self.random_state
+                self.space,
+                n_estimators=self.n_estimators,
+                n_jobs=self.n_jobs,
+                random_state=self.random_state,
             ).fit(X, Y, sample_weight=w)
         Xs, ys, _ = self.surrogate_training_set()
         self.surrogate_ = None
         if Xs.shape[0] >= 10 and np.ptp(ys) > 0:
             self.surrogate_ = PerformanceSurrogate(
-                n_estimators=self.n_estimators, random_state=self.random_state
+                n_estimators=self.n_estimators, n_jobs=self.n_jobs, random_state=self.random_state
             ).fit(Xs, ys)
 
     # ------------------------------------------------------------------ using

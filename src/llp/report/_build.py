@@ -115,7 +115,8 @@ def build_report(
     n_workers : int, default=1
         Local processes that retrain the sliced configurations side by side when two or
         more need retraining (a ``model_fn`` that cannot be sent to a process, such as
-        a lambda, retrains here, one configuration after another).
+        a lambda, retrains here, one configuration after another), and threads for the
+        meta-model's refit.
 
     Returns
     -------
@@ -210,7 +211,7 @@ def _build(
     if meta_model:
         from llp.report._meta import study_importances
 
-        importances = study_importances(kb, study, progress)
+        importances = study_importances(kb, study, progress, n_workers)
         if not importances.fitted:
             notes.append(f"No feature importances: {importances.why}.")
     progress("report: drawing the figures")

@@ -144,8 +144,9 @@ def surrogate_feature_names(trainer: MetaModelTrainer) -> list[tuple[str, str]]:
     return names
 
 
-def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
-    """Refit the study's surrogate from stored records and read its importances."""
+def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Importances:
+    """Refit the study's surrogate from stored records and read its importances
+    (``n_jobs``: threads for the fit)."""
     import numpy as np
 
     from llp.knowledge import build_prior, prior_flags
@@ -174,6 +175,7 @@ def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
             recorded_before=data.study.created_at,
             flags=flags,
             seed=int(data.study.seed),
+            n_jobs=n_jobs,
         )
 
     try:
@@ -203,7 +205,7 @@ def refit_importances(kb: KnowledgeBase, data: StudyData) -> Importances:
         if not evaluations:
             continue
         basis = attempt
-        trainer = MetaModelTrainer(space, random_state=int(data.study.seed), **flags)
+        trainer = MetaModelTrainer(space, random_state=int(data.study.seed), n_jobs=n_jobs, **flags)
         trainer.experiences = list(prior_trainer.experiences)
         trainer.add(
             Experience(
@@ -278,11 +280,14 @@ def importances_key(kb: KnowledgeBase, data: StudyData) -> str:
 
 
 def study_importances(
-    kb: KnowledgeBase, data: StudyData, progress: Callable[[str], None] | None = None
+    kb: KnowledgeBase,
+    data: StudyData,
+    progress: Callable[[str], None] | None = None,
+    n_jobs: int = 1,
 ) -> Importances:
-    """The study's importances as :func:`refit_importances` gives them, kept from an
-    earlier report of the same study and prior when there was one (see the module
-    docstring); ``progress`` hears which."""
+    """The study's importances as :func:`refit_importances` gives them (with ``n_jobs``
+    threads), kept from an earlier report of the same study and prior when there was one
+    (see the module docstring); ``progress`` hears which."""
     from llp._cache import UNREADABLE, cache_dir, touch, write_atomic
 
     say = progress or (lambda _line: None)
@@ -300,7 +305,7 @@ def study_importances(
         except UNREADABLE:
             pass  # damaged or foreign: refitted and replaced
     say("report: refitting the meta-model for its feature importances")
-    importances = refit_importances(kb, data)
+    importances = refit_importances(kb, data, n_jobs)
     if path is not None:
         text = json.dumps({"format": FORMAT, "key": key, "importances": importances.to_json()})
         write_atomic(path, lambda handle: handle.write(text.encode()), keep=MAX_FILES)
