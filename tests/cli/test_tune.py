@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -419,10 +420,23 @@ def test_with_the_shipped_prior_the_study_starts_from_the_pick_and_spends_its_bu
 
 
 @pytest.mark.slow
-def test_workers_run_evaluations_in_local_processes(digits_csv: Path, storage: Path) -> None:
+def test_workers_run_evaluations_in_local_processes(
+    digits_csv: Path, storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args = ["tune", digits_csv, "--storage", storage, "--budget", "12", "--no-flatness", *FAST]
     serial = invoke_json(args)
-    parallel = invoke_json([*args, "--workers", "2", "--study", "parallel"])
+    # The report the study writes at its end retrains in as many processes.
+    workers: list[int] = []
+
+    def report(kb: Any, study: str, out: Path, **kwargs: Any) -> Any:
+        workers.append(kwargs["n_workers"])
+        return SimpleNamespace(index=out / "index.html")
+
+    monkeypatch.setattr("llp.report.build_report", report)
+    parallel = invoke_json(
+        [*args, "--workers", "2", "--study", "parallel", "--report", "--report-dir", tmp_path]
+    )
+    assert workers == [2] and parallel["report"] == str(tmp_path / "index.html")
     n_initial = serial["plan"]["num_initial_configs"]
 
     def first_iteration(study: str) -> dict[int, dict[str, Any]]:

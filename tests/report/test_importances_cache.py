@@ -98,6 +98,39 @@ def test_the_refit_builds_its_forests_in_the_report_workers_threads_to_the_same_
     assert THREADS == [1, 2] and two == one
 
 
+def test_a_meta_probing_study_shows_the_surrogate_its_search_ranked_with(
+    stored_study: dict[str, Any], tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search fitted its prior's surrogate and never refitted it: the report shows
+    # that one, read back from the cache of fitted meta-models, not a refit of its own.
+    from llp.meta import MetaModelTrainer
+
+    fits: list[int] = []
+    real = MetaModelTrainer._fit_uncached
+
+    def counted(self: MetaModelTrainer) -> None:
+        fits.append(len(self.experiences))
+        real(self)
+
+    monkeypatch.setattr(MetaModelTrainer, "_fit_uncached", counted)
+    shown = _importances(stored_study, tmp_path / "r")
+    assert shown["basis"].startswith("the one the search ranked with: its prior's")
+    assert fits == [] and "this study" not in shown["sources"]
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        data = load_study(kb, stored_study["study"])
+        prior_size = shown["n_evaluations"]
+        # A study whose scheduler ranks with no surrogate gets one fitted here, on the
+        # prior and its own evaluations up to its last promotion, and the page says so.
+        other = dataclasses.replace(data, study=dataclasses.replace(data.study, scheduler="X"))
+        fitted = _meta.refit_importances(kb, other)
+    assert fitted.basis == (
+        "fitted for this report on the prior and the study's evaluations up to its last "
+        "promotion (its scheduler, X, ranks with none)"
+    )
+    assert fits and fits[-1] == fitted.n_evaluations > prior_size
+    assert fitted.sources[-1] == "this study"
+
+
 def test_without_a_cache_folder_every_report_refits_and_writes_nothing(
     two_studies: tuple[KnowledgeBase, Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -115,13 +148,13 @@ def test_without_a_cache_folder_every_report_refits_and_writes_nothing(
     [
         lambda text: text[: len(text) // 2],  # cut short
         lambda text: "\x00\xff" + text,  # not text
-        lambda text: text.replace('"format": 1', '"format": 99'),  # another layout
+        lambda text: text.replace(f'"format": {_meta.FORMAT}', '"format": 99'),  # another layout
         lambda text: text.replace('"key": "', '"key": "0'),  # another study's
         lambda text: text.replace('"fitted": true', '"fitted": "yes"'),
         lambda text: text.replace('"values": [', '"values": [-1.0, '),
         lambda text: text.replace('"names": [', '"names": [7, '),
         lambda text: text.replace('"n_datasets": ', '"n_datasets": -'),
-        lambda text: json.dumps({"format": 1}),  # fields missing
+        lambda text: json.dumps({"format": _meta.FORMAT}),  # fields missing
         lambda text: "[]",
     ],
     ids=[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -438,7 +439,9 @@ def test_the_report_says_each_slow_stage_as_it_starts(
     assert result.exit_code == 0, result.output
     said = " ".join(result.stderr.split())
     # Refitted, or kept from an earlier report of the same study (another test's).
-    assert re.search(r"report: (refitting the meta-model|feature importances kept)", said)
+    assert re.search(
+        r"report: (the meta-model.s feature importances|feature importances kept)", said
+    )
     assert "report: drawing the figures" in said
     assert "report:" not in result.stdout
 
@@ -592,6 +595,27 @@ def test_retraining_that_cannot_go_to_worker_processes_runs_here(
     kept = json.loads(Path(written_report["data"]).read_text())["landscape"]
     assert [s["origin"] for s in slices] == ["retrained"] * len(slices)
     assert [s["losses"] for s in slices] == [s["losses"] for s in kept]
+
+
+class _Fits:
+    """A stand-in trainer for ``_retrain``: a job whose configuration says so kills its
+    worker process (and with it the jobs in flight beside it, which are tried again on
+    their own); the others return their trial and configuration."""
+
+    def fit(self, config: dict[str, Any], fidelity: Any, *, trial_id: int) -> Any:
+        if config.get("die"):
+            os._exit(3)
+        return None, (trial_id, config["x"])
+
+
+def test_a_retraining_whose_worker_is_lost_is_left_out_and_the_others_kept() -> None:
+    from llp.report._landscape import _retrain
+
+    jobs = [(1, {"x": 1}, None), (2, {"die": True}, None), (3, {"x": 3}, None)]
+    out = _retrain(_Fits(), jobs, n_workers=2)
+    assert out == {1: (None, (1, 1)), 3: (None, (3, 3))}
+    # One worker: the jobs run here, one after another.
+    assert _retrain(_Fits(), [jobs[0], jobs[2]], n_workers=1) == out
 
 
 def test_report_refuses_zero_workers(stored_study: dict[str, Any]) -> None:

@@ -443,7 +443,7 @@ def report(
         typer.Option(
             "--workers",
             help="Configurations retrained at once, in local processes, when two or more "
-            "need it, and threads for the meta-model's refit. Default: the CPU cores "
+            "need it, and threads for a meta-model fit. Default: the CPU cores "
             "available.",
             show_default=False,
         ),

@@ -85,7 +85,9 @@ def build_report(
     sections compute: the loss-landscape slices of the ``top_k`` best configurations
     (which needs ``data``: the models come from the weights the study kept in the
     cache folder once their validation score checks out, else they are retrained), and
-    the feature importances refit the meta-model's surrogate from stored records.
+    the feature importances, those of the surrogate the search ranked with (its prior's,
+    read back from the cache of fitted meta-models as a rule), or of one fitted from stored
+    records when it ranked with none.
 
     Parameters
     ----------
@@ -272,11 +274,11 @@ def _build(
             "importances",
             lambda: figs.importance_figure(importances),
             "Meta-model feature importances",
-            f"The performance surrogate, refitted with this study's settings on "
-            f"{importances.n_evaluations} evaluations of {importances.n_datasets} datasets "
-            f"({', '.join(importances.sources)}; from this study: {importances.basis}): "
-            "which inputs its forest splits on most. 'partial:' inputs describe a "
-            "configuration's training at a lower rung, 'dataset:' inputs the dataset.",
+            f"The performance surrogate ({importances.basis}; "
+            f"{importances.n_evaluations} evaluations of {importances.n_datasets} datasets: "
+            f"{', '.join(importances.sources)}): which inputs its forest splits on most. "
+            "'partial:' inputs describe a configuration's training at a lower rung, "
+            "'dataset:' inputs the dataset.",
             "feature importances of the performance surrogate",
         )
     if predictions["trial"]:

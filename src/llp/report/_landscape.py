@@ -190,7 +190,9 @@ def _retrain(
 ) -> dict[int, tuple[Any, Any]]:
     """``trial -> (model or None, result)`` of ``trainer.fit`` for each job: side by side
     in up to ``n_workers`` processes when two or more jobs and workers allow it, else
-    here. A job whose worker was lost is left out (its slice with it)."""
+    here. A worker that dies takes the jobs in flight beside it down too, so each job
+    lost that way is tried again on its own; lost again, it is left out (its slice with
+    it)."""
     from llp.runner import WorkerLostError
 
     fit = trainer.fit
@@ -208,9 +210,15 @@ def _retrain(
                 # worker starts): they retrain here.
                 futures = {}
             out: dict[int, tuple[Any, Any]] = {}
-            for trial, future in futures.items():
+            lost: list[tuple[int, dict[str, Any], Any]] = []
+            for job in jobs if futures else ():
                 try:
-                    out[trial] = future.result()
+                    out[job[0]] = futures[job[0]].result()
+                except WorkerLostError:
+                    lost.append(job)
+            for trial, config, fidelity in lost:
+                try:
+                    out[trial] = executor.submit(fit, config, fidelity, trial_id=trial).result()
                 except WorkerLostError:
                     continue
         if futures:

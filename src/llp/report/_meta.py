@@ -1,17 +1,22 @@
-"""What the meta-model learned: the performance surrogate refitted for a stored study.
+"""What the meta-model learned: the feature importances of the study's performance
+surrogate.
 
-The search refits its surrogate between iterations and keeps no model (the knowledge
-base stores records, never pickles). The report refits it the same way from stored
-records: the study's prior (the shipped knowledge and/or the knowledge base's other
-datasets, as the study's settings say) plus the study's evaluations *up to its last
-promotion* -- what the search knew when it made its last decision. (With every
-evaluation, only the few trials of the top rung would carry a final score, which is
-often too little to fit.) If that cannot be fitted, every evaluation is used. The
-knowledge base may have grown since the search, so the report says how many evaluations
-and datasets the refit saw.
+A MetaProbing study ranks with its prior's surrogate, fitted once before its first
+evaluation and never refitted (:class:`llp.search.MetaGuidedScheduler` models the study's
+own measurements with a forest of its own). The report shows that surrogate: it rebuilds
+the prior from stored records as the study saw it (the shipped knowledge and/or the
+knowledge base's other datasets, as the study's settings say, recorded before the study
+began) with the study's settings, and fits it, which the cache of fitted meta-models
+(:mod:`llp.meta._cache`) usually answers, since the search fitted the same models. A
+study that ranked with no surrogate (another scheduler, no prior, or a prior too small to
+fit one) gets one fitted here on its prior plus its evaluations *up to its last
+promotion* (with every evaluation, only the few trials of the top rung would carry a
+final score, which is often too little to fit), or every evaluation if that cannot be
+fitted; the page says which. The knowledge base may have grown since the search, so the
+report says how many evaluations and datasets the surrogate saw.
 
-A refit reads the prior and imports scikit-learn, seconds that a second report of the same
-study would spend again for the same numbers. :func:`study_importances` keeps each refit's
+Reading the prior and its models takes seconds that a second report of the same study
+would spend again for the same numbers. :func:`study_importances` keeps each report's
 importances in the user's cache folder (:mod:`llp._cache`, subfolder ``importances``, at
 most :data:`MAX_FILES` small JSON files), keyed by a digest of everything the refit reads:
 llp's and scikit-learn's versions, the study's record and every one of its evaluations,
@@ -40,8 +45,10 @@ if TYPE_CHECKING:
 
 #: Groups of surrogate inputs, for colouring the importances.
 GROUPS = ("dataset", "model family", "configuration", "learning curve", "landscape")
-#: Version of the kept importances' layout (part of every key).
-FORMAT = 1
+#: Version of the kept importances' layout and meaning (part of every key). 2: a
+#: MetaProbing study's importances are its prior surrogate's, not a refit with its
+#: evaluations.
+FORMAT = 2
 #: Kept importances at most (a few kilobytes each), the least recently used dropped first.
 MAX_FILES = 64
 
@@ -145,10 +152,9 @@ def surrogate_feature_names(trainer: MetaModelTrainer) -> list[tuple[str, str]]:
 
 
 def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Importances:
-    """Refit the study's surrogate from stored records and read its importances
-    (``n_jobs``: threads for the fit)."""
-    import numpy as np
-
+    """The importances of the surrogate the study ranked with, or of one fitted here
+    when it ranked with none (see the module docstring), from stored records
+    (``n_jobs``: threads for a fit)."""
     from llp.knowledge import build_prior, prior_flags
     from llp.meta import Experience, MetaModelTrainer
     from llp.space import SearchSpace
@@ -188,6 +194,21 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
         "knowledge base (other datasets, as of the study's start)" if s == "knowledge base" else s
         for s in built.sources
     ]
+    if data.study.scheduler != "MetaProbing":
+        why = f"its scheduler, {data.study.scheduler}, ranks with none"
+    elif notes:
+        why = "the prior it ranked with cannot be read here"
+    else:
+        prior_trainer.fit()  # the search's own fit, read back from the cache as a rule
+        if prior_trainer.surrogate_ is not None:
+            return _importances_of(
+                prior_trainer,
+                "the one the search ranked with: its prior's, fitted before the study's "
+                "first evaluation",
+                sources,
+                notes,
+            )
+        why = "it ranked with none: its prior was too small to fit one"
     sources.append("this study")
     dataset_key = fingerprint or data.study.name
     meta = dict(data.dataset.meta_features) if data.dataset is not None else {}
@@ -204,7 +225,7 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
     for attempt, evaluations in attempts:
         if not evaluations:
             continue
-        basis = attempt
+        basis = f"fitted for this report on the prior and {attempt} ({why})"
         trainer = MetaModelTrainer(space, random_state=int(data.study.seed), n_jobs=n_jobs, **flags)
         trainer.experiences = list(prior_trainer.experiences)
         trainer.add(
@@ -217,16 +238,25 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
         trainer.fit()
         if trainer.surrogate_ is not None:
             break
-    n_evaluations, n_datasets = len(trainer.experiences), len(trainer.datasets)
     if trainer.surrogate_ is None:
         return Importances(
             False,
-            n_evaluations=n_evaluations,
-            n_datasets=n_datasets,
+            n_evaluations=len(trainer.experiences),
+            n_datasets=len(trainer.datasets),
             sources=sources,
             why="too little experience to fit the surrogate (it needs 10 rows with "
             "different final ranks)" + (f"; {'; '.join(notes)}" if notes else ""),
         )
+    return _importances_of(trainer, basis, sources, notes)
+
+
+def _importances_of(
+    trainer: MetaModelTrainer, basis: str, sources: list[str], notes: list[str]
+) -> Importances:
+    """The fitted surrogate's importances, largest first."""
+    import numpy as np
+
+    assert trainer.surrogate_ is not None
     values = np.asarray(trainer.surrogate_.feature_importances_, dtype=float)
     named = surrogate_feature_names(trainer)
     if len(named) != values.shape[0]:  # a layout this report does not know: keep numbers
@@ -238,8 +268,8 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
         names=[named[i][0] for i in order],
         groups=[named[i][1] for i in order],
         values=[float(values[i]) for i in order],
-        n_evaluations=n_evaluations,
-        n_datasets=n_datasets,
+        n_evaluations=len(trainer.experiences),
+        n_datasets=len(trainer.datasets),
         sources=sources,
         why="; ".join(notes),
     )
@@ -304,7 +334,7 @@ def study_importances(
                 return found
         except UNREADABLE:
             pass  # damaged or foreign: refitted and replaced
-    say("report: refitting the meta-model for its feature importances")
+    say("report: the meta-model's feature importances (reading its prior)")
     importances = refit_importances(kb, data, n_jobs)
     if path is not None:
         text = json.dumps({"format": FORMAT, "key": key, "importances": importances.to_json()})
