@@ -34,12 +34,17 @@ LANDSCAPE_FILL_VALUE = 0.0
 #: depends on the machine; the machine-independent cost is ``EvaluationResult.cost``.
 UNUSED_EPOCH_RECORD_FIELDS: frozenset[str] = frozenset({"seconds"})
 
-TRAINING_FEATURES: tuple[str, ...] = (
+#: What every evaluation has, whatever its curve.
+RUN_FEATURES: tuple[str, ...] = (
     "status_complete",
     "resource",
     "epochs",
     "epochs_completed",
     "cost",
+)
+
+#: The curve features, in the order of :func:`curve_feature_matrix`'s columns.
+CURVE_FEATURES: tuple[str, ...] = (
     "initial_train_loss",
     "final_train_loss",
     "initial_val_loss",
@@ -57,6 +62,11 @@ TRAINING_FEATURES: tuple[str, ...] = (
     "generalization_gap",
     "best_epoch_share",
     "curve_nonfinite",
+)
+
+TRAINING_FEATURES: tuple[str, ...] = (
+    *RUN_FEATURES,
+    *CURVE_FEATURES,
     *LANDSCAPE_FEATURES,
     "landscape_missing",
 )
@@ -206,28 +216,6 @@ class TrainingResultFeatureExtractor:
 
 
 # --------------------------------------------------------------------------- curve
-#: The curve features, in the order of :func:`curve_feature_matrix`'s columns.
-CURVE_FEATURES: tuple[str, ...] = (
-    "initial_train_loss",
-    "final_train_loss",
-    "initial_val_loss",
-    "final_val_loss",
-    "best_val_loss",
-    "initial_val_accuracy",
-    "final_val_accuracy",
-    "best_val_accuracy",
-    "accuracy_missing",
-    "train_loss_slope",
-    "val_loss_slope",
-    "val_accuracy_slope",
-    "val_loss_curvature",
-    "train_loss_sum",
-    "generalization_gap",
-    "best_epoch_share",
-    "curve_nonfinite",
-)
-
-
 def curve_features(curve: Sequence[Any], last_k: int) -> dict[str, float]:
     """The curve features of :class:`TrainingResultFeatureExtractor` (see there) of one
     curve (a :class:`~llp.training.Curve` or a sequence of epoch records)."""
@@ -363,10 +351,7 @@ def landscape_row(landscape: Mapping[str, Any]) -> tuple[float, ...]:
 _NO_LANDSCAPE = (LANDSCAPE_FILL_VALUE,) * len(LANDSCAPE_FEATURES) + (1.0,)
 
 #: Where the parts of a row go in :data:`TRAINING_FEATURES`.
-_RUN_COLUMNS = [
-    TRAINING_FEATURES.index(n)
-    for n in ("status_complete", "resource", "epochs", "epochs_completed", "cost")
-]
+_RUN_COLUMNS = [TRAINING_FEATURES.index(n) for n in RUN_FEATURES]
 _CURVE_COLUMNS = [TRAINING_FEATURES.index(n) for n in CURVE_FEATURES]
 _LANDSCAPE_COLUMNS = [
     TRAINING_FEATURES.index(n) for n in (*LANDSCAPE_FEATURES, "landscape_missing")
