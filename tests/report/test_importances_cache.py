@@ -123,12 +123,21 @@ def test_a_meta_probing_study_shows_the_surrogate_its_search_ranked_with(
         # prior and its own evaluations up to its last promotion, and the page says so.
         other = dataclasses.replace(data, study=dataclasses.replace(data.study, scheduler="X"))
         fitted = _meta.refit_importances(kb, other)
+        # A study without a prior ranked with none either: its surrogate would be its own.
+        cold = dataclasses.replace(
+            data, study=dataclasses.replace(data.study, settings={"prior": "none"})
+        )
+        alone = _meta.refit_importances(kb, cold)
     assert fitted.basis == (
         "fitted for this report on the prior and the study's evaluations up to its last "
         "promotion (its scheduler, X, ranks with none)"
     )
-    assert fits and fits[-1] == fitted.n_evaluations > prior_size
+    assert fits[0] == fitted.n_evaluations > prior_size
     assert fitted.sources[-1] == "this study"
+    # (Its evaluations are too few for a surrogate of their own, and it says so.)
+    assert not alone.fitted and alone.why.startswith("too little experience to fit")
+    assert alone.sources == ["this study"]
+    assert fits[-1] == alone.n_evaluations == len(data.evaluations)
 
 
 def test_without_a_cache_folder_every_report_refits_and_writes_nothing(

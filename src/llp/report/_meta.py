@@ -208,7 +208,9 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
                 sources,
                 notes,
             )
-        why = "it ranked with none: its prior was too small to fit one"
+        why = "it ranked with none: " + (
+            "its prior was too small to fit one" if prior_trainer.experiences else "no prior"
+        )
     sources.append("this study")
     dataset_key = fingerprint or data.study.name
     meta = dict(data.dataset.meta_features) if data.dataset is not None else {}
@@ -225,7 +227,8 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
     for attempt, evaluations in attempts:
         if not evaluations:
             continue
-        basis = f"fitted for this report on the prior and {attempt} ({why})"
+        on = "the prior and " if prior_trainer.experiences else ""
+        basis = f"fitted for this report on {on}{attempt} ({why})"
         trainer = MetaModelTrainer(space, random_state=int(data.study.seed), n_jobs=n_jobs, **flags)
         trainer.experiences = list(prior_trainer.experiences)
         trainer.add(
