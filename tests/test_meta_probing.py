@@ -88,6 +88,29 @@ def meta_with_prior(tmp_path, **kwargs) -> tuple[MetaProbing, FidelityData]:
     return make_meta(data, prior="store", storage=db, **kwargs), data
 
 
+class _PriorBuilt(Exception):
+    """Stops a study once its prior is built (all these tests need)."""
+
+
+@pytest.mark.parametrize("workers", [None, 1, 2, 64])
+def test_the_prior_is_fitted_in_as_many_threads_as_workers_the_cores_allow(
+    workers, monkeypatch
+) -> None:
+    import llp.knowledge
+    from llp.executors._process import available_cores
+
+    threads = []
+
+    def recorded(*args, **kwargs):
+        threads.append(kwargs["n_jobs"])
+        raise _PriorBuilt
+
+    monkeypatch.setattr(llp.knowledge, "build_prior", recorded)
+    with pytest.raises(_PriorBuilt):
+        make_meta(make_data(load_iris), n_workers=workers).run_meta_optimization(budget=10)
+    assert threads == [None if workers is None else min(workers, available_cores())]
+
+
 def test_cold_start_runs_brackets_within_its_budget_and_explains_every_decision() -> None:
     data = make_data(load_breast_cancer)  # hard enough that no answer is perfect early
     mp = make_meta(data)

@@ -174,3 +174,26 @@ def test_predict_answers_past_a_stored_row_float32_cannot_hold_and_says_so(
     assert "the meta-model left out 1 stored rows with values beyond float32's range" in (
         result.stderr
     )
+
+
+def test_predict_fits_the_prior_in_as_many_threads_as_there_are_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing else runs while the command fits, so its forests take every core.
+    import llp.knowledge
+    from llp.cli._predict import gather_prior
+    from llp.executors._process import available_cores
+
+    real = llp.knowledge.build_prior
+    threads: list[int | None] = []
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        threads.append(kwargs.get("n_jobs"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(llp.knowledge, "build_prior", recorded)
+    gather_prior(
+        DEFAULT_SPACE, prior="shipped", storage=None, fingerprint="0" * 64, seed=0,
+        note=lambda _line: None,
+    )  # fmt: skip
+    assert threads == [available_cores()]

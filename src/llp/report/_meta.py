@@ -198,6 +198,8 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
         why = f"its scheduler, {data.study.scheduler}, ranks with none"
     elif notes:
         why = "the prior it ranked with cannot be read here"
+    elif not prior_trainer.experiences:
+        why = "it ranked with none: no prior"
     else:
         prior_trainer.fit()  # the search's own fit, read back from the cache as a rule
         if prior_trainer.surrogate_ is not None:
@@ -208,9 +210,7 @@ def refit_importances(kb: KnowledgeBase, data: StudyData, n_jobs: int = 1) -> Im
                 sources,
                 notes,
             )
-        why = "it ranked with none: " + (
-            "its prior was too small to fit one" if prior_trainer.experiences else "no prior"
-        )
+        why = "it ranked with none: its prior was too small to fit one"
     sources.append("this study")
     dataset_key = fingerprint or data.study.name
     meta = dict(data.dataset.meta_features) if data.dataset is not None else {}
