@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.engine import CursorResult
 
 from llp.store import (
     SCHEMA_VERSION,
@@ -789,3 +790,29 @@ def test_settings_nested_too_deeply_or_too_long_are_refused_naming_the_limit() -
             "s", scheduler="SH", settings={"cli": {"data": {"path": "x"}}}, space=None, seed=0,
             objective="val_accuracy",
         )  # fmt: skip
+
+
+def test_ctrl_c_while_a_write_reads_back_its_ids_leaves_the_knowledge_base_usable(
+    kb: KnowledgeBase,
+    make_study: MakeStudy,
+    make_result: MakeResult,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-C between an INSERT ... RETURNING and reading its rows: the interrupted write is
+    # rolled back, and the next read and write on the same object work. The caught
+    # exception keeps the interrupted frames, and the statement's cursor, alive.
+    study = make_study()
+    record(kb, study, make_result(fraction=0.25))
+
+    def interrupted(self: object, *args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CursorResult, "scalars", interrupted)
+        with pytest.raises(KeyboardInterrupt) as caught:
+            record(kb, study, make_result(fraction=0.5))
+    assert caught.value.__traceback__ is not None
+    assert kb.get_study(study.name) is not None
+    assert [e.fidelity.fraction for e in kb.evaluations(study=study.name)] == [0.25]
+    record(kb, study, make_result(fraction=0.5))
+    assert len(kb.evaluations(study=study.name)) == 2

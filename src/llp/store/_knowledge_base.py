@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import json
 import os
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -312,10 +313,8 @@ class KnowledgeBase:
             yield self._shared
             return
         try:
-            with self._live_engine().connect() as conn:
-                conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    yield conn
+            with self._connection(write=True) as conn:
+                yield conn
         except OperationalError as exc:
             reason = " ".join(str(exc.orig).split()).lower()
             if any(words in reason for words in _FULL):
@@ -361,8 +360,36 @@ class KnowledgeBase:
         if self._shared is not None:
             yield self._shared
             return
-        with self._live_engine().connect() as conn, conn.begin():
+        with self._connection(write=False) as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        """A pooled connection inside one transaction, which is forgotten if Ctrl-C (or
+        SIGTERM) ends the block.
+
+        An interruption can land between a statement and the reading of its rows. The
+        transaction is rolled back, but the statement stays open on its SQLite connection
+        for as long as the interrupted frames live (a caught exception keeps them), and
+        SQLite then refuses every later commit on that connection ("SQL statements in
+        progress"). A file or server database is given a fresh connection instead. An
+        in-memory database lives in its only connection: the interrupted frames are
+        cleared so that their statement is finalized.
+        """
+        with self._live_engine().connect() as conn:
+            if write:
+                conn.execution_options(**{WRITE: True})
+            try:
+                with conn.begin():
+                    yield conn
+            except Exception:
+                raise
+            except BaseException as stop:
+                if self.backend == "memory":
+                    traceback.clear_frames(stop.__traceback__)
+                else:
+                    conn.invalidate()
+                raise
 
     @contextlib.contextmanager
     def _decoding(self, row: Mapping[Any, Any]) -> Iterator[None]:
