@@ -366,7 +366,7 @@ class KnowledgeBase:
     @contextlib.contextmanager
     def _connection(self, *, write: bool) -> Iterator[Connection]:
         """A pooled connection inside one transaction, which is forgotten if Ctrl-C (or
-        SIGTERM) ends the block.
+        SIGTERM, or ``sys.exit``) ends the block.
 
         An interruption can land between a statement and the reading of its rows. The
         transaction is rolled back, but the statement stays open on its SQLite connection
@@ -382,9 +382,7 @@ class KnowledgeBase:
             try:
                 with conn.begin():
                     yield conn
-            except Exception:
-                raise
-            except BaseException as stop:
+            except (KeyboardInterrupt, SystemExit) as stop:
                 if self.backend == "memory":
                     traceback.clear_frames(stop.__traceback__)
                 else:
