@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -136,3 +138,43 @@ def test_errors() -> None:
         ).predict_configs(np.zeros((1, 1)))
     with pytest.raises(ValueError, match="'n_estimators' parameter of PerformanceSurrogate"):
         PerformanceSurrogate(n_estimators=0).fit(np.zeros((3, 2)), np.zeros(3))
+
+
+@pytest.mark.parametrize("make", [HyperparameterPredictor, PerformanceSurrogate])
+def test_threaded_fits_leave_the_warning_filters_as_they_were(
+    make: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scikit-learn's tree-building threads save, reset and restore the process's warning
+    # filters; interleaved, they leave them changed (here: emptied, as in the worst case).
+    import sklearn.ensemble
+
+    for forest in (sklearn.ensemble.RandomForestRegressor, sklearn.ensemble.RandomForestClassifier):
+        original = forest.fit
+
+        def emptying(self, *args, __fit=original, **kwargs):  # type: ignore[no-untyped-def]
+            fitted = __fit(self, *args, **kwargs)
+            warnings.resetwarnings()
+            return fitted
+
+        monkeypatch.setattr(forest, "fit", emptying)
+    rng = np.random.default_rng(0)
+    X, y = (
+        rng.random((60, 3)),
+        rng.random((60, 2)) if make is HyperparameterPredictor else rng.random(60),
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="a filter of the caller's")
+        before = list(warnings.filters)
+        for _ in range(3):
+            make(n_estimators=4, n_jobs=2).fit(X, y)
+        assert warnings.filters == before
+
+
+def test_many_threaded_fits_keep_the_warning_filters() -> None:
+    # The real race, without a stand-in: it changed the filters within a few fits before.
+    rng = np.random.default_rng(0)
+    X, y = rng.random((400, 5)), rng.random(400)
+    before = list(warnings.filters)
+    for _ in range(10):
+        PerformanceSurrogate(n_estimators=20, n_jobs=2).fit(X, y)
+    assert warnings.filters == before

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,6 +13,21 @@ from llp.space import INACTIVE, Categorical
 
 if TYPE_CHECKING:
     from llp.space import SearchSpace
+
+
+def _fit_forest(forest: Any, X: Any, y: Any, sample_weight: Any) -> Any:
+    """``forest.fit(X, y, sample_weight=...)`` that leaves the process's warning filters
+    as it found them.
+
+    With ``n_jobs`` above one, scikit-learn builds the trees in threads, and each thread
+    saves, resets and restores the warning filters, which are global to the process
+    before Python 3.14. Threads interleaving there leave the filters changed: filters a
+    caller set are lost, and once they are empty every later threaded fit warns that
+    ``sklearn.utils.parallel.delayed`` "should be used with" its ``Parallel`` (seen after
+    a few hundred fits in one process).
+    """
+    with warnings.catch_warnings():
+        return forest.fit(X, y, sample_weight=sample_weight)
 
 
 class HyperparameterPredictor(RegressorMixin, BaseEstimator):
@@ -141,7 +157,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                     n_jobs=self.n_jobs,
                     random_state=self.random_state,
                 )
-                model.fit(X[rows], labels, sample_weight=w)
+                _fit_forest(model, X[rows], labels, w)
             else:
                 if np.ptp(column[rows]) == 0:
                     self.models_.append(float(column[rows][0]))
@@ -153,7 +169,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                     n_jobs=self.n_jobs,
                     random_state=self.random_state,
                 )
-                model.fit(X[rows], column[rows], sample_weight=w)
+                _fit_forest(model, X[rows], column[rows], w)
             self.models_.append(FrozenForest.from_sklearn(model))
         return self
 
@@ -270,7 +286,7 @@ class PerformanceSurrogate(RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
-        forest.fit(X, y, sample_weight=sample_weight)
+        _fit_forest(forest, X, y, sample_weight)
         #: The fitted forest, frozen for prediction (:class:`llp.meta._frozen.FrozenForest`).
         self.forest_ = FrozenForest.from_sklearn(forest)
         return self
