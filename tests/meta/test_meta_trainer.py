@@ -6,13 +6,11 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 
 from llp.features import DATASET_FEATURES, TRAINING_FEATURES
 from llp.meta import Experience, MetaModelTrainer, encode_projected, project_config
-from llp.meta._trainer import _average_ranks
+from llp.meta._trainer import _quantiles
 from llp.space import Categorical, Float, Int, SearchSpace, canonical_config_json
 from llp.space._space import INACTIVE
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
@@ -465,21 +463,11 @@ def test_final_ranks_follow_the_experiences_as_they_grow_or_are_replaced() -> No
     assert trainer.final_ranks() == first
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.one_of(st.sampled_from([-np.inf, 0.0, 0.5, 1.0]), st.floats(-1e6, 1e6)),
-        min_size=1,
-        max_size=30,
-    )
-)
-def test_average_ranks_are_scipys(values) -> None:
-    array = np.array(values)
-
-    ours = _average_ranks(array)
-
-    assert ours.dtype == np.float64
-    np.testing.assert_array_equal(ours, rankdata(array, method="average"))
+def test_quantiles_give_ties_their_mean_rank_and_failures_the_lowest() -> None:
+    got = _quantiles([0.5, None, 0.9, 0.5, 0.7])
+    np.testing.assert_array_equal(got, [0.375, 0.0, 1.0, 0.375, 0.75])
+    np.testing.assert_array_equal(_quantiles([0.3]), [1.0])
+    np.testing.assert_array_equal(_quantiles([None]), [0.0])
 
 
 def test_configurations_read_once_give_what_reading_each_gives() -> None:
