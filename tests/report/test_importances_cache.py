@@ -140,6 +140,35 @@ def test_a_meta_probing_study_shows_the_surrogate_its_search_ranked_with(
     assert fits[-1] == alone.n_evaluations == len(data.evaluations)
 
 
+def test_a_study_without_a_prior_gets_a_surrogate_of_its_own_and_the_page_says_why(
+    stored_study: dict[str, Any],
+) -> None:
+    from llp.space import SearchSpace
+
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        data = load_study(kb, stored_study["study"])
+        space = SearchSpace.from_dict(data.study.space)
+        # Enough evaluations of its own, on all of the data, each a configuration of its
+        # space with its own score.
+        own = [
+            dataclasses.replace(
+                data.evaluations[0], trial_number=i, result=fake_result(c, 1.0, 0.5 + 0.02 * i)
+            )
+            for i, c in enumerate(space.sample(16, seed=0))
+        ]
+        cold = dataclasses.replace(
+            data,
+            study=dataclasses.replace(data.study, settings={"prior": "none"}),
+            evaluations=own,
+        )
+        alone = _meta.refit_importances(kb, cold)
+    assert alone.fitted
+    assert alone.basis == (
+        "fitted for this report on all the study's evaluations (it ranked with none: no prior)"
+    )
+    assert alone.sources == ["this study"] and alone.n_evaluations == 16
+
+
 def test_without_a_cache_folder_every_report_refits_and_writes_nothing(
     two_studies: tuple[KnowledgeBase, Any],
     monkeypatch: pytest.MonkeyPatch,
