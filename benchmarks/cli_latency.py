@@ -22,6 +22,13 @@ warm, the report < 25 % of the search's wall time with the slices, < 2 s without
 
 Run: ``python benchmarks/cli_latency.py`` (``--repeats N``). Writes
 ``benchmarks/results/cli_latency.json`` and prints a markdown table.
+
+``--baseline SRC`` (the ``src`` folder of another checkout, e.g. one made with ``git
+worktree add /tmp/base REV``) also times ``llp predict ... after imports`` with that
+code, each repeat right after the current code's, and reports the ratio current /
+baseline: on a shared machine whose speed drifts from hour to hour, that ratio is what a
+change to the command is judged by. Both use the same cache folder, so the baseline must
+read the current code's cache files (checked: its answer must match).
 """
 
 from __future__ import annotations
@@ -41,10 +48,15 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def timed(args: list[str], cwd: Path, *, expect: int = 0) -> tuple[float, str]:
+def timed(
+    args: list[str], cwd: Path, *, expect: int = 0, source: str | None = None
+) -> tuple[float, str]:
     """Wall seconds of one command in a fresh interpreter, and its stdout. The cache of
-    fitted meta-models is the scratch folder's own (never the user's)."""
+    fitted meta-models is the scratch folder's own (never the user's). ``source``: a
+    folder to import llp from instead of the installed one."""
     env = {**os.environ, "LLP_CACHE_DIR": str(cwd / "meta-model-cache")}
+    if source is not None:
+        env["PYTHONPATH"] = source
     started = time.perf_counter()
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
@@ -55,15 +67,16 @@ def timed(args: list[str], cwd: Path, *, expect: int = 0) -> tuple[float, str]:
 
 #: Imports what ``llp predict`` needs, then times the command in the same interpreter.
 AFTER_IMPORTS = """
-import contextlib, io, sys, time
+import contextlib, io, json, sys, time
 import sklearn.datasets, sklearn.ensemble, torch
 import llp.cli._data, llp.cli._predict, llp.features, llp.knowledge, llp.meta, llp.store
 from llp.cli import main
-sys.argv = {argv!r} + ["--quiet"]
+sys.argv = {argv!r} + ["--json"]
 started = time.perf_counter()
-with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
     main()
-print(time.perf_counter() - started)
+seconds = time.perf_counter() - started
+print(seconds, json.dumps(json.loads(out.getvalue())["recommendations"]))
 """
 
 
@@ -75,6 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=40.0)
+    parser.add_argument(
+        "--baseline",
+        help="another checkout's src folder: time the warm llp predict with it too",
+    )
     args = parser.parse_args()
     llp = [sys.executable, "-c", "import sys; from llp.cli import main; sys.exit(main())"]
     rows: dict[str, list[float]] = {}
@@ -108,9 +125,20 @@ def main() -> None:
                 "-c",
                 AFTER_IMPORTS.format(argv=["llp", "predict", name, "--storage", str(storage)]),
             ]
-            rows[f"llp predict {name} after imports (cached meta-model)"] = [
-                float(timed(after_imports, cwd)[1]) for _ in range(args.repeats)
-            ]
+            row = f"llp predict {name} after imports (cached meta-model)"
+            rows[row] = []
+            if args.baseline is not None:  # whatever it writes to the cache, untimed
+                timed(after_imports, cwd, source=args.baseline)
+            for _ in range(args.repeats):
+                seconds, answer = timed(after_imports, cwd)[1].split(" ", 1)
+                rows[row].append(float(seconds))
+                if args.baseline is not None:
+                    before, answered = timed(after_imports, cwd, source=args.baseline)[1].split(
+                        " ", 1
+                    )
+                    if answered != answer:
+                        raise RuntimeError(f"the baseline recommends otherwise for {name}")
+                    rows.setdefault(f"{row}, baseline", []).append(float(before))
         report = [*llp, "report", "latency", "--storage", str(storage), "--quiet"]
         full = [*report, "--out", str(cwd / "r1")]
         # The study's first report refits the importances; the slices' models come from
@@ -143,6 +171,20 @@ def main() -> None:
         "search_seconds": search,
         "median_seconds": table,
         "all_seconds": rows,
+        "baseline": args.baseline,
+        "predict_ratio_to_baseline": {
+            name: statistics.median(
+                now / before
+                for now, before in zip(
+                    rows[f"llp predict {name} after imports (cached meta-model)"],
+                    rows[f"llp predict {name} after imports (cached meta-model), baseline"],
+                    strict=True,
+                )
+            )
+            for name in ("iris", "digits")
+        }
+        if args.baseline is not None
+        else None,
         "report_share_of_search": table["llp report (slices from kept weights)"] / search,
         "retrain_share_of_search": table["llp report --retrain"] / search,
     }
@@ -152,6 +194,9 @@ def main() -> None:
     print("|---|---:|")
     for name, seconds in table.items():
         print(f"| {name} | {seconds:.2f} |")
+    if result["predict_ratio_to_baseline"] is not None:
+        for name, ratio in result["predict_ratio_to_baseline"].items():
+            print(f"| llp predict {name} after imports, current / baseline | {ratio:.2f} |")
     tune = f"`llp tune digits --budget {args.budget:g}`"
     print(f"| (the study's own search, {tune}) | {search:.2f} |")
     print(

@@ -110,6 +110,9 @@ DAMAGE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "infinite-cost": ("cost", _set(-1, np.inf)),
     "config-not-in-the-space": ("meta", _meta(lambda m: m["configs"][0].update(lr=1e9))),
     "dataset-index-negative": ("meta", _meta(lambda m: m["studies"][0].__setitem__(1, -1))),
+    # What the records' constructors check, checked for them (the copy skips them).
+    "complete-without-a-score": ("score_none", np.ones_like),
+    "failed-without-a-reason": ("meta", _meta(lambda m: m["failures"].clear())),
     "landscape-as-text": (
         "meta",
         _meta(lambda m: next(iter(m["landscapes"].values())).update(landscape_loss="0.1")),

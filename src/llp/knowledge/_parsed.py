@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,8 @@ from llp.training import Curve, EvaluationResult, EvaluationStatus, Fidelity
 
 if TYPE_CHECKING:
     from llp.knowledge._corpus import Corpus
+
+_T = TypeVar("_T")
 
 #: Version of the layout (part of every file's name).
 FORMAT = 1
@@ -260,13 +262,17 @@ def _corpus(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> Corpus:
             raise ValueError("a landscape value out of range")
     failures = {int(i): str(v) for i, v in meta["failures"].items()}
     tracebacks = {int(i): str(v) for i, v in meta["tracebacks"].items()}
+    _check_statuses(arrays, failures)
     cols = {name: arrays[name].tolist() for name in _COLUMNS}
-    pts = {name: arrays[name].tolist() for name in _POINTS}
-    accuracy = [
-        None if missing else a
-        for a, missing in zip(pts["val_accuracy"], pts["val_accuracy_none"], strict=True)
-    ]
+    # Tuples, so that a slice is a curve's column as it is.
+    pts = {name: tuple(arrays[name].tolist()) for name in _POINTS}
+    accuracy_or_none = arrays["val_accuracy"].astype(object)
+    accuracy_or_none[arrays["val_accuracy_none"]] = None
+    accuracy = tuple(accuracy_or_none.tolist())
     no_landscape: Mapping[str, float] = MappingProxyType({})
+    # Every value was checked above, as the records' own constructors check them, and a
+    # curve's columns are slices of one length: the records are built without their
+    # checks (most of the time of reading a corpus back went to them).
     experiences: list[Experience] = []
     end = 0
     rows = zip(*cols.values(), strict=True)  # in _COLUMNS' order
@@ -276,39 +282,45 @@ def _corpus(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> Corpus:
         start, end = end, end + length
         name, dataset, family = studies[study]
         landscape = landscapes.get(number)
-        result = EvaluationResult(
-            config=configs[config],
-            fidelity=fidelities[fid],
-            status=statuses[status],
-            curve=Curve.from_columns(
-                pts["epoch"][start:end],
-                pts["train_loss"][start:end],
-                pts["val_loss"][start:end],
-                accuracy[start:end],
-                pts["point_seconds"][start:end],
-            ),
-            score=None if score_none else score,
-            objective=objectives[objective],
-            cost=cost,
-            seconds=seconds,
-            train_seconds=train_seconds,
-            n_train=n_train,
-            seed=seed,
-            failure_reason=failures.get(number),
-            traceback=tracebacks.get(number),
-            landscape=no_landscape if landscape is None else landscape,
-            probe_cost=probe_cost,
+        result = _unchecked(
+            EvaluationResult,
+            {
+                "config": configs[config],
+                "fidelity": fidelities[fid],
+                "status": statuses[status],
+                "curve": Curve.from_columns(
+                    pts["epoch"][start:end],
+                    pts["train_loss"][start:end],
+                    pts["val_loss"][start:end],
+                    accuracy[start:end],
+                    pts["point_seconds"][start:end],
+                ),
+                "score": None if score_none else score,
+                "objective": objectives[objective],
+                "cost": cost,
+                "seconds": seconds,
+                "train_seconds": train_seconds,
+                "n_train": n_train,
+                "seed": seed,
+                "failure_reason": failures.get(number),
+                "traceback": tracebacks.get(number),
+                "landscape": no_landscape if landscape is None else MappingProxyType(landscape),
+                "probe_cost": probe_cost,
+            },
         )
         experiences.append(
-            Experience(
-                dataset=dataset.fingerprint,
-                group=dataset.group,
-                meta_features=dataset.meta_features,
-                model_family=family,
-                study=name,
-                trial=trial,
-                result=result,
-                halving=halving,
+            _unchecked(
+                Experience,
+                {
+                    "dataset": dataset.fingerprint,
+                    "group": dataset.group,
+                    "meta_features": dataset.meta_features,
+                    "model_family": family,
+                    "study": name,
+                    "trial": trial,
+                    "result": result,
+                    "halving": halving,
+                },
             )
         )
     return Corpus(
@@ -318,6 +330,26 @@ def _corpus(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> Corpus:
         datasets=datasets,
         experiences=tuple(experiences),
     )
+
+
+def _unchecked(cls: type[_T], values: dict[str, Any]) -> _T:
+    """An instance of the frozen dataclass ``cls`` with ``values`` as its fields, without
+    its constructor's checks (for values already checked, column by column)."""
+    built = object.__new__(cls)
+    object.__setattr__(built, "__dict__", values)
+    return built
+
+
+def _check_statuses(arrays: Mapping[str, np.ndarray], failures: Mapping[int, str]) -> None:
+    """What :class:`~llp.training.EvaluationResult` checks of a status: a complete
+    evaluation has a score (a finite one: :func:`_check_values`), a failed one a reason."""
+    status = arrays["status"]
+    complete = status == _STATUSES.index(EvaluationStatus.COMPLETE.value)
+    if (complete & arrays["score_none"]).any():
+        raise ValueError("a complete evaluation without a score")
+    failed = np.flatnonzero(status == _STATUSES.index(EvaluationStatus.FAILED.value))
+    if not all(failures.get(int(i)) for i in failed):
+        raise ValueError("a failed evaluation without a reason")
 
 
 def _check_values(

@@ -131,25 +131,27 @@ class FrozenForest:
         """``(n_trees, n_rows, k)``: each tree's value at the leaf each row reaches."""
         a = self._a
         X32 = np.asarray(X, dtype=np.float32)
-        rows = np.arange(X32.shape[0])
-        offsets = a["offsets"]
-        out = np.empty((offsets.size - 1, X32.shape[0], a["value"].shape[1]))
-        for t in range(offsets.size - 1):
-            base = int(offsets[t])
-            node = np.full(X32.shape[0], base, dtype=np.int64)
-            while True:
-                left = a["left"][node]
-                inner = left != -1
-                if not inner.any():
-                    break
-                x = X32[rows, np.where(inner, a["feature"][node], 0)].astype(float)
-                go_left = np.where(
-                    np.isnan(x), a["missing_left"][node] == 1, x <= a["threshold"][node]
-                )
-                child = np.where(go_left, left, a["right"][node]).astype(np.int64) + base
-                node = np.where(inner, child, node)
-            out[t] = a["value"][node]
-        return out
+        n_rows = X32.shape[0]
+        offsets = a["offsets"].astype(np.int64)
+        n_trees = offsets.size - 1
+        # Every (tree, row) pair walks down its tree together with the others: one step
+        # of all of them per level, rather than each tree's walk in turn.
+        base = np.repeat(offsets[:-1], n_rows)
+        row = np.tile(np.arange(n_rows), n_trees)
+        node = base.copy()
+        walking = np.arange(node.size)
+        while walking.size:
+            at = node[walking]
+            left = a["left"][at]
+            inner = left != -1
+            walking, at, left = walking[inner], at[inner], left[inner]
+            if not walking.size:
+                break
+            x = X32[row[walking], a["feature"][at]].astype(float)
+            go_left = np.where(np.isnan(x), a["missing_left"][at] == 1, x <= a["threshold"][at])
+            child = np.where(go_left, left, a["right"][at]).astype(np.int64)
+            node[walking] = child + base[walking]
+        return a["value"][node].reshape(n_trees, n_rows, a["value"].shape[1])
 
     def predict_per_tree(self, X: np.ndarray) -> np.ndarray:
         """``(n_trees, n_rows)`` predictions of a regressor's trees."""

@@ -77,9 +77,8 @@ def _study_final_ranks(
 ) -> dict[tuple[str, int], tuple[float | None, Experience]]:
     """:meth:`MetaModelTrainer.final_ranks` of one study."""
 
-    def fidelity(e: Experience) -> tuple[float, int]:
-        return (e.result.fidelity.fraction, e.result.fidelity.epochs)
-
+    # Each evaluation's fidelity as a tuple, once (a prior holds tens of thousands).
+    fid = {id(e): (e.result.fidelity.fraction, e.result.fidelity.epochs) for e in exps}
     complete = [
         e
         for e in exps
@@ -87,23 +86,25 @@ def _study_final_ranks(
     ]
     if not complete:
         return {}
-    level = {fid: i for i, fid in enumerate(sorted({fidelity(e) for e in complete}))}
+    level = {f: i for i, f in enumerate(sorted({fid[id(e)] for e in complete}))}
     # Each trial is judged on its highest fidelity; a failure anywhere fails it.
     judged_on: dict[int, Experience] = {}
+    judged_level: dict[int, int] = {}
     for e in complete:
-        held = judged_on.get(e.trial)
-        if held is None or level[fidelity(e)] > level[fidelity(held)]:
+        at = level[fid[id(e)]]
+        if at > judged_level.get(e.trial, -1):
             judged_on[e.trial] = e
+            judged_level[e.trial] = at
     failures = {e.trial: e for e in exps if e.result.status is EvaluationStatus.FAILED}
     # Successive halving's order holds within one bracket, where every trial started on
     # the lowest fidelity. Elsewhere only the trials on the top fidelity (and failed
     # ones) are ranked.
     lowest = min(level, key=level.__getitem__)
-    started_lowest = {e.trial for e in exps if fidelity(e) == lowest}
+    started_lowest = {e.trial for e in exps if fid[id(e)] == lowest}
     halving = all(e.halving for e in exps) and started_lowest == {e.trial for e in exps}
     if not halving:
         top_level = len(level) - 1
-        judged_on = {t: e for t, e in judged_on.items() if level[fidelity(e)] == top_level}
+        judged_on = {t: e for t, e in judged_on.items() if judged_level[t] == top_level}
         exps = [e for e in exps if e.trial in judged_on or e.trial in failures]
     # A configuration's trials are its replicates (one trial in most studies).
     replicates: dict[Any, set[int]] = defaultdict(set)
@@ -115,13 +116,10 @@ def _study_final_ranks(
         if any(t in failures or t not in judged_on for t in trials):
             keys.append(None)
             continue
-        top = max(level[fidelity(judged_on[t])] for t in trials)
-        scores = [
-            float(judged_on[t].result.score or 0.0)
-            for t in trials
-            if level[fidelity(judged_on[t])] == top
-        ]
-        keys.append((top, float(np.mean(scores))))
+        top = max(judged_level[t] for t in trials)
+        scores = [float(judged_on[t].result.score or 0.0) for t in trials if judged_level[t] == top]
+        # Summed exactly: the mean of the same scores does not depend on their order.
+        keys.append((top, math.fsum(scores) / len(scores)))
     # Percentile ranks among the configurations (replicates count once).
     position = {k: i for i, k in enumerate(sorted({k for k in keys if k is not None}))}
     ranks = _quantiles([None if k is None else float(position[k]) for k in keys])
