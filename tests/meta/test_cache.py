@@ -44,6 +44,20 @@ def test_a_frozen_forest_predicts_exactly_what_the_forest_did() -> None:
     assert np.array_equal(again.predict_per_tree(test), per_tree)
 
 
+def test_a_frozen_forest_walks_many_rows_in_blocks_to_the_same_leaves(monkeypatch) -> None:
+    from llp.meta import _frozen
+
+    rng = np.random.default_rng(1)
+    X = inputs(rng, 300)
+    regressor = RandomForestRegressor(n_estimators=7, random_state=0).fit(X, X[:, 1] > 0)
+    frozen = FrozenForest.from_sklearn(regressor)
+    whole = frozen.leaf_values(X)
+    monkeypatch.setattr(_frozen, "_PAIRS_AT_ONCE", 7 * 64)  # blocks of 64 rows, one of 44
+    assert np.array_equal(frozen.leaf_values(X), whole)
+    monkeypatch.setattr(_frozen, "_PAIRS_AT_ONCE", 1)  # one row at a time
+    assert np.array_equal(frozen.leaf_values(X[:5]), whole[:, :5])
+
+
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
@@ -90,6 +104,32 @@ def test_a_fit_is_read_back_from_disk_by_a_new_process(monkeypatch, tmp_path) ->
     x = first.dataset_vector(make_meta_features(0.4), "mlp")[None, :]
     assert first.predictor_.predict_configs(x) == second.predictor_.predict_configs(x)
     assert second.skipped_rows_ == first.skipped_rows_
+    # The final ranks come back with the fit, each with its own evaluation.
+    rank = trainer_module._study_final_ranks
+    monkeypatch.setattr(trainer_module, "_study_final_ranks", no_fit)
+    read_back = second.final_ranks()
+    monkeypatch.setattr(trainer_module, "_study_final_ranks", rank)
+    ranked = MetaModelTrainer(SPACE).add(exps).final_ranks()
+    assert read_back == ranked and list(read_back) == list(ranked)
+    own = {id(e) for e in second.experiences}
+    assert all(id(exp) in own for _, exp in read_back.values())
+
+
+def test_final_ranks_that_do_not_fit_the_experiences_are_ranked_anew() -> None:
+    exps = make_experiences([0.3, 0.5], n_configs=6, seed=3)
+    trainer = MetaModelTrainer(SPACE).add(exps)
+    positions, ranks = trainer._rank_table()
+    expected = trainer.final_ranks()
+    for bad in (
+        (positions + len(exps), ranks),  # beyond the experiences
+        (positions, ranks + 2.0),  # not a rank
+        (positions[:-1], ranks),  # the arrays disagree
+        (np.zeros_like(positions), ranks),  # one evaluation for every entry
+    ):
+        fresh = MetaModelTrainer(SPACE).add(exps)
+        fresh._use_rank_table(*bad)
+        assert fresh._ranks_memo is None
+        assert fresh.final_ranks() == expected
 
 
 def test_other_experiences_are_another_fit(monkeypatch, tmp_path) -> None:

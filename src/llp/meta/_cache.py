@@ -5,9 +5,11 @@ and every ``llp predict`` fits the same ones from the same experiences. After a 
 :class:`~llp.meta.MetaModelTrainer` writes its models here, keyed by a digest of
 everything the fit depends on (the experiences, the settings, llp's cache format and
 scikit-learn's version); a later process with the same key reads them back instead of
-fitting. What is stored is plain arrays (:class:`~llp.meta._frozen.FrozenForest`) and
-JSON in one ``.npz`` file, read with ``allow_pickle=False`` and checked on read; a file
-that cannot be read is ignored (the models are fitted again and the file replaced).
+fitting, and the experiences' final ranks with them (ranking every study of the prior
+again took more time than reading the models back). What is stored is plain arrays
+(:class:`~llp.meta._frozen.FrozenForest`, the ranks) and JSON in one ``.npz`` file, read
+with ``allow_pickle=False`` and checked on read; a file that cannot be read is ignored
+(the models are fitted again and the file replaced).
 
 Where: the cache folder of :mod:`llp._cache` (``$LLP_CACHE_DIR``; empty turns it off). At most
 :data:`MAX_ENTRIES` fits are kept, the least recently used dropped first. The cache is an
@@ -31,8 +33,8 @@ from llp.meta._frozen import ARRAY_NAMES, FrozenForest
 if TYPE_CHECKING:
     from llp.space import SearchSpace
 
-#: Version of the file layout (part of every key).
-FORMAT = 1
+#: Version of the file layout (part of every key). 2: with the final ranks.
+FORMAT = 2
 #: Fits kept at most.
 MAX_ENTRIES = 8
 
@@ -49,13 +51,15 @@ def save(
     predictor: HyperparameterPredictor | None,
     surrogate: PerformanceSurrogate | None,
     skipped: Mapping[str, int],
+    ranks: tuple[np.ndarray, np.ndarray],
 ) -> Path | None:
-    """Write one fit; returns its file, or ``None`` when the cache is off or cannot be
-    written (never raises for that)."""
+    """Write one fit, with the final ranks of the experiences it was fitted on
+    (``MetaModelTrainer._rank_table``); returns its file, or ``None`` when the cache is
+    off or cannot be written (never raises for that)."""
     folder = cache_dir()
     if folder is None:
         return None
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {"r.position": ranks[0], "r.rank": ranks[1]}
     meta: dict[str, Any] = {"format": FORMAT, "key": key, "skipped": dict(skipped)}
     if predictor is not None:
         models: list[dict[str, Any]] = []
@@ -84,8 +88,17 @@ def save(
 
 def load(
     key: str, space: SearchSpace
-) -> tuple[HyperparameterPredictor | None, PerformanceSurrogate | None, dict[str, int]] | None:
-    """The fit stored under ``key``, or ``None`` when there is none or it cannot be read."""
+) -> (
+    tuple[
+        HyperparameterPredictor | None,
+        PerformanceSurrogate | None,
+        dict[str, int],
+        tuple[np.ndarray, np.ndarray],
+    ]
+    | None
+):
+    """The fit stored under ``key`` (what :func:`save` was given), or ``None`` when there
+    is none or it cannot be read."""
     folder = cache_dir()
     if folder is None:
         return None
@@ -100,10 +113,13 @@ def load(
         predictor = _predictor(meta.get("predictor"), arrays, space)
         surrogate = _surrogate(meta.get("surrogate"), arrays)
         skipped = {str(k): int(v) for k, v in dict(meta.get("skipped", {})).items()}
+        ranks = (arrays["r.position"], arrays["r.rank"])
+        if ranks[0].dtype.kind != "i" or ranks[1].dtype.kind != "f":
+            raise TypeError("final ranks of another type")
     except UNREADABLE:
         return None  # a damaged or foreign file: fitted again and replaced
     touch(path)
-    return predictor, surrogate, skipped
+    return predictor, surrogate, skipped, ranks
 
 
 def _forest(arrays: Mapping[str, np.ndarray], prefix: str, n_features_in: int) -> FrozenForest:

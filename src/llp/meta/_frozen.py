@@ -32,6 +32,10 @@ ARRAY_NAMES = (
 )
 
 
+#: (tree, row) pairs :meth:`FrozenForest.leaf_values` walks at once.
+_PAIRS_AT_ONCE = 1 << 20
+
+
 class FrozenForest:
     """The trees of a fitted ``RandomForestRegressor`` (one output) or
     ``RandomForestClassifier``, for prediction only.
@@ -134,6 +138,15 @@ class FrozenForest:
         n_rows = X32.shape[0]
         offsets = a["offsets"].astype(np.int64)
         n_trees = offsets.size - 1
+        rows_at_once = max(1, _PAIRS_AT_ONCE // max(n_trees, 1))
+        if n_rows > rows_at_once:  # a few arrays of (tree, row) pairs in memory at most
+            return np.concatenate(
+                [
+                    self.leaf_values(X32[start : start + rows_at_once])
+                    for start in range(0, n_rows, rows_at_once)
+                ],
+                axis=1,
+            )
         # Every (tree, row) pair walks down its tree together with the others: one step
         # of all of them per level, rather than each tree's walk in turn.
         base = np.repeat(offsets[:-1], n_rows)

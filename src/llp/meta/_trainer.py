@@ -28,8 +28,9 @@ from llp.meta._experience import (
 from llp.space import SearchSpace, canonical_config_json
 from llp.training import Curve, EvaluationResult, EvaluationStatus
 
-#: Fitted (predictor, surrogate) pairs by the digest of what they were fitted on.
-_FIT_CACHE: dict[str, tuple[Any, Any, dict[str, int]]] = {}
+#: Fits (predictor, surrogate, rows skipped, final ranks) by the digest of what they were
+#: fitted on.
+_FIT_CACHE: dict[str, tuple[Any, Any, dict[str, int], tuple[np.ndarray, np.ndarray]]] = {}
 _FIT_CACHE_SIZE = 4
 #: Studies a configuration must have been measured in for its mean rank to make it a
 #: default for new datasets (:meth:`MetaModelTrainer.prior_candidates`).
@@ -536,6 +537,35 @@ class MetaModelTrainer:
         keep = self._readable(Xa, Ya, "predictor")
         return Xa[keep], Ya[keep], np.array(w)[keep]
 
+    def _rank_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`final_ranks` as two arrays, kept with a fit (whose key fixes the
+        experiences and their order): the position in :attr:`experiences` of each
+        entry's evaluation, and its rank (NaN: failed)."""
+        position = {id(e): i for i, e in enumerate(self.experiences)}
+        ranks = self.final_ranks()
+        return (
+            np.array([position[id(e)] for _, e in ranks.values()], dtype=np.int64),
+            np.array([math.nan if r is None else r for r, _ in ranks.values()], dtype=float),
+        )
+
+    def _use_rank_table(self, positions: np.ndarray, ranks: np.ndarray) -> None:
+        """:meth:`final_ranks` from :meth:`_rank_table`'s arrays, instead of ranking every
+        study again (most of a warm ``llp predict``'s time after reading the prior). A
+        table that does not fit these experiences is ignored: they are ranked anew."""
+        exps = self.experiences
+        if (
+            positions.shape != ranks.shape
+            or (positions.size and (positions.min() < 0 or positions.max() >= len(exps)))
+            or (np.abs(ranks[~np.isnan(ranks)] - 0.5) > 0.5).any()
+        ):
+            return
+        table: dict[tuple[str, int], tuple[float | None, Experience]] = {}
+        for at, rank in zip(positions.tolist(), ranks.tolist(), strict=True):
+            exp = exps[at]
+            table[(exp.study, exp.trial)] = (None if math.isnan(rank) else rank, exp)
+        if len(table) == len(positions):
+            self._ranks_memo = ((id(exps), len(exps)), table)
+
     def _readable(self, X: np.ndarray, Y: np.ndarray, model: str) -> np.ndarray:
         """Rows the models can read: no value beyond float32's range (a stored record
         from an old import or another tool may hold one; it would break every fit).
@@ -556,7 +586,8 @@ class MetaModelTrainer:
         the same settings are reused: within the process (a few recent fits are kept)
         and across processes, from the cache on disk (:mod:`llp.meta._cache`; its folder
         is ``$LLP_CACHE_DIR``, empty to turn it off). Studies that share a prior pay for
-        it once.
+        it once. The experiences' :meth:`final_ranks` are kept with the fit and read back
+        with it.
         """
         from llp.meta import _cache
 
@@ -564,10 +595,16 @@ class MetaModelTrainer:
         cached = _FIT_CACHE.get(key) or _cache.load(key, self.space)
         if cached is None:
             self._fit_uncached()
-            cached = (self.predictor_, self.surrogate_, dict(self.skipped_rows_))
+            cached = (
+                self.predictor_,
+                self.surrogate_,
+                dict(self.skipped_rows_),
+                self._rank_table(),
+            )
             _cache.save(key, *cached)
-        self.predictor_, self.surrogate_, skipped = cached
+        self.predictor_, self.surrogate_, skipped, ranks = cached
         self.skipped_rows_ = dict(skipped)
+        self._use_rank_table(*ranks)
         _FIT_CACHE[key] = cached
         while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
             _FIT_CACHE.pop(next(iter(_FIT_CACHE)))
