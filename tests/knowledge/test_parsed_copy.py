@@ -195,3 +195,19 @@ def test_the_shipped_knowledge_comes_back_the_same_from_its_copy(
     _new_process()
     _no_parsing(monkeypatch)
     _same(read_corpus(SHIPPED_CORPUS_PATH), parsed)
+
+
+def test_a_corpus_read_names_its_records_by_the_file_s_bytes(
+    make_corpus_file: Callable[..., Path], cache: Path
+) -> None:
+    from llp.meta import _trainer
+
+    path = make_corpus_file()
+    for _ in range(2):  # parsed, then from the parsed copy
+        _new_process()
+        corpus = read_corpus(path)
+        entries = [_trainer._NAMED[id(e)] for e in corpus.experiences]
+        assert all(e is x for (e, _, _), x in zip(entries, corpus.experiences, strict=True))
+        assert [p for _, _, p in entries] == list(range(len(corpus.experiences)))
+        (source,) = {s for _, s, _ in entries}
+        assert _trainer._NAMED_SOURCES[source] == f"knowledge-file/{_parsed.file_key(path)}"

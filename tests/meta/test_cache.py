@@ -213,3 +213,44 @@ def test_only_the_most_recent_fits_are_kept(monkeypatch, tmp_path) -> None:
     for f in (0.3, 0.4, 0.5):
         fitted(make_experiences([0.2, f], n_configs=10, seed=6))
     assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+@pytest.fixture
+def no_named(monkeypatch):
+    """A process that has named no experiences yet."""
+    monkeypatch.setattr(trainer_module, "_NAMED", {})
+    monkeypatch.setattr(trainer_module, "_NAMED_SOURCES", {})
+
+
+def test_named_experiences_enter_the_fit_key_by_name_and_position(no_named) -> None:
+    exps = make_experiences([0.3, 0.5], n_configs=6, seed=3)
+
+    def key(records) -> str:
+        return MetaModelTrainer(SPACE).add(records)._fit_key()
+
+    plain = key(exps)
+    trainer_module.name_experiences(exps, "file-a")
+    named = key(exps)
+    assert key(exps) == named != plain
+    # Another subset, order or mix is another key.
+    assert len({named, key(exps[:-1]), key(exps[::-1]), key(exps[1:] + exps[:1])}) == 4
+    # Copies are not the named objects: digested whole, as before naming.
+    assert key([dataclasses.replace(e) for e in exps]) == plain
+    # An edited record is digested whole, so the edit changes the key.
+    edited = key([*exps[:-1], dataclasses.replace(exps[-1], trial=99)])
+    unnamed = [dataclasses.replace(e) for e in exps]
+    assert edited not in (named, key(exps[:-1]), plain)
+    assert edited == key([*exps[:-1], dataclasses.replace(unnamed[-1], trial=99)])
+    # The same objects named by another digest (another file): another key.
+    trainer_module.name_experiences(exps, "file-b")
+    assert key(exps) != named
+
+
+def test_only_the_last_named_sources_are_kept(no_named) -> None:
+    batches = [make_experiences([0.3], n_configs=3, seed=i) for i in range(6)]
+    for i, batch in enumerate(batches):
+        trainer_module.name_experiences(batch, f"file-{i}")
+    kept = trainer_module._NAMED_SOURCES_KEPT
+    assert list(trainer_module._NAMED_SOURCES.values()) == [f"file-{i}" for i in range(6 - kept, 6)]
+    assert all(id(e) not in trainer_module._NAMED for e in batches[0])
+    assert all(trainer_module._NAMED[id(e)][0] is e for e in batches[-1])

@@ -620,6 +620,7 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> Corpus:
     # The key holds the modification time and size: a rewritten file is read again.
     # Across processes, the parsed copy on disk is keyed by the file's bytes.
     from llp.knowledge import _parsed
+    from llp.meta._trainer import name_experiences
 
     file = Path(path)
     key = _parsed.file_key(file)
@@ -627,6 +628,8 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> Corpus:
     if corpus is None:
         corpus = _Reader(file).read()
         _parsed.save(corpus, key)
+    # The file's bytes name its records: a meta-model's key names them by that digest.
+    name_experiences(corpus.experiences, f"knowledge-file/{key}")
     return corpus
 
 

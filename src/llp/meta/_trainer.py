@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,35 @@ _FIT_CACHE_SIZE = 4
 #: Studies a configuration must have been measured in for its mean rank to make it a
 #: default for new datasets (:meth:`MetaModelTrainer.prior_candidates`).
 MIN_SUPPORT = 3
+
+#: Experiences whose content a digest already names (:func:`name_experiences`), by id:
+#: ``(experience, source, position)``. Holding the experiences keeps their ids theirs.
+_NAMED: dict[int, tuple[Experience, int, int]] = {}
+#: The digest of each named source, by number; at most :data:`_NAMED_SOURCES_KEPT` kept.
+_NAMED_SOURCES: dict[int, str] = {}
+_NAMED_SOURCES_KEPT = 4
+_NAMING = threading.Lock()
+
+
+def name_experiences(experiences: Sequence[Experience], digest: str) -> None:
+    """Declare that ``digest`` names the content of ``experiences``, in their order (a
+    knowledge file's records, by the digest of the file's bytes: the same bytes give the
+    same records). The fit's key (:meth:`MetaModelTrainer.fit`) then names each of these
+    objects by the digest and its position, instead of digesting all it holds (most of
+    that key's time on the shipped prior). A record that is not one of these very
+    objects (a copy, an edited one) is digested whole, as before. The last
+    :data:`_NAMED_SOURCES_KEPT` sources are kept."""
+    with _NAMING:
+        source = max(_NAMED_SOURCES, default=-1) + 1
+        _NAMED_SOURCES[source] = str(digest)
+        for position, exp in enumerate(experiences):
+            _NAMED[id(exp)] = (exp, source, position)
+        while len(_NAMED_SOURCES) > _NAMED_SOURCES_KEPT:
+            oldest = min(_NAMED_SOURCES)
+            del _NAMED_SOURCES[oldest]
+            for key in [k for k, (_, src, _) in _NAMED.items() if src == oldest]:
+                del _NAMED[key]
+
 
 _LANDSCAPE_COLUMNS = [i for i, n in enumerate(TRAINING_FEATURES) if n.startswith("landscape_")]
 
@@ -656,7 +686,15 @@ class MetaModelTrainer:
 
         whole: list[tuple[int, ...]] = []
         real: list[tuple[float, ...]] = []
-        for exp in self.experiences:
+        # Named experiences (name_experiences) enter as (position here, source, position
+        # there), their sources as digests, in the order they are first met.
+        named: list[tuple[int, int, int]] = []
+        sources: dict[int, int] = {}
+        for here, exp in enumerate(self.experiences):
+            known = _NAMED.get(id(exp))
+            if known is not None and known[0] is exp and known[1] in _NAMED_SOURCES:
+                named.append((here, sources.setdefault(known[1], len(sources)), known[2]))
+                continue
             result = exp.result
             curve = result.curve
             losses = (
@@ -666,6 +704,7 @@ class MetaModelTrainer:
             )
             whole.append(
                 (
+                    here,
                     at(exp.dataset),
                     at(exp.study),
                     exp.trial,
@@ -689,6 +728,8 @@ class MetaModelTrainer:
                     losses[-1] if losses else math.nan,
                 )
             )
+        digest.update(repr([_NAMED_SOURCES[source] for source in sources]).encode())
+        digest.update(np.array(named, dtype=np.int64).tobytes())
         digest.update(np.array(whole, dtype=np.int64).tobytes())
         digest.update(np.array(real, dtype=np.float64).tobytes())
         digest.update(repr(list(index)).encode())
@@ -937,7 +978,7 @@ class MetaModelTrainer:
         return chosen
 
 
-__all__ = ["MODEL_FAMILIES", "MetaModelTrainer", "Suggestion"]
+__all__ = ["MODEL_FAMILIES", "MetaModelTrainer", "Suggestion", "name_experiences"]
 
 
 def _greedy_order(
