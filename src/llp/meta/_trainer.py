@@ -728,6 +728,8 @@ class MetaModelTrainer:
                     losses[-1] if losses else math.nan,
                 )
             )
+        # The counts first: the arrays' bytes follow one another undelimited.
+        digest.update(repr((len(named), len(whole))).encode())
         digest.update(repr([_NAMED_SOURCES[source] for source in sources]).encode())
         digest.update(np.array(named, dtype=np.int64).tobytes())
         digest.update(np.array(whole, dtype=np.int64).tobytes())
