@@ -624,7 +624,7 @@ class MetaModelTrainer:
         key = self._fit_key()
         cached = _FIT_CACHE.get(key) or _cache.load(key, self.space)
         if cached is None:
-            self._fit_uncached()
+            self._fit_uncached()  # ranks the experiences too
             cached = (
                 self.predictor_,
                 self.surrogate_,
@@ -632,9 +632,10 @@ class MetaModelTrainer:
                 self._rank_table(),
             )
             _cache.save(key, *cached)
-        self.predictor_, self.surrogate_, skipped, ranks = cached
+        else:
+            self._use_rank_table(*cached[3])
+        self.predictor_, self.surrogate_, skipped, _ = cached
         self.skipped_rows_ = dict(skipped)
-        self._use_rank_table(*ranks)
         _FIT_CACHE[key] = cached
         while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
             _FIT_CACHE.pop(next(iter(_FIT_CACHE)))
