@@ -96,7 +96,7 @@ def test_the_answer_after_each_evaluation_is_stored_once(storage: str) -> None:
                 s, [DecisionRecord(0, "proposed", "r", "w", fraction=1.5)]
             ),
             ValueError,
-            r"'fraction' parameter .* must be in \(0, 1\] or None",
+            r"'fraction' parameter .* must be a finite number > 0 and <= 1, or None. Got 1.5",
         ),
         (
             lambda kb, s: kb.record_decisions(s, [DecisionRecord(0, "exploded", "r", "w")]),
@@ -145,7 +145,8 @@ def test_the_answer_after_each_evaluation_is_stored_once(storage: str) -> None:
                 s, after=(0, 0.5, 2), answer=NewAnswer(0, 0.5, 2, rule="r\x00", note="n")
             ),
             ValueError,
-            r"'rule' parameter .* must not contain NUL",
+            r"'rule' parameter .* must be a str \(a text that is not blank and holds no NUL "
+            r"character\) of at most 1000 characters",
         ),
         (lambda kb, s: kb.decisions("nope"), KeyError, r"no study called 'nope'"),
     ],

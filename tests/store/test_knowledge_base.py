@@ -25,6 +25,7 @@ from llp.store import (
     StudyRecord,
 )
 from llp.store._codec import STORED_RESULT_FIELDS
+from llp.store._file_records import MAX_MAGNITUDE
 from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fidelity
 
 from .conftest import DEFAULT_CONFIG, raw_engine, result_fields
@@ -439,8 +440,8 @@ def test_counts_and_find_evaluation_of_nothing(kb: KnowledgeBase, make_study: Ma
                 study.id, trial_number=0, config=r.config, result=r, reason="a\x00b"
             ),
             ValueError,
-            r"The 'reason' parameter of KnowledgeBase.record_evaluation must not contain "
-            r"NUL characters",
+            r"The 'reason' parameter of KnowledgeBase.record_evaluation must be a str \(a text "
+            r"without NUL characters\) of at most 1000000 characters. Got 'a\\x00b' instead",
         ),
         (
             lambda kb, study, r: kb.record_evaluation(
@@ -572,8 +573,8 @@ def test_non_finite_scalar_results_are_refused(
     result = make_result(**{field: math.nan})
     with pytest.raises(
         ValueError,
-        match=rf"The 'result' parameter of KnowledgeBase.record_evaluation has a non-finite "
-        rf"{field} \(nan\); the knowledge base stores finite numbers only",
+        match=rf"The 'result.{field}' parameter of KnowledgeBase.record_evaluation must be a "
+        rf"finite number >= 0 and <= 1e\+09. Got nan instead",
     ):
         record(kb, make_study(), result)
 
@@ -581,11 +582,18 @@ def test_non_finite_scalar_results_are_refused(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"cost": 1e308}, r"has cost 1e\+308; it must lie in \[0, 1e\+09\]"),
-        ({"probe_cost": -1.0}, r"has probe_cost -1\.0; it must lie in \[0, 1e\+09\]"),
-        ({"score": 17.0}, r"has an accuracy score 17\.0; it must lie in \[0, 1\]"),
-        ({"seed": 2**64}, r"has seed 18446744073709551616; it must lie in"),
-        ({"n_train": -1}, r"has n_train -1; it must lie in \[0, "),
+        (
+            {"cost": 1e308},
+            r"'result.cost' .* must be a finite number >= 0 and <= 1e\+09. Got 1e\+308",
+        ),
+        (
+            {"probe_cost": -1.0},
+            r"'result.probe_cost' .* must be a finite number >= 0 and <= 1e\+09",
+        ),
+        ({"score": 17.0}, r"'result.score' .* must lie in \[0, 1\] for an accuracy. Got 17.0"),
+        ({"seed": 2**64}, r"'result.seed' .* must be an int >= -9223372036854775808 and <= 9223"),
+        ({"n_train": -1}, r"'result.n_train' .* must be an int >= 0 and <= 9223372036854775807"),
+        ({"objective": "val_loss", "score": -1e31}, r"'result.score' .* >= -1e\+30 and <= 1e\+30"),
     ],
 )
 def test_values_an_import_would_refuse_are_refused_by_the_api_too(
@@ -693,11 +701,12 @@ def _results(draw: st.DrawFn) -> EvaluationResult:
         for e in range(1, n_points + 1)
     )
     objective = draw(st.sampled_from(["val_accuracy", "val_loss"]))
-    # What the store accepts: an accuracy in [0, 1], costs and times in [0, 1e9].
+    # What the store accepts: an accuracy in [0, 1], any other score of magnitude at most
+    # MAX_MAGNITUDE (as an import does), costs and times in [0, 1e9].
     scores = (
         st.floats(0.0, 1.0)
         if objective == "val_accuracy"
-        else st.floats(allow_nan=False, allow_infinity=False)
+        else st.floats(-MAX_MAGNITUDE, MAX_MAGNITUDE)
     )
     return EvaluationResult(
         config=draw(_configs),

@@ -22,14 +22,14 @@ from llp._decisions import DECISION_ACTIONS
 from llp.space import canonical_config_json
 from llp.store._file_records import (
     CURVE_FIELDS,
-    MAX_COST,
-    MAX_INT,
     MAX_INT32,
-    MAX_MAGNITUDE,
     MAX_TEXT,
     DatasetRecord,
     EvaluationRecord,
+    ExportAnswer,
+    ExportDecision,
     ExportEvaluation,
+    check_declared,
     field_names,
     float_from_json,
     floats,
@@ -222,59 +222,63 @@ def check_text(name: str, value: Any, *, owner: str, optional: bool = False) -> 
     return value
 
 
-def _check_finite(name: str, value: float, owner: str) -> None:
-    if not math.isfinite(value):
-        raise ValueError(
-            f"The 'result' parameter of {owner} has a non-finite {name} ({value!r}); "
-            "the knowledge base stores finite numbers only in its scalar columns "
-            "(SQLite would turn NaN into NULL)."
-        )
-
-
-def _check_range(name: str, value: float, low: float, high: float, owner: str) -> None:
-    if not low <= value <= high:
-        raise ValueError(
-            f"The 'result' parameter of {owner} has {name} {value!r}; it must lie in "
-            f"[{low:g}, {high:g}]."
-        )
+#: The ``result`` fields an evaluation's row checks against the declared schema
+#: (:class:`llp.store._file_records.ExportEvaluation`), named as the API gives them.
+_RESULT_FIELDS = (
+    "cost",
+    "seconds",
+    "train_seconds",
+    "probe_cost",
+    "score",
+    "n_train",
+    "seed",
+    "failure_reason",
+    "traceback",
+)
 
 
 def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
     """The ``evaluations`` columns that come from ``item`` (no ids, no bookkeeping),
-    checked: scalars finite, costs and times in [0, :data:`MAX_COST`], an accuracy in
-    [0, 1], integers within 64 bits (the same rules an import applies)."""
+    checked by the declared schema of an exported evaluation
+    (:class:`llp.store._file_records.ExportEvaluation`: the same rules an import applies;
+    scalars finite, costs and times in [0, ``MAX_COST``], integers within their columns),
+    and an accuracy in [0, 1]."""
     r = item.result
     if not isinstance(r, EvaluationResult):
         raise TypeError(
             f"The 'result' parameter of {owner} must be an EvaluationResult. "
             f"Got {type(r).__name__} instead."
         )
-    for name in ("cost", "seconds", "train_seconds", "probe_cost"):
-        _check_finite(name, float(getattr(r, name)), owner)
-        _check_range(name, float(getattr(r, name)), 0.0, MAX_COST, owner)
-    if r.score is not None:
-        _check_finite("score", float(r.score), owner)
-        if r.objective == "val_accuracy":
-            _check_range("an accuracy score", float(r.score), 0.0, 1.0, owner)
-    _check_range("n_train", int(r.n_train), 0, MAX_INT, owner)
-    _check_range("epochs", int(r.fidelity.epochs), 1, MAX_INT32, owner)
-    _check_range("seed", int(r.seed), -MAX_INT - 1, MAX_INT, owner)
-    check_text("reason", item.reason, owner=owner)
-    check_text("result.failure_reason", r.failure_reason, owner=owner, optional=True)
-    check_text("result.traceback", r.traceback, owner=owner, optional=True)
+    values = check_declared(
+        ExportEvaluation,
+        {
+            **{name: getattr(r, name) for name in _RESULT_FIELDS},
+            "epochs": r.fidelity.epochs,
+            "bracket": item.bracket,
+            "rung": item.rung,
+            "reason": item.reason,
+        },
+        owner=owner,
+        names={name: f"result.{name}" for name in (*_RESULT_FIELDS, "epochs")},
+    )
+    if r.score is not None and r.objective == "val_accuracy" and not 0.0 <= r.score <= 1.0:
+        raise ValueError(
+            f"The 'result.score' parameter of {owner} must lie in [0, 1] for an accuracy. "
+            f"Got {r.score!r} instead."
+        )
     # `+ 0.0` turns -0.0 into 0.0: SQLite stores an integral REAL as an integer and
     # would drop the sign, so every backend drops it (the numbers compare equal).
     return {
         "fraction": float(r.fidelity.fraction),
-        "epochs": int(r.fidelity.epochs),
+        "epochs": values["epochs"],
         "status": r.status.value,
-        "score": None if r.score is None else float(r.score) + 0.0,
+        "score": None if values["score"] is None else float(values["score"]) + 0.0,
         "objective": str(r.objective),
-        "cost": float(r.cost) + 0.0,
-        "seconds": float(r.seconds) + 0.0,
-        "train_seconds": float(r.train_seconds) + 0.0,
-        "n_train": int(r.n_train),
-        "seed": int(r.seed),
+        "cost": float(values["cost"]) + 0.0,
+        "seconds": float(values["seconds"]) + 0.0,
+        "train_seconds": float(values["train_seconds"]) + 0.0,
+        "n_train": values["n_train"],
+        "seed": values["seed"],
         "curve": dumps_json(
             json_floats(
                 {name: [getattr(point, name) for point in r.curve] for name in CURVE_FIELDS}
@@ -285,12 +289,12 @@ def evaluation_row(item: NewEvaluation, *, owner: str) -> dict[str, Any]:
         "landscape": dumps_json(
             json_floats(dict(r.landscape)), name="result.landscape", owner=owner
         ),
-        "probe_cost": float(r.probe_cost) + 0.0,
-        "failure_reason": r.failure_reason,
-        "traceback": r.traceback,
-        "bracket": int(item.bracket),
-        "rung": int(item.rung),
-        "reason": item.reason,
+        "probe_cost": float(values["probe_cost"]) + 0.0,
+        "failure_reason": values["failure_reason"],
+        "traceback": values["traceback"],
+        "bracket": values["bracket"],
+        "rung": values["rung"],
+        "reason": values["reason"],
     }
 
 
@@ -316,63 +320,41 @@ def bounded_int(name: str, value: Any, owner: str, *, low: int) -> int:
     return number
 
 
-def _optional_int(name: str, value: Any, owner: str, *, low: int) -> int | None:
-    return None if value is None else bounded_int(name, value, owner, low=low)
-
-
-def _optional_float(name: str, value: Any, owner: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"The '{name}' parameter of {owner} must be a finite number or None. "
-            f"Got {value!r} instead."
-        )
-    value = float(value)
-    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be a finite number of magnitude at "
-            f"most {MAX_MAGNITUDE:g}, or None. Got {value!r} instead."
-        )
-    return value
-
-
 def decision_row(item: DecisionRecord, *, owner: str) -> dict[str, Any]:
     """The ``decisions`` columns of ``item`` (without ``study_id`` and ``created_at``),
-    checked: texts without NUL, ints in range, numbers finite or None."""
-    row: dict[str, Any] = {
-        "sequence": bounded_int("sequence", item.sequence, owner, low=0),
-        "bracket": bounded_int("bracket", item.bracket, owner, low=0),
-        "trial_number": _optional_int("trial_number", item.trial_number, owner, low=0),
-        "rung": _optional_int("rung", item.rung, owner, low=0),
-        "epochs": _optional_int("epochs", item.epochs, owner, low=1),
-        "source": check_text("source", item.source, owner=owner, optional=True),
-    }
-    for name in ("action", "rule", "reason"):
-        row[name] = check_text(name, getattr(item, name), owner=owner)
-    if row["action"] not in DECISION_ACTIONS:
+    checked by the declared schema of an exported decision
+    (:class:`llp.store._file_records.ExportDecision`) and against the known actions."""
+    values = check_declared(
+        ExportDecision,
+        {
+            name: getattr(item, "trial_number" if name == "trial" else name)
+            for name in field_names(ExportDecision)
+        },
+        owner=owner,
+        names={"trial": "trial_number"},
+    )
+    if values["action"] not in DECISION_ACTIONS:
         raise ValueError(
             f"The 'action' parameter of {owner} must be one of "
-            f"{', '.join(map(repr, DECISION_ACTIONS))}. Got {row['action']!r} instead."
+            f"{', '.join(map(repr, DECISION_ACTIONS))}. Got {values['action']!r} instead."
         )
+    row = {("trial_number" if name == "trial" else name): v for name, v in values.items()}
     for name in DECISION_FLOATS:
-        row[name] = _optional_float(name, getattr(item, name), owner)
-    if row["fraction"] is not None and not 0.0 < row["fraction"] <= 1.0:
-        raise ValueError(
-            f"The 'fraction' parameter of {owner} must be in (0, 1] or None. "
-            f"Got {row['fraction']!r} instead."
-        )
+        row[name] = None if row[name] is None else float(row[name])
     return row
 
 
 def answer_row(item: NewAnswer, *, owner: str) -> dict[str, Any]:
-    """The checked ``answers`` columns of ``item`` that it gives itself."""
-    return {
-        "rule": check_text("rule", item.rule, owner=owner),
-        "note": check_text("note", item.note, owner=owner),
-        "posterior": _optional_float("posterior", item.posterior, owner),
-        "prior_weight": _optional_float("prior_weight", item.prior_weight, owner),
-    }
+    """The checked ``answers`` columns of ``item`` that it gives itself (the declared
+    schema of an exported answer, :class:`llp.store._file_records.ExportAnswer`)."""
+    values = check_declared(
+        ExportAnswer,
+        {name: getattr(item, name) for name in ("rule", "note", "posterior", "prior_weight")},
+        owner=owner,
+    )
+    for name in ("posterior", "prior_weight"):
+        values[name] = None if values[name] is None else float(values[name])
+    return values
 
 
 def differing_columns(stored: Mapping[Any, Any], new: Mapping[str, Any]) -> list[str]:

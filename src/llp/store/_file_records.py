@@ -18,10 +18,13 @@ reads them back). Format 1 of the shipped knowledge wrote ``null`` instead, read
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
+import msgspec.inspect
+import numpy as np
 
 from llp.training import Curve, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
@@ -347,6 +350,126 @@ def schema_error(exc: msgspec.ValidationError) -> str:
     return text
 
 
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(record_type: type[msgspec.Struct]) -> dict[str, Any]:
+    """Each field's declared type (:mod:`msgspec.inspect`), by field name."""
+    types = _FIELD_TYPES.get(record_type)
+    if types is None:
+        info = msgspec.inspect.type_info(record_type)
+        assert isinstance(info, msgspec.inspect.StructType)
+        types = _FIELD_TYPES[record_type] = {f.name: f.type for f in info.fields}
+    return types
+
+
+def _bounds(t: Any) -> str:
+    parts = [
+        f"{word} {bound:g}" if isinstance(bound, float) else f"{word} {bound}"
+        for word, bound in ((">", t.gt), (">=", t.ge), ("<", t.lt), ("<=", t.le))
+        if bound is not None
+    ]
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _rule(t: Any) -> str:
+    """A declared type in words (what :func:`check_declared` says a value must be)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType):
+        some = " or ".join(_rule(m) for m in t.types if not isinstance(m, mi.NoneType))
+        return some + (", or None" if any(isinstance(m, mi.NoneType) for m in t.types) else "")
+    if isinstance(t, mi.NoneType):
+        return "None"
+    if isinstance(t, mi.IntType):
+        return "an int" + _bounds(t)
+    if isinstance(t, mi.FloatType):
+        return "a finite number" + _bounds(t)
+    if isinstance(t, mi.LiteralType):
+        return "one of " + ", ".join(map(repr, t.values))
+    if isinstance(t, mi.StrType):
+        words = "a str"
+        if t.pattern is not None:
+            words += f" ({_PATTERN_WORDS.get(t.pattern, f'matching {t.pattern!r}')})"
+        if t.max_length is not None:
+            words += f" of at most {t.max_length} characters"
+        return words
+    raise TypeError(f"check_declared cannot check a field of type {t!r}")  # pragma: no cover
+
+
+def _in_bounds(t: Any, value: float) -> bool:
+    return (
+        (t.gt is None or value > t.gt)
+        and (t.ge is None or value >= t.ge)
+        and (t.lt is None or value < t.lt)
+        and (t.le is None or value <= t.le)
+    )
+
+
+def _accepts(t: Any, value: Any) -> bool | None:
+    """Whether ``value`` is of the declared type ``t`` and within its range: ``True``,
+    ``False`` (the right type, out of range) or ``None`` (the wrong type)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType):
+        verdicts = [_accepts(member, value) for member in t.types]
+        return True if True in verdicts else (False if False in verdicts else None)
+    if isinstance(t, mi.NoneType):
+        return True if value is None else None
+    if isinstance(value, bool):  # an int to Python, never one to a record
+        return None
+    if isinstance(t, mi.IntType):
+        return _in_bounds(t, value) if isinstance(value, int) else None
+    if isinstance(t, mi.FloatType):
+        if not isinstance(value, (int, float)):
+            return None
+        return math.isfinite(value) and _in_bounds(t, float(value))
+    if isinstance(value, str) and isinstance(t, (mi.StrType, mi.LiteralType)):
+        if isinstance(t, mi.LiteralType):
+            return value in t.values
+        return (t.max_length is None or len(value) <= t.max_length) and (
+            t.pattern is None or re.search(t.pattern, value) is not None
+        )
+    return None
+
+
+def check_declared(
+    record_type: type[msgspec.Struct],
+    values: Mapping[str, Any],
+    *,
+    owner: str,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``values`` (by field of ``record_type``) checked against each field's declared type
+    and range, the same rules a file's record is parsed by, for a value given through the
+    Python API; NumPy scalars become Python ones. A value of the wrong type raises
+    ``TypeError``, one out of range ``ValueError``, both naming the parameter (``names``
+    maps a field to it where the API calls it otherwise) and the rule, e.g. ``The
+    'sequence' parameter of KnowledgeBase.record_decisions must be an int >= 0 and <=
+    2147483647. Got -1 instead.``"""
+    types = _field_types(record_type)
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        parameter = (names or {}).get(name, name)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"The '{parameter}' parameter of {owner} must be valid Unicode text; lone "
+                    f"surrogates cannot be stored. Got {value!r} instead."
+                ) from exc
+        verdict = _accepts(types[name], value)
+        if verdict is not True:
+            message = (
+                f"The '{parameter}' parameter of {owner} must be {_rule(types[name])}. "
+                f"Got {value!r} instead."
+            )
+            raise (TypeError if verdict is None else ValueError)(message)
+        out[name] = value
+    return out
+
+
 def field_names(record_type: type[msgspec.Struct]) -> tuple[str, ...]:
     """The JSON keys of a record type, in declaration order (its tag not included)."""
     return tuple(f.encode_name for f in msgspec.structs.fields(record_type))
@@ -372,6 +495,7 @@ __all__ = [
     "KnowledgeRecord",
     "KnowledgeStudy",
     "NonFinite",
+    "check_declared",
     "evaluation_result",
     "field_names",
     "float_from_json",
