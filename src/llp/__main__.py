@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llp.cli import main
+from llp.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -44,6 +44,8 @@ def test_tune_stores_every_evaluation_and_prints_the_best_configuration(
         sum(e.result.cost + e.result.probe_cost for e in stored)
     )
     assert Path(tuned["report"]).is_file()
+    assert tuned["report_seconds"] > 0 and tuned["search_seconds"] > 0
+    assert any(n.startswith("report written in ") for n in tuned["notes"])
 
 
 def test_tune_records_how_the_data_was_read_so_a_later_report_can_read_it_again(
@@ -412,6 +414,7 @@ def test_with_the_shipped_prior_the_study_starts_from_the_pick_and_spends_its_bu
     assert out["total_cost"] + out["budget_saved"] == pytest.approx(12.0)
     assert out["answer_note"] and out["sources"]["0"] == "prior"
     assert out["search_seconds"] >= out["wall_seconds"] > 0  # the prior's fits on top
+    assert out["report_seconds"] is None  # --no-report
     # The knowledge base names the same answer, judged by the study's own rule.
     shown = invoke_json(["kb", "show", out["study"], "--storage", storage])
     (listed,) = invoke_json(["kb", "list", "--storage", storage])["studies"]

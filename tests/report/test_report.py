@@ -424,6 +424,29 @@ def test_the_budget_legend_fits_the_figure() -> None:
     assert len(legend.get_texts()) == 6  # every entry is still there
 
 
+def test_a_figure_drawn_once_has_the_pixels_savefig_draws_twice(tmp_path: Path) -> None:
+    """``save_figure`` lays the figure out and renders it in one draw; matplotlib's
+    ``savefig`` (a layout pass, then the drawing) gives the same image and resolution."""
+    from PIL import Image
+
+    from llp.report._figures import DPI, report_style, save_figure
+
+    series = {
+        "cumulative_cost": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "score": [0.5, 0.6, 0.7, 0.8, None],
+        "fraction": [0.125, 0.25, 0.5, 1.0, 1.0],
+        "incumbent": [None, 0.5, 0.6, 0.8, 0.8],
+        "status": ["complete"] * 4 + ["failed"],
+    }
+    with report_style():
+        save_figure(budget_figure(series, "val_accuracy"), tmp_path / "once.png")
+        budget_figure(series, "val_accuracy").savefig(tmp_path / "twice.png", dpi=DPI)
+    once, twice = Image.open(tmp_path / "once.png"), Image.open(tmp_path / "twice.png")
+    assert once.size == twice.size
+    assert np.array_equal(np.asarray(once), np.asarray(twice))
+    assert round(once.info["dpi"][0]) == DPI
+
+
 def test_the_report_says_each_slow_stage_as_it_starts(
     make_study: Callable[..., Any], tmp_path: Path, stored_study: dict[str, Any]
 ) -> None:

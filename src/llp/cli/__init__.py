@@ -9,7 +9,7 @@ from), 2 a user mistake (one line on stderr, no traceback; ``LLP_DEBUG=1`` shows
 
 from __future__ import annotations
 
-from llp.cli._app import app, kb_app, main
+from llp.cli._app import app, kb_app, main, run
 from llp.cli._errors import (
     EXIT_INTERRUPTED,
     EXIT_NOTHING_USABLE,
@@ -27,4 +27,5 @@ __all__ = [
     "app",
     "kb_app",
     "main",
+    "run",
 ]

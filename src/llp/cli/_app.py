@@ -6,7 +6,7 @@ import contextlib
 import gc
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -675,7 +675,8 @@ def kb_import(
 
 
 def main() -> None:
-    """Entry point of the ``llp`` console script and ``python -m llp``."""
+    """The ``llp`` command, in this process (it raises ``SystemExit`` with the command's
+    status); the console script runs it through :func:`run`."""
     import signal
 
     try:
@@ -692,4 +693,52 @@ def main() -> None:
         raise
 
 
-__all__ = ["EXIT_USER_ERROR", "app", "kb_app", "main"]
+def run() -> NoReturn:
+    """Entry point of the ``llp`` console script and ``python -m llp``: :func:`main`, then
+    leave without tearing the interpreter down.
+
+    A study's command builds a prior of hundreds of thousands of objects; the interpreter's
+    own exit would free them one by one and collect the modules' cycles, which took 3 to 4
+    seconds after ``llp tune`` had printed its answer (BENCHMARKS.md, "Command-line
+    latency"). Here, once the command is done, the exit handlers run
+    (:func:`atexit.register`'s, so ``weakref.finalize``, logging and multiprocessing
+    clean-ups too), the standard streams are flushed and the process ends with the
+    command's status. Every knowledge base was closed by its command. Where another
+    thread still runs, the interpreter exits as usual, so that it joins it. An exception
+    other than ``SystemExit`` leaves as usual too (its traceback printed)."""
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = None
+    leave(code)
+
+
+def leave(code: object) -> NoReturn:
+    """End the process with ``code`` (as ``SystemExit(code)`` would) without the
+    interpreter's teardown; see :func:`run`."""
+    import atexit
+    import os
+    import sys
+    import threading
+
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code & 0xFF
+    else:  # SystemExit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what the interpreter's exit says
+            status = status or 120
+    os._exit(status)
+
+
+__all__ = ["EXIT_USER_ERROR", "app", "kb_app", "leave", "main", "run"]

@@ -80,6 +80,8 @@ class TuneOutcome:
     #: The whole search, the meta-model's prior and fits included (the study's own
     #: ``wall_seconds`` counts the evaluations only).
     search_seconds: float | None = None
+    #: Writing the report after the search (``None`` without one).
+    report_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         study = self.result.study
@@ -107,6 +109,7 @@ class TuneOutcome:
             "total_cost": study.total_cost,
             "wall_seconds": study.wall_seconds,
             "search_seconds": self.search_seconds,
+            "report_seconds": self.report_seconds,
             "plan": {
                 "num_initial_configs": self.plan.num_initial_configs,
                 "rungs": list(self.plan.rungs),
@@ -748,13 +751,16 @@ def run_tune(
             raise RuntimeError("MetaProbing finished without a result")
         search_seconds = time.perf_counter() - started
         note(f"search finished in {search_seconds:.1f} s")
-        report_path, report_error = None, None
+        report_path, report_error, report_seconds = None, None, None
         if options.report:
             out_dir = Path(options.report_dir) if options.report_dir else report_folder(name)
             try:
+                report_started = time.perf_counter()
                 report_path, report_error = _write_report(
                     kb, name, out_dir, data, note, options.workers
                 )
+                report_seconds = time.perf_counter() - report_started
+                note(f"report written in {report_seconds:.1f} s")
             except KeyboardInterrupt:
                 raise TuneInterrupted(
                     name,
@@ -777,6 +783,7 @@ def run_tune(
             report_error=report_error,
             notes=tuple(remarks),
             search_seconds=search_seconds,
+            report_seconds=report_seconds,
         )
     finally:
         if executor is not None:
