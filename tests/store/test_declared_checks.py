@@ -106,3 +106,8 @@ def test_check_declared_says_the_rule_and_the_parameters_own_name(
 def test_a_lone_surrogate_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"'reason' parameter of f\(\) must be valid Unicode"):
         check_declared(ExportDecision, {"reason": "\ud800"}, owner="f()")
+
+
+def test_a_text_too_long_is_shown_by_its_length() -> None:
+    with pytest.raises(ValueError, match=r"of at most 1000 characters. Got a text of 1001 "):
+        check_declared(ExportDecision, {"rule": "x" * 1001}, owner="f()")

@@ -431,6 +431,13 @@ def _accepts(t: Any, value: Any) -> bool | None:
     return None
 
 
+def _shown(value: Any) -> str:
+    """``value`` as an error message shows it: a long text by its length only."""
+    if isinstance(value, str) and len(value) > 200:
+        return f"a text of {len(value)} characters"
+    return repr(value)
+
+
 def check_declared(
     record_type: type[msgspec.Struct],
     values: Mapping[str, Any],
@@ -457,13 +464,13 @@ def check_declared(
             except UnicodeEncodeError as exc:
                 raise ValueError(
                     f"The '{parameter}' parameter of {owner} must be valid Unicode text; lone "
-                    f"surrogates cannot be stored. Got {value!r} instead."
+                    f"surrogates cannot be stored. Got {_shown(value)} instead."
                 ) from exc
         verdict = _accepts(types[name], value)
         if verdict is not True:
             message = (
                 f"The '{parameter}' parameter of {owner} must be {_rule(types[name])}. "
-                f"Got {value!r} instead."
+                f"Got {_shown(value)} instead."
             )
             raise (TypeError if verdict is None else ValueError)(message)
         out[name] = value
