@@ -61,6 +61,50 @@ def test_a_study_travels_with_its_decisions_and_answers(tmp_path: Path, suffix: 
         assert again.evaluations_new == 0 and len(target.answers("s")) == 2
 
 
+@pytest.mark.parametrize("key", ["fp", "sha256:aa", "0" * 64])
+def test_whatever_dataset_key_the_store_takes_an_export_of_it_imports(
+    tmp_path: Path, key: str
+) -> None:
+    """The store and an export share the declared schema: a dataset keyed otherwise than
+    by 64 hex digits (through the Python API) used to export a file its import refused."""
+    path = tmp_path / "export.json"
+    with KnowledgeBase.open(":memory:") as source:
+        dataset = source.upsert_dataset(key, name="mine", n_samples=10)
+        source.get_or_create_study(
+            "s", scheduler="test", dataset_id=dataset, settings={}, space=None, seed=0,
+            objective="val_accuracy",
+        )  # fmt: skip
+        export_knowledge(source, path)
+    with KnowledgeBase.open(":memory:") as target:
+        assert import_knowledge(target, path).studies_new == 1
+        study, dataset = target.get_study("s"), target.get_dataset(key)
+        assert study is not None and dataset is not None and dataset.name == "mine"
+        assert study.dataset_id == dataset.id
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "match"),
+    [
+        (
+            {"fingerprint": " "},
+            ValueError,
+            r"'fingerprint' parameter .* must be a str \(a text "
+            r"that is not blank",
+        ),
+        ({"name": ""}, ValueError, r"'name' parameter .* not blank"),
+        ({"group": "x" * 1001}, ValueError, r"'group' parameter .* of at most 1000 characters"),
+        ({"n_samples": -1}, ValueError, r"'n_samples' parameter .* must be an int >= 0"),
+        ({"n_samples": "ten"}, TypeError, r"'n_samples' parameter .* must be an int"),
+    ],
+)
+def test_a_dataset_the_store_refuses_is_one_an_import_would_refuse(
+    fields: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    args = {"fingerprint": "fp", **fields}
+    with KnowledgeBase.open(":memory:") as kb, pytest.raises(error, match=match):
+        kb.upsert_dataset(args.pop("fingerprint"), **args)
+
+
 def test_a_bad_file_is_an_exchange_error_naming_the_record(tmp_path: Path) -> None:
     path = tmp_path / "export.json"
     with KnowledgeBase.open(":memory:") as kb:

@@ -111,9 +111,12 @@ class EvaluationRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
 class DatasetRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A dataset as every llp file carries it: its identity and meta-features (a
-    knowledge base may not know its name, group or size)."""
+    knowledge base may not know its name, group or size). Its key is any name the store
+    accepts: llp's own are 64 hex digits (:data:`Fingerprint`, what the shipped knowledge
+    requires), but a dataset recorded through the Python API may be keyed otherwise, and
+    its export must import."""
 
-    fingerprint: Fingerprint
+    fingerprint: Name
     name: Name | None
     group: Name | None
     n_samples: NonNegativeInt | None
@@ -256,7 +259,7 @@ class ExportStudy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     study and the evaluation); decisions and answers come with format 2."""
 
     name: Name
-    dataset: Fingerprint | None
+    dataset: Name | None
     scheduler: Name
     settings: dict[str, Any]
     space: dict[str, Any] | None
@@ -315,6 +318,7 @@ class KnowledgeDataset(
     """A dataset of the shipped knowledge: :class:`DatasetRecord`, always named, grouped
     and counted, and its source."""
 
+    fingerprint: Fingerprint
     name: Name
     group: Name
     n_samples: NonNegativeInt

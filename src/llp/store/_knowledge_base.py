@@ -46,7 +46,7 @@ from llp.store._errors import (
     StudyBusyError,
     StudyExistsError,
 )
-from llp.store._file_records import MAX_NAME
+from llp.store._file_records import MAX_NAME, ExportDataset, check_declared
 from llp.store._migrations import migrate
 from llp.store._records import (
     AnswerRecord,
@@ -113,18 +113,6 @@ def _check_name(name: str, value: Any, owner: str) -> str:
             f"Got {len(value)} characters."
         )
     return str(value)
-
-
-def _check_optional_name(name: str, value: Any, owner: str) -> str | None:
-    """A label (a dataset's name or group): a str of at most :data:`MAX_NAME` characters
-    without NUL characters, or None."""
-    text = check_text(name, value, owner=owner, optional=True)
-    if text is not None and len(text) > MAX_NAME:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be at most {MAX_NAME} characters. "
-            f"Got {len(text)} characters."
-        )
-    return text
 
 
 def _mapping_diff(stored: Mapping[str, Any], asked: Mapping[str, Any], name: str) -> list[str]:
@@ -552,11 +540,18 @@ class KnowledgeBase:
             The dataset's id. Fields left as ``None`` keep their stored values.
         """
         owner = "KnowledgeBase.upsert_dataset"
-        fingerprint = _check_name("fingerprint", fingerprint, owner)
+        # The declared schema of an exported dataset: what the store writes, an
+        # export of it holds and an import reads back.
+        checked = check_declared(
+            ExportDataset,
+            {"fingerprint": fingerprint, "name": name, "group": group, "n_samples": n_samples},
+            owner=owner,
+        )
+        fingerprint = checked["fingerprint"]
         values: dict[str, Any] = {
-            "name": _check_optional_name("name", name, owner),
-            "group_name": _check_optional_name("group", group, owner),
-            "n_samples": _check_optional_int("n_samples", n_samples, owner),
+            "name": checked["name"],
+            "group_name": checked["group"],
+            "n_samples": checked["n_samples"],
         }
         if meta_features is not None:
             values["meta_features"] = dumps_json(
