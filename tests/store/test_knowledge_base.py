@@ -501,7 +501,29 @@ def test_counts_and_find_evaluation_of_nothing(kb: KnowledgeBase, make_study: Ma
             ),
             ValueError,
             r"The 'objective' parameter of KnowledgeBase.get_or_create_study must be one of "
-            r"\('val_accuracy', 'val_loss'\). Got 'accuracy' instead",
+            r"'val_accuracy', 'val_loss'. Got 'accuracy' instead",
+        ),
+        (
+            lambda kb, study, r: kb.get_or_create_study(
+                "s", scheduler="SH", settings={}, space=None, seed=2**64, objective="val_loss"
+            ),
+            ValueError,
+            r"The 'seed' parameter of KnowledgeBase.get_or_create_study must be an int >= "
+            r"-9223372036854775808 and <= 9223372036854775807. Got 18446744073709551616",
+        ),
+        (
+            lambda kb, study, r: kb.get_or_create_study(
+                "s",
+                scheduler="SH",
+                settings={},
+                space=None,
+                seed=0,
+                objective="val_loss",
+                model_family="",
+            ),
+            ValueError,
+            r"The 'model_family' parameter of KnowledgeBase.get_or_create_study must be a str "
+            r"\(a text that is not blank",
         ),
         (
             lambda kb, study, r: kb.get_or_create_study(
@@ -521,8 +543,8 @@ def test_counts_and_find_evaluation_of_nothing(kb: KnowledgeBase, make_study: Ma
                 "", scheduler="SH", settings={}, space=None, seed=0, objective="val_loss"
             ),
             ValueError,
-            r"The 'name' parameter of KnowledgeBase.get_or_create_study must be a non-empty "
-            r"str. Got '' instead",
+            r"The 'name' parameter of KnowledgeBase.get_or_create_study must be a str \(a text "
+            r"that is not blank and holds no NUL character\) .* Got '' instead",
         ),
         (
             lambda kb, study, r: kb.get_or_create_study(

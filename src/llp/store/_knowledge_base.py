@@ -18,7 +18,6 @@ from llp import __version__
 from llp._checks import check_fraction, check_int
 from llp.store import _schema as s
 from llp.store._codec import (
-    OBJECTIVES,
     answer_row,
     bounded_int,
     check_text,
@@ -46,7 +45,7 @@ from llp.store._errors import (
     StudyBusyError,
     StudyExistsError,
 )
-from llp.store._file_records import MAX_NAME, ExportDataset, check_declared
+from llp.store._file_records import MAX_NAME, ExportDataset, ExportStudy, check_declared
 from llp.store._migrations import migrate
 from llp.store._records import (
     AnswerRecord,
@@ -645,12 +644,20 @@ class KnowledgeBase:
             created with (the message lists the fields), or ``dataset_id`` is unknown.
         """
         owner = "KnowledgeBase.get_or_create_study"
-        name = _check_name("name", name, owner)
-        if objective not in OBJECTIVES:
-            raise ValueError(
-                f"The 'objective' parameter of {owner} must be one of {OBJECTIVES}. "
-                f"Got {objective!r} instead."
-            )
+        # The declared schema of an exported study: what the store writes, an export of
+        # it holds and an import reads back.
+        checked = check_declared(
+            ExportStudy,
+            {
+                "name": name,
+                "scheduler": scheduler,
+                "seed": seed,
+                "objective": objective,
+                "model_family": model_family,
+            },
+            owner=owner,
+        )
+        name = checked["name"]
         for label, value in (("settings", settings), ("space", space)):
             if not isinstance(value, Mapping) and not (label == "space" and value is None):
                 rule = "a mapping or None" if label == "space" else "a mapping"
@@ -659,17 +666,17 @@ class KnowledgeBase:
                     f"Got {type(value).__name__} instead."
                 )
         asked: dict[str, Any] = {
-            "scheduler": _check_name("scheduler", scheduler, owner),
+            "scheduler": checked["scheduler"],
             "settings": dumps_json(settings, name="settings", owner=owner, bounded=True),
             "space": (
                 None
                 if space is None
                 else dumps_json(space, name="space", owner=owner, bounded=True)
             ),
-            "seed": check_int("seed", seed, owner=owner),
-            "objective": objective,
+            "seed": checked["seed"],
+            "objective": checked["objective"],
             "dataset_id": _check_optional_int("dataset_id", dataset_id, owner),
-            "model_family": check_text("model_family", model_family, owner=owner, optional=True),
+            "model_family": checked["model_family"],
         }
 
         def get_or_create(conn: Connection) -> StudyRecord:
