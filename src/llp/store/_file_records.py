@@ -17,9 +17,10 @@ reads them back). Format 1 of the shipped knowledge wrote ``null`` instead, read
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -354,17 +355,21 @@ def schema_error(exc: msgspec.ValidationError) -> str:
     return text
 
 
-_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+#: Per record type and field, the field's declared type (:mod:`msgspec.inspect`) and its
+#: check, made the first time the field is checked.
+_FIELD_CHECKS: dict[tuple[type, str], tuple[Any, Callable[[Any], bool | None]]] = {}
 
 
-def _field_types(record_type: type[msgspec.Struct]) -> dict[str, Any]:
-    """Each field's declared type (:mod:`msgspec.inspect`), by field name."""
-    types = _FIELD_TYPES.get(record_type)
-    if types is None:
+def _field_check(
+    record_type: type[msgspec.Struct], name: str
+) -> tuple[Any, Callable[[Any], bool | None]]:
+    found = _FIELD_CHECKS.get((record_type, name))
+    if found is None:
         info = msgspec.inspect.type_info(record_type)
         assert isinstance(info, msgspec.inspect.StructType)
-        types = _FIELD_TYPES[record_type] = {f.name: f.type for f in info.fields}
-    return types
+        (declared,) = [f.type for f in info.fields if f.name == name]
+        found = _FIELD_CHECKS[(record_type, name)] = (declared, _check_of(declared))
+    return found
 
 
 def _bounds(t: Any) -> str:
@@ -400,39 +405,58 @@ def _rule(t: Any) -> str:
     raise TypeError(f"check_declared cannot check a field of type {t!r}")  # pragma: no cover
 
 
-def _in_bounds(t: Any, value: float) -> bool:
-    return (
-        (t.gt is None or value > t.gt)
-        and (t.ge is None or value >= t.ge)
-        and (t.lt is None or value < t.lt)
-        and (t.le is None or value <= t.le)
-    )
-
-
-def _accepts(t: Any, value: Any) -> bool | None:
-    """Whether ``value`` is of the declared type ``t`` and within its range: ``True``,
-    ``False`` (the right type, out of range) or ``None`` (the wrong type)."""
+def _check_of(t: Any) -> Callable[[Any], bool | None]:
+    """The check of a declared type ``t``: whether a value is of it and within its range,
+    ``True``, ``False`` (the right type, out of range) or ``None`` (the wrong type)."""
     mi = msgspec.inspect
     if isinstance(t, mi.UnionType):
-        verdicts = [_accepts(member, value) for member in t.types]
-        return True if True in verdicts else (False if False in verdicts else None)
+        members = [_check_of(member) for member in t.types]
+
+        def union(value: Any) -> bool | None:
+            verdict = None
+            for check in members:
+                this = check(value)
+                if this:
+                    return True
+                if this is False:
+                    verdict = False
+            return verdict
+
+        return union
     if isinstance(t, mi.NoneType):
-        return True if value is None else None
-    if isinstance(value, bool):  # an int to Python, never one to a record
-        return None
-    if isinstance(t, mi.IntType):
-        return _in_bounds(t, value) if isinstance(value, int) else None
-    if isinstance(t, mi.FloatType):
-        if not isinstance(value, (int, float)):
-            return None
-        return math.isfinite(value) and _in_bounds(t, float(value))
-    if isinstance(value, str) and isinstance(t, (mi.StrType, mi.LiteralType)):
-        if isinstance(t, mi.LiteralType):
-            return value in t.values
-        return (t.max_length is None or len(value) <= t.max_length) and (
-            t.pattern is None or re.search(t.pattern, value) is not None
-        )
-    return None
+        return lambda value: True if value is None else None
+    if isinstance(t, (mi.IntType, mi.FloatType)):
+        low, high = t.ge if t.ge is not None else t.gt, t.le if t.le is not None else t.lt
+        low_open, high_open = t.ge is None, t.le is None
+        kinds = int if isinstance(t, mi.IntType) else (int, float)
+
+        def number(value: Any) -> bool | None:
+            # A bool is an int to Python, never a number in a record.
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                return None
+            if isinstance(value, float) and not math.isfinite(value):
+                return False
+            return (low is None or (value > low if low_open else value >= low)) and (
+                high is None or (value < high if high_open else value <= high)
+            )
+
+        return number
+    if isinstance(t, mi.LiteralType):
+        values = frozenset(t.values)
+        return lambda value: (value in values) if isinstance(value, str) else None
+    if isinstance(t, mi.StrType):
+        pattern = None if t.pattern is None else re.compile(t.pattern)
+        longest = t.max_length
+
+        def text(value: Any) -> bool | None:
+            if not isinstance(value, str):
+                return None
+            return (longest is None or len(value) <= longest) and (
+                pattern is None or pattern.search(value) is not None
+            )
+
+        return text
+    raise TypeError(f"check_declared cannot check a field of type {t!r}")  # pragma: no cover
 
 
 def _shown(value: Any) -> str:
@@ -456,7 +480,6 @@ def check_declared(
     maps a field to it where the API calls it otherwise) and the rule, e.g. ``The
     'sequence' parameter of KnowledgeBase.record_decisions must be an int >= 0 and <=
     2147483647. Got -1 instead.``"""
-    types = _field_types(record_type)
     out: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, np.generic):
@@ -470,10 +493,11 @@ def check_declared(
                     f"The '{parameter}' parameter of {owner} must be valid Unicode text; lone "
                     f"surrogates cannot be stored. Got {_shown(value)} instead."
                 ) from exc
-        verdict = _accepts(types[name], value)
+        declared, check = _field_check(record_type, name)
+        verdict = check(value)
         if verdict is not True:
             message = (
-                f"The '{parameter}' parameter of {owner} must be {_rule(types[name])}. "
+                f"The '{parameter}' parameter of {owner} must be {_rule(declared)}. "
                 f"Got {_shown(value)} instead."
             )
             raise (TypeError if verdict is None else ValueError)(message)
@@ -481,8 +505,10 @@ def check_declared(
     return out
 
 
+@functools.cache
 def field_names(record_type: type[msgspec.Struct]) -> tuple[str, ...]:
-    """The JSON keys of a record type, in declaration order (its tag not included)."""
+    """The JSON keys of a record type, in declaration order (its tag not included);
+    cached (msgspec evaluates the type's annotations each time it is asked)."""
     return tuple(f.encode_name for f in msgspec.structs.fields(record_type))
 
 
