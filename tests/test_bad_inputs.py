@@ -602,7 +602,14 @@ ROWS: list[Row] = [
         lambda s: s.on_kb(lambda kb: kb.upsert_dataset("x", meta_features={"n": "ten"})),
         TypeError,
         r"The 'meta_features' parameter of KnowledgeBase.upsert_dataset must be a mapping of "
-        r"str to float. Got 'n': 'ten' in it",
+        r"a str .* to a finite number >= -1e\+30 and <= 1e\+30. Got 'n': 'ten' in it",
+    ),
+    (
+        "meta-features that an export of them could not import",
+        lambda s: s.on_kb(lambda kb: kb.upsert_dataset("x", meta_features={"n": float("nan")})),
+        ValueError,
+        r"The 'meta_features' parameter of KnowledgeBase.upsert_dataset must be a mapping of "
+        r"a str .* to a finite number >= -1e\+30 and <= 1e\+30. Got 'n': nan in it",
     ),
     # ------------------------------------------------------------ imported files
     (

@@ -72,6 +72,36 @@ def test_stored_meta_features_missing_a_feature_are_computed_again(tmp_path, mon
     assert len(extractions) == 1
 
 
+def test_stored_meta_features_beyond_what_the_store_takes_are_computed_again(
+    tmp_path, monkeypatch
+) -> None:
+    """An older llp stored the largest float for overflowing data; the knowledge base now
+    takes magnitudes up to MAX_MAGNITUDE only (what its exports import), so such features
+    are computed again, not written back."""
+    import json
+    import sqlite3
+
+    from llp._checks import MAX_MAGNITUDE
+    from llp.features import DATASET_FEATURES
+
+    data = make_data(load_wine)
+    db = tmp_path / "kb.db"
+    with KnowledgeBase.open(db) as kb:
+        kb.upsert_dataset(data.fingerprint, meta_features={n: 1.0 for n in DATASET_FEATURES})
+    with sqlite3.connect(db) as raw:
+        raw.execute(
+            "UPDATE datasets SET meta_features = ?",
+            (json.dumps({n: 1.7976931348623157e308 for n in DATASET_FEATURES}),),
+        )
+    extractions = count_calls(monkeypatch, DatasetFeatureExtractor, "extract_from")
+    probe(data, db, "s").run_successive_halving(0.5, 1.0, 2)
+    assert len(extractions) == 1
+    with KnowledgeBase.open(db) as kb:
+        stored = kb.get_dataset(data.fingerprint)
+    assert stored is not None
+    assert all(abs(v) <= MAX_MAGNITUDE for v in stored.meta_features.values())
+
+
 def test_a_study_an_older_llp_keyed_by_its_sorted_rows_still_resumes(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

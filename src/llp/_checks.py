@@ -10,6 +10,12 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
+#: The largest magnitude a stored number may have (a score, a cost, a meta-feature): the
+#: meta-model reads stored values as float32 (about 3.4e38), and no score, cost or
+#: prediction is anywhere near this. The knowledge base, its files and the dataset
+#: meta-features (which clamp to it) share it.
+MAX_MAGNITUDE = 1e30
+
 
 def check_int(name: str, value: Any, *, min_value: int | None = None, owner: str = "") -> int:
     """Return ``value`` as an int or raise naming ``name`` and the rule."""

@@ -564,7 +564,18 @@ def test_counts_and_find_evaluation_of_nothing(kb: KnowledgeBase, make_study: Ma
             lambda kb, study, r: kb.upsert_dataset("fp", meta_features={"n": "many"}),
             TypeError,
             r"The 'meta_features' parameter of KnowledgeBase.upsert_dataset must be a "
-            r"mapping of str to float. Got 'n': 'many' in it",
+            r"mapping of a str .* to a finite number .* Got 'n': 'many' in it",
+        ),
+        (
+            lambda kb, study, r: kb.upsert_dataset("fp", meta_features={"": 1.0}),
+            ValueError,
+            r"'meta_features' parameter .* must be a mapping of a str \(a text that is not "
+            r"blank .* Got '': 1.0 in it",
+        ),
+        (
+            lambda kb, study, r: kb.upsert_dataset("fp", meta_features={"n": 1e35}),
+            ValueError,
+            r"'meta_features' parameter .* Got 'n': 1e\+35 in it",
         ),
         (
             lambda kb, study, r: kb.upsert_dataset("fp", n_samples=-5),

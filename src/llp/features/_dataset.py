@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from llp._checks import check_int
+from llp._checks import MAX_MAGNITUDE, check_int
 from llp.features._inputs import (
     DataSample,
     TaskOption,
@@ -71,8 +71,6 @@ LANDMARKER_FOLDS = 5
 PCA_EXPLAINED_VARIANCE = 0.95
 #: A column whose observed range is at most this share of its magnitude is constant.
 CONSTANT_RELATIVE_RANGE = 1e-12
-
-_LARGEST_FLOAT = float(np.finfo(np.float64).max)
 
 
 class DatasetFeatureExtractor:
@@ -567,10 +565,10 @@ def nearest_neighbour_labels(
 # --------------------------------------------------------------------------- helpers
 def _finite(value: float) -> float:
     # A last guard for overflowing data (values near the float64 limit): the promise is
-    # finite floats, and the magnitude, not the exact value, is what a meta-model uses.
+    # finite floats of magnitude at most MAX_MAGNITUDE (what the knowledge base, its files
+    # and the meta-model's float32 inputs hold), and the magnitude, not the exact value,
+    # is what a meta-model uses.
     value = float(value)
     if math.isnan(value):
         return 0.0
-    if math.isinf(value):
-        return math.copysign(_LARGEST_FLOAT, value)
-    return value
+    return min(max(value, -MAX_MAGNITUDE), MAX_MAGNITUDE)

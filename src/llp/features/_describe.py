@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from llp._checks import MAX_MAGNITUDE
 from llp.features._dataset import DATASET_FEATURES, DatasetFeatureExtractor
 from llp.features._inputs import DataSample, sample_of_rows
 
@@ -45,8 +46,17 @@ class DatasetInfo:
 
 def _usable(cached: Mapping[str, float] | None) -> bool:
     """Stored meta-features are reused only when they hold every feature this llp
-    computes (an older llp may have stored fewer)."""
-    return cached is not None and set(DATASET_FEATURES) <= set(cached)
+    computes (an older llp may have stored fewer), each finite and of magnitude at most
+    ``MAX_MAGNITUDE`` (an older llp stored up to the largest float for overflowing data,
+    which the knowledge base no longer takes)."""
+    return (
+        cached is not None
+        and set(DATASET_FEATURES) <= set(cached)
+        and all(
+            isinstance(cached[name], (int, float)) and abs(cached[name]) <= MAX_MAGNITUDE
+            for name in DATASET_FEATURES
+        )
+    )
 
 
 def describe_dataset(

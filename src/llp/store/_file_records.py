@@ -27,6 +27,7 @@ import msgspec
 import msgspec.inspect
 import numpy as np
 
+from llp._checks import MAX_MAGNITUDE
 from llp.training import Curve, EvaluationResult, EvaluationStatus, Fidelity, Objective
 
 #: Largest compute (full-data epochs) or time (seconds) one evaluation may report.
@@ -39,9 +40,6 @@ MAX_INT32 = 2**31 - 1
 MAX_NAME = 1000
 #: The longest text (a reason, a failure reason, a traceback, a note).
 MAX_TEXT = 1_000_000
-#: The largest magnitude a stored number may have: the meta-model reads stored values as
-#: float32 (about 3.4e38), and no score, cost or prediction is anywhere near this.
-MAX_MAGNITUDE = 1e30
 
 #: How every llp file format writes a float JSON cannot hold: its name as a string.
 NONFINITE_NAMES: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -395,6 +393,8 @@ def _rule(t: Any) -> str:
         return "a finite number" + _bounds(t)
     if isinstance(t, mi.LiteralType):
         return "one of " + ", ".join(map(repr, t.values))
+    if isinstance(t, mi.DictType):
+        return f"a mapping of {_rule(t.key_type)} to {_rule(t.value_type)}"
     if isinstance(t, mi.StrType):
         words = "a str"
         if t.pattern is not None:
@@ -456,7 +456,28 @@ def _check_of(t: Any) -> Callable[[Any], bool | None]:
             )
 
         return text
+    if isinstance(t, mi.DictType):
+        key_check, value_check = _check_of(t.key_type), _check_of(t.value_type)
+
+        def mapping(value: Any) -> bool | None:
+            if not isinstance(value, Mapping):
+                return None
+            verdict: bool | None = True
+            for key, item in value.items():
+                for this in (key_check(key), value_check(_plain(item))):
+                    if this is None:
+                        return None
+                    if this is False:
+                        verdict = False
+            return verdict
+
+        return mapping
     raise TypeError(f"check_declared cannot check a field of type {t!r}")  # pragma: no cover
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds; anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _shown(value: Any) -> str:
@@ -482,8 +503,7 @@ def check_declared(
     2147483647. Got -1 instead.``"""
     out: dict[str, Any] = {}
     for name, value in values.items():
-        if isinstance(value, np.generic):
-            value = value.item()
+        value = _plain(value)
         parameter = (names or {}).get(name, name)
         if isinstance(value, str):
             try:
@@ -496,11 +516,20 @@ def check_declared(
         declared, check = _field_check(record_type, name)
         verdict = check(value)
         if verdict is not True:
+            shown = f"{_shown(value)} instead"
+            if isinstance(declared, msgspec.inspect.DictType) and isinstance(value, Mapping):
+                keys, items = _check_of(declared.key_type), _check_of(declared.value_type)
+                shown = next(
+                    f"{_shown(k)}: {_shown(v)} in it"
+                    for k, v in value.items()
+                    if keys(k) is not True or items(_plain(v)) is not True
+                )
             message = (
-                f"The '{parameter}' parameter of {owner} must be {_rule(declared)}. "
-                f"Got {_shown(value)} instead."
+                f"The '{parameter}' parameter of {owner} must be {_rule(declared)}. Got {shown}."
             )
             raise (TypeError if verdict is None else ValueError)(message)
+        if isinstance(value, Mapping):
+            value = {k: _plain(v) for k, v in value.items()}
         out[name] = value
     return out
 

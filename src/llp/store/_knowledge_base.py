@@ -8,7 +8,6 @@ import json
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import func, insert, inspect, select, update
@@ -541,11 +540,15 @@ class KnowledgeBase:
         owner = "KnowledgeBase.upsert_dataset"
         # The declared schema of an exported dataset: what the store writes, an
         # export of it holds and an import reads back.
-        checked = check_declared(
-            ExportDataset,
-            {"fingerprint": fingerprint, "name": name, "group": group, "n_samples": n_samples},
-            owner=owner,
-        )
+        given: dict[str, Any] = {
+            "fingerprint": fingerprint,
+            "name": name,
+            "group": group,
+            "n_samples": n_samples,
+        }
+        if meta_features is not None:
+            given["meta_features"] = meta_features
+        checked = check_declared(ExportDataset, given, owner=owner)
         fingerprint = checked["fingerprint"]
         values: dict[str, Any] = {
             "name": checked["name"],
@@ -554,7 +557,7 @@ class KnowledgeBase:
         }
         if meta_features is not None:
             values["meta_features"] = dumps_json(
-                _float_mapping("meta_features", meta_features, owner),
+                {k: float(v) for k, v in checked["meta_features"].items()},
                 name="meta_features",
                 owner=owner,
             )
@@ -1567,23 +1570,6 @@ def _status_value(status: Any, owner: str) -> str:
         f"The 'status' parameter of {owner} must be an EvaluationStatus or one of "
         f"{values}. Got {status!r} instead."
     )
-
-
-def _float_mapping(name: str, value: Any, owner: str) -> dict[str, float]:
-    if not isinstance(value, Mapping):
-        raise TypeError(
-            f"The '{name}' parameter of {owner} must be a mapping of str to float. "
-            f"Got {type(value).__name__} instead."
-        )
-    out = {}
-    for key, v in value.items():
-        if not isinstance(key, str) or isinstance(v, bool) or not isinstance(v, Real):
-            raise TypeError(
-                f"The '{name}' parameter of {owner} must be a mapping of str to float. "
-                f"Got {key!r}: {v!r} in it."
-            )
-        out[key] = float(v)
-    return out
 
 
 def _check_same_study(name: str, row: Mapping[Any, Any], asked: Mapping[str, Any]) -> None:
