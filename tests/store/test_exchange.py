@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from llp.store import (
     import_knowledge,
     read_export,
 )
-from llp.training import Fidelity
+from llp.training import Curve, EpochRecord, Fidelity
 from tests.conftest import fake_result
 
 
@@ -59,6 +61,36 @@ def test_a_study_travels_with_its_decisions_and_answers(tmp_path: Path, suffix: 
         ]
         again = import_knowledge(target, path)
         assert again.evaluations_new == 0 and len(target.answers("s")) == 2
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_a_diverging_run_stored_with_huge_losses_travels(tmp_path: Path, suffix: str) -> None:
+    """The store keeps a diverging run's losses and landscape beyond 1e30 (the meta-model
+    skips such rows); an export of them used to be refused by its own import."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    path = tmp_path / f"export{suffix}"
+    job = Job(0, 0, {"lr": 9.0}, Fidelity(1.0, 2), 0, 0, "r")
+    diverged = dataclasses.replace(
+        fake_result(job, 0.1),
+        curve=Curve(
+            [EpochRecord(1, 1e35, 1e36, 0.1, 0.1), EpochRecord(2, math.inf, math.nan, 0.1, 0.1)]
+        ),
+        landscape={"sharpness": -1e40},
+    )
+    with KnowledgeBase.open(":memory:") as source:
+        study = source.get_or_create_study(
+            "s", scheduler="MetaProbing", settings={}, space=None, seed=0,
+            objective="val_accuracy",
+        )  # fmt: skip
+        source.record_evaluation(study.id, trial_number=0, config=job.config, result=diverged)
+        export_knowledge(source, path)
+    with KnowledgeBase.open(":memory:") as target:
+        assert import_knowledge(target, path).evaluations_new == 1
+        (stored,) = target.evaluations(study="s")
+    assert stored.result.curve[0].val_loss == 1e36
+    assert math.isinf(stored.result.curve[1].train_loss)
+    assert stored.result.landscape == {"sharpness": -1e40}
 
 
 @pytest.mark.parametrize("key", ["fp", "sha256:aa", "0" * 64])

@@ -50,6 +50,10 @@ CURVE_FIELDS: tuple[str, ...] = Curve.FIELDS
 Finite = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 #: A float that may be non-finite (a loss, a landscape feature); ``None`` in format 1.
 AnyFloat = Finite | NonFinite | None
+#: A loss or landscape feature as the knowledge base keeps it: any float, a diverging
+#: run's too (beyond ``MAX_MAGNITUDE``; the meta-model skips such rows), non-finite ones
+#: by name. What an export carries, so that whatever the store holds imports.
+StoredFloat = float | NonFinite | None
 #: A configuration value: JSON scalars only.
 ConfigValue = bool | int | Finite | str | None
 
@@ -193,10 +197,22 @@ def evaluation_result(
 
 
 # ---------------------------------------------------------------------------- exports
-class ExportEvaluation(EvaluationRecord, forbid_unknown_fields=True, kw_only=True):
-    """An evaluation of an ``llp kb export`` file: :class:`EvaluationRecord` and the
-    search's bookkeeping."""
+class ExportCurve(CurveRecord, forbid_unknown_fields=True):
+    """A learning curve of an export: its losses as the knowledge base keeps them
+    (:data:`StoredFloat`)."""
 
+    train_loss: list[StoredFloat]
+    val_loss: list[StoredFloat]
+
+
+class ExportEvaluation(EvaluationRecord, forbid_unknown_fields=True, kw_only=True):
+    """An evaluation of an ``llp kb export`` file: :class:`EvaluationRecord`, with its
+    curve's losses and landscape features as the knowledge base keeps them
+    (:data:`StoredFloat`: a diverging run's are stored, and must travel), and the search's
+    bookkeeping."""
+
+    curve: ExportCurve
+    landscape: dict[Name, StoredFloat]
     traceback: Text | None
     bracket: Int32
     rung: Int32
@@ -549,6 +565,7 @@ __all__ = [
     "DatasetRecord",
     "EvaluationRecord",
     "ExportAnswer",
+    "ExportCurve",
     "ExportDataset",
     "ExportDecision",
     "ExportDocument",
@@ -561,6 +578,7 @@ __all__ = [
     "KnowledgeRecord",
     "KnowledgeStudy",
     "NonFinite",
+    "StoredFloat",
     "check_declared",
     "evaluation_result",
     "field_names",
