@@ -30,6 +30,11 @@ from llp.training import EpochRecord, EvaluationResult, EvaluationStatus, Fideli
 
 from .conftest import DEFAULT_CONFIG, raw_engine, result_fields
 
+#: The arguments of a plain study, for the cases that change one of them.
+PLAIN_STUDY: dict[str, Any] = {
+    "scheduler": "SH", "settings": {}, "space": None, "seed": 0, "objective": "val_loss"
+}  # fmt: skip
+
 MakeResult = Callable[..., EvaluationResult]
 MakeStudy = Callable[..., StudyRecord]
 
@@ -504,23 +509,13 @@ def test_counts_and_find_evaluation_of_nothing(kb: KnowledgeBase, make_study: Ma
             r"'val_accuracy', 'val_loss'. Got 'accuracy' instead",
         ),
         (
-            lambda kb, study, r: kb.get_or_create_study(
-                "s", scheduler="SH", settings={}, space=None, seed=2**64, objective="val_loss"
-            ),
+            lambda kb, study, r: kb.get_or_create_study("s", **{**PLAIN_STUDY, "seed": 2**64}),
             ValueError,
             r"The 'seed' parameter of KnowledgeBase.get_or_create_study must be an int >= "
             r"-9223372036854775808 and <= 9223372036854775807. Got 18446744073709551616",
         ),
         (
-            lambda kb, study, r: kb.get_or_create_study(
-                "s",
-                scheduler="SH",
-                settings={},
-                space=None,
-                seed=0,
-                objective="val_loss",
-                model_family="",
-            ),
+            lambda kb, study, r: kb.get_or_create_study("s", **{**PLAIN_STUDY, "model_family": ""}),
             ValueError,
             r"The 'model_family' parameter of KnowledgeBase.get_or_create_study must be a str "
             r"\(a text that is not blank",
