@@ -21,6 +21,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -369,20 +370,30 @@ def schema_error(exc: msgspec.ValidationError) -> str:
     return text
 
 
-#: Per record type and field, the field's declared type (:mod:`msgspec.inspect`) and its
-#: check, made the first time the field is checked.
-_FIELD_CHECKS: dict[tuple[type, str], tuple[Any, Callable[[Any], bool | None]]] = {}
+@dataclass(frozen=True)
+class _Check:
+    """The check of one declared type: ``test(value)`` is ``True`` (of the type and within
+    its range), ``False`` (the right type, out of range) or ``None`` (the wrong type);
+    ``words`` says the rule; ``key`` and ``item`` are a mapping's checks of its keys and
+    values (to name a bad entry)."""
+
+    test: Callable[[Any], bool | None]
+    words: str
+    key: _Check | None = None
+    item: _Check | None = None
 
 
-def _field_check(
-    record_type: type[msgspec.Struct], name: str
-) -> tuple[Any, Callable[[Any], bool | None]]:
+#: Per record type and field, the field's check, made the first time it is checked.
+_FIELD_CHECKS: dict[tuple[type, str], _Check] = {}
+
+
+def _field_check(record_type: type[msgspec.Struct], name: str) -> _Check:
     found = _FIELD_CHECKS.get((record_type, name))
     if found is None:
         info = msgspec.inspect.type_info(record_type)
         assert isinstance(info, msgspec.inspect.StructType)
         (declared,) = [f.type for f in info.fields if f.name == name]
-        found = _FIELD_CHECKS[(record_type, name)] = (declared, _check_of(declared))
+        found = _FIELD_CHECKS[(record_type, name)] = _check_of(declared)
     return found
 
 
@@ -395,56 +406,34 @@ def _bounds(t: Any) -> str:
     return (" " + " and ".join(parts)) if parts else ""
 
 
-def _rule(t: Any) -> str:
-    """A declared type in words (what :func:`check_declared` says a value must be)."""
-    mi = msgspec.inspect
-    if isinstance(t, mi.UnionType):
-        some = " or ".join(_rule(m) for m in t.types if not isinstance(m, mi.NoneType))
-        return some + (", or None" if any(isinstance(m, mi.NoneType) for m in t.types) else "")
-    if isinstance(t, mi.NoneType):
-        return "None"
-    if isinstance(t, mi.IntType):
-        return "an int" + _bounds(t)
-    if isinstance(t, mi.FloatType):
-        return "a finite number" + _bounds(t)
-    if isinstance(t, mi.LiteralType):
-        return "one of " + ", ".join(map(repr, t.values))
-    if isinstance(t, mi.DictType):
-        return f"a mapping of {_rule(t.key_type)} to {_rule(t.value_type)}"
-    if isinstance(t, mi.StrType):
-        words = "a str"
-        if t.pattern is not None:
-            words += f" ({_PATTERN_WORDS.get(t.pattern, f'matching {t.pattern!r}')})"
-        if t.max_length is not None:
-            words += f" of at most {t.max_length} characters"
-        return words
-    raise TypeError(f"check_declared cannot check a field of type {t!r}")  # pragma: no cover
-
-
-def _check_of(t: Any) -> Callable[[Any], bool | None]:
-    """The check of a declared type ``t``: whether a value is of it and within its range,
-    ``True``, ``False`` (the right type, out of range) or ``None`` (the wrong type)."""
+def _check_of(t: Any) -> _Check:
+    """The check of a declared type ``t`` (:mod:`msgspec.inspect`), with its words."""
     mi = msgspec.inspect
     if isinstance(t, mi.UnionType):
         members = [_check_of(member) for member in t.types]
+        some = " or ".join(
+            m.words for m, member in zip(members, t.types) if not isinstance(member, mi.NoneType)
+        )
+        optional = any(isinstance(member, mi.NoneType) for member in t.types)
 
         def union(value: Any) -> bool | None:
             verdict = None
             for check in members:
-                this = check(value)
+                this = check.test(value)
                 if this:
                     return True
                 if this is False:
                     verdict = False
             return verdict
 
-        return union
+        return _Check(union, some + (", or None" if optional else ""))
     if isinstance(t, mi.NoneType):
-        return lambda value: True if value is None else None
+        return _Check(lambda value: True if value is None else None, "None")
     if isinstance(t, (mi.IntType, mi.FloatType)):
         low, high = t.ge if t.ge is not None else t.gt, t.le if t.le is not None else t.lt
         low_open, high_open = t.ge is None, t.le is None
-        kinds = int if isinstance(t, mi.IntType) else (int, float)
+        is_int = isinstance(t, mi.IntType)
+        kinds = int if is_int else (int, float)
 
         def number(value: Any) -> bool | None:
             # A bool is an int to Python, never a number in a record.
@@ -456,13 +445,21 @@ def _check_of(t: Any) -> Callable[[Any], bool | None]:
                 high is None or (value < high if high_open else value <= high)
             )
 
-        return number
+        return _Check(number, ("an int" if is_int else "a finite number") + _bounds(t))
     if isinstance(t, mi.LiteralType):
         values = frozenset(t.values)
-        return lambda value: (value in values) if isinstance(value, str) else None
+        return _Check(
+            lambda value: (value in values) if isinstance(value, str) else None,
+            "one of " + ", ".join(map(repr, t.values)),
+        )
     if isinstance(t, mi.StrType):
         pattern = None if t.pattern is None else re.compile(t.pattern)
         longest = t.max_length
+        words = "a str"
+        if t.pattern is not None:
+            words += f" ({_PATTERN_WORDS.get(t.pattern, f'matching {t.pattern!r}')})"
+        if longest is not None:
+            words += f" of at most {longest} characters"
 
         def text(value: Any) -> bool | None:
             if not isinstance(value, str):
@@ -471,23 +468,23 @@ def _check_of(t: Any) -> Callable[[Any], bool | None]:
                 pattern is None or pattern.search(value) is not None
             )
 
-        return text
+        return _Check(text, words)
     if isinstance(t, mi.DictType):
-        key_check, value_check = _check_of(t.key_type), _check_of(t.value_type)
+        key, item = _check_of(t.key_type), _check_of(t.value_type)
 
         def mapping(value: Any) -> bool | None:
             if not isinstance(value, Mapping):
                 return None
             verdict: bool | None = True
-            for key, item in value.items():
-                for this in (key_check(key), value_check(_plain(item))):
+            for k, v in value.items():
+                for this in (key.test(k), item.test(_plain(v))):
                     if this is None:
                         return None
                     if this is False:
                         verdict = False
             return verdict
 
-        return mapping
+        return _Check(mapping, f"a mapping of {key.words} to {item.words}", key, item)
     raise TypeError(f"check_declared cannot check a field of type {t!r}")  # pragma: no cover
 
 
@@ -529,20 +526,18 @@ def check_declared(
                     f"The '{parameter}' parameter of {owner} must be valid Unicode text; lone "
                     f"surrogates cannot be stored. Got {_shown(value)} instead."
                 ) from exc
-        declared, check = _field_check(record_type, name)
-        verdict = check(value)
+        check = _field_check(record_type, name)
+        verdict = check.test(value)
         if verdict is not True:
             shown = f"{_shown(value)} instead"
-            if isinstance(declared, msgspec.inspect.DictType) and isinstance(value, Mapping):
-                keys, items = _check_of(declared.key_type), _check_of(declared.value_type)
+            if check.key is not None and check.item is not None and isinstance(value, Mapping):
+                key, item = check.key, check.item
                 shown = next(
                     f"{_shown(k)}: {_shown(v)} in it"
                     for k, v in value.items()
-                    if keys(k) is not True or items(_plain(v)) is not True
+                    if key.test(k) is not True or item.test(_plain(v)) is not True
                 )
-            message = (
-                f"The '{parameter}' parameter of {owner} must be {_rule(declared)}. Got {shown}."
-            )
+            message = f"The '{parameter}' parameter of {owner} must be {check.words}. Got {shown}."
             raise (TypeError if verdict is None else ValueError)(message)
         if isinstance(value, Mapping):
             value = {k: _plain(v) for k, v in value.items()}
