@@ -4,6 +4,7 @@ keeps the status."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,6 +46,30 @@ def test_leave_with_a_message_prints_it_and_exits_1() -> None:
     done = python("from llp.cli._app import leave; leave('llp: something went wrong')")
     assert done.returncode == 1
     assert done.stderr.strip() == "llp: something went wrong"
+
+
+@pytest.mark.parametrize(("code", "status"), [("0", 120), ("3", 3)])
+def test_leave_after_the_reader_has_gone_exits_as_the_interpreter_would(
+    code: str, status: int
+) -> None:
+    # The reader closes the pipe before the command's output is flushed (`llp ... |
+    # head`): the interpreter's own exit reports that as status 120, a command's own
+    # error status is kept.
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from llp.cli._app import leave; print('x' * 100, end=''); leave({code})",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Buffered, as a pipe's output is by default: the flush is what fails.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    assert child.wait(timeout=120) == status
+    child.stderr.close()
 
 
 def test_leave_lets_the_interpreter_join_a_running_thread() -> None:
