@@ -26,7 +26,8 @@ Goals from the issue that asked for it: an error in < 1.5 s, ``llp predict`` < 2
 warm, the report < 25 % of the search's wall time with the slices, < 2 s without.
 
 Run: ``python benchmarks/cli_latency.py`` (``--repeats N``). Writes
-``benchmarks/results/cli_latency.json`` and prints a markdown table.
+``benchmarks/results/cli_latency.json`` (``--name`` for another name in that folder) and
+prints a markdown table.
 
 ``--baseline SRC`` (the ``src`` folder of another checkout, e.g. one made with ``git
 worktree add /tmp/base REV``) also times the whole ``llp tune``, ``llp report`` (slices
@@ -122,6 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=40.0)
+    parser.add_argument(
+        "--name", default="cli_latency", help="the results file's name in benchmarks/results"
+    )
     parser.add_argument(
         "--baseline",
         help="another checkout's src folder: time the warm llp predict with it too",
@@ -239,7 +243,7 @@ def main() -> None:
         "retrain_share_of_search": table["llp report --retrain"] / search,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cli_latency.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     print("| command | median wall s |")
     print("|---|---:|")
     for name, seconds in table.items():

@@ -103,6 +103,31 @@ def test_the_figures_draw_exactly_the_collected_series(stored_study: dict[str, A
     assert list(best_line.get_ydata()) == pytest.approx(stored_scores)
 
 
+def test_log_scales_are_labelled_with_plain_numbers_and_no_maths(
+    stored_study: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # matplotlib typesets its default log labels (4 x 10^-2) as maths: slower, and it
+    # looks for fonts it may not find. The report's are plain numbers.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.mathtext import MathTextParser
+
+    from llp.report import curve_series
+    from llp.report._figures import curves_figure
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a figure typeset maths")
+
+    monkeypatch.setattr(MathTextParser, "parse", refuse)
+    with KnowledgeBase.open(stored_study["storage_path"]) as kb:
+        data = load_study(kb, stored_study["study"])
+    fig = curves_figure(curve_series(data), data.objective, stored_study["best_trial"])
+    FigureCanvasAgg(fig).draw()
+    right = fig.axes[1]
+    assert right.get_yscale() == "log"
+    labels = [t.get_text() for t in right.get_yticklabels() if t.get_text()]
+    assert labels and all(float(text) > 0 for text in labels)
+
+
 def test_landscape_slices_come_from_the_weights_the_search_kept(
     written_report: dict[str, Any], stored_study: dict[str, Any]
 ) -> None:
@@ -400,6 +425,25 @@ def test_the_report_kb_show_and_kb_list_agree_on_an_answer_that_is_not_the_best_
     assert [t["trial"] for t in shown["top_trials"]] == [0, 1, 2]
     (listed,) = list_knowledge(kb)["studies"]
     assert (listed["best_trial"], listed["best_score"]) == (0, 0.80)
+
+
+def test_the_report_orders_equal_scores_as_the_search_keeps_their_weights(
+    make_study: Callable[..., Any],
+) -> None:
+    from llp.report import top_trials
+    from llp.search import Evaluation, Job
+    from llp.training._weights import top_trials_of
+    from tests.report.conftest import fake_result
+
+    rows = [(0, 1.0, 0.80, "draw", 0.9), (1, 1.0, 0.80, "draw", 0.5), (2, 1.0, 0.80, "draw", 0.7)]
+    kb, name = make_study(rows)
+    data = load_study(kb, name)
+    shown = [int(r["trial_number"]) for r in top_trials(data, 3)]
+    evaluations = []
+    for t, f, s, _, loss in rows:
+        result = fake_result({"x": t}, f, s, val_loss=loss)
+        evaluations.append(Evaluation(Job(t, t, {"x": t}, result.fidelity, 0, 0, ""), result))
+    assert shown == top_trials_of(evaluations, None) == [1, 2, 0]
 
 
 def test_the_budget_legend_fits_the_figure() -> None:
