@@ -94,15 +94,22 @@ def optimizer_fn() -> Callable[[nn.Module, Mapping[str, Any]], torch.optim.Optim
     return mlp_optimizer_fn
 
 
-def fake_result(job: Job, score: float | None, *, failed: bool = False) -> EvaluationResult:
-    """A result as a trainer would record it, without training (for scheduler tests)."""
+def fake_result(
+    job: Job, score: float | None, *, failed: bool = False, val_loss: float | None = None
+) -> EvaluationResult:
+    """A result as a trainer would record it, without training (for scheduler tests).
+    Its validation loss falls as ``1 / epoch``, or ends at ``val_loss`` when given."""
     status = EvaluationStatus.FAILED if failed else EvaluationStatus.COMPLETE
     epochs = job.fidelity.epochs
+
+    def loss(e: int) -> float:
+        return val_loss if val_loss is not None and e == epochs else 1.0 / e
+
     return EvaluationResult(
         config=job.config,
         fidelity=job.fidelity,
         status=status,
-        curve=tuple(EpochRecord(e, 1.0 / e, 1.0 / e, score, 0.0) for e in range(1, epochs + 1)),
+        curve=tuple(EpochRecord(e, 1.0 / e, loss(e), score, 0.0) for e in range(1, epochs + 1)),
         score=None if failed else score,
         objective="val_accuracy",
         cost=job.fidelity.cost,

@@ -57,15 +57,21 @@ def written_report(
 
 
 def fake_result(
-    config: dict[str, Any], fraction: float, score: float | None, *, cost: float = 1.0
+    config: dict[str, Any],
+    fraction: float,
+    score: float | None,
+    *,
+    cost: float = 1.0,
+    val_loss: float = 0.8,
 ) -> EvaluationResult:
-    """A stored-looking result without training (for exact expectations)."""
+    """A stored-looking result without training (for exact expectations); ``val_loss``
+    is its final validation loss."""
     failed = score is None
     return EvaluationResult(
         config=config,
         fidelity=Fidelity(fraction, 2),
         status=EvaluationStatus.FAILED if failed else EvaluationStatus.COMPLETE,
-        curve=(EpochRecord(1, 1.0, 1.0, score, 0.1), EpochRecord(2, 0.5, 0.8, score, 0.1)),
+        curve=(EpochRecord(1, 1.0, 1.0, score, 0.1), EpochRecord(2, 0.5, val_loss, score, 0.1)),
         score=score,
         objective="val_accuracy",
         cost=cost,
@@ -80,7 +86,8 @@ def fake_result(
 
 @pytest.fixture
 def make_study(tmp_path: Path) -> Iterator[Callable[..., tuple[KnowledgeBase, str]]]:
-    """``make_study([(trial, fraction, score, reason), ...], decisions=(), answers=())``:
+    """``make_study([(trial, fraction, score, reason), ...], decisions=(), answers=())``
+    (a row may end with the final validation loss, 0.8 otherwise):
     a knowledge base holding one study with exactly these evaluations (in this order),
     these :class:`~llp.store.DecisionRecord` and, when ``answers`` is given, the answer
     ``(trial, fraction)`` stored after each evaluation (``None``: none)."""
@@ -89,7 +96,7 @@ def make_study(tmp_path: Path) -> Iterator[Callable[..., tuple[KnowledgeBase, st
     opened: list[KnowledgeBase] = []
 
     def make(
-        rows: list[tuple[int, float, float | None, str]],
+        rows: Sequence[tuple[Any, ...]],
         decisions: Sequence[Any] = (),
         answers: Sequence[tuple[int, float] | None] = (),
     ) -> tuple[KnowledgeBase, str]:
@@ -103,12 +110,14 @@ def make_study(tmp_path: Path) -> Iterator[Callable[..., tuple[KnowledgeBase, st
         kb.record_evaluations(
             study.id,
             [
-                NewEvaluation(t, {"x": t}, fake_result({"x": t}, f, s), rung=0, reason=r)
-                for t, f, s, r in rows
+                NewEvaluation(
+                    t, {"x": t}, fake_result({"x": t}, f, s, val_loss=loss), rung=0, reason=r
+                )
+                for t, f, s, r, loss in (row if len(row) == 5 else (*row, 0.8) for row in rows)
             ],
         )
         kb.record_decisions(study.id, decisions)
-        for (t, f, _, _), answer in zip(rows, answers):
+        for (t, f, *_), answer in zip(rows, answers):
             if answer is not None:
                 kb.record_answer(
                     study.id,

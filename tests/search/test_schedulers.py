@@ -494,7 +494,11 @@ def test_equal_posteriors_at_a_promotion_keep_the_prior_order() -> None:
     scores = {canonical_config_json(c): c["x"] for c in grid}
 
     def evaluate(job: Job) -> EvaluationResult:
-        return fake_result(job, 0.60 + 0.02 * (1.0 - job.config["x"]))
+        # The other configurations have the lower validation losses too: with a prior,
+        # the loss does not break a tie between posteriors either.
+        return fake_result(
+            job, 0.60 + 0.02 * (1.0 - job.config["x"]), val_loss=0.5 + job.config["x"]
+        )
 
     scheduler = meta_guided(
         [c for c in grid if c not in prior_configs], num_iterations=2, epochs=1, budget=3.0,

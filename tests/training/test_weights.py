@@ -110,8 +110,10 @@ def test_the_study_key_is_the_same_however_the_store_gives_the_time_back() -> No
     assert study_key("s", 0, aware, "f") != study_key("s", 0, aware, "g")
 
 
-def evaluation(trial: int, fraction: float, score: float | None) -> Evaluation:
-    result = fake_result({"x": trial}, fraction, score)
+def evaluation(
+    trial: int, fraction: float, score: float | None, val_loss: float = 0.8
+) -> Evaluation:
+    result = fake_result({"x": trial}, fraction, score, val_loss=val_loss)
     job = Job(trial, trial, {"x": trial}, result.fidelity, bracket=0, rung=0, reason="")
     return Evaluation(job, result)
 
@@ -129,6 +131,9 @@ def test_the_trials_kept_are_the_answer_then_the_best_others_on_the_top_rung() -
     assert top_trials_of(evaluations, None) == [2, 3, 1]
     assert len(top_trials_of(evaluations, 1)) == KEPT_PER_STUDY
     assert top_trials_of([evaluation(0, 1.0, None)], None) == []
+    # Equal scores go to the lower validation loss, as the search's answer does.
+    tied = [evaluation(1, 1.0, 0.9, val_loss=0.7), evaluation(2, 1.0, 0.9, val_loss=0.4)]
+    assert top_trials_of(tied, None) == [2, 1]
 
 
 def test_the_trainer_measures_a_kept_model_as_fit_did(tmp_path: Path) -> None:

@@ -156,13 +156,19 @@ def source_table(data: StudyData, best: Mapping[str, Any] | None) -> list[dict[s
 
 def top_trials(data: StudyData, k: int) -> list[Mapping[str, Any]]:
     """The study's answer, then the best other evaluations at the highest fidelity
-    reached by measured score: ``k`` in all."""
+    reached by measured score (equal scores by the lower validation loss, then the
+    lower trial, as :func:`llp.training.tie_loss` and the search's kept weights order
+    them): ``k`` in all."""
     top = _top_fidelity(data.frame)
     if top is None:
         return []
     ok = data.complete
     at_top = ok[(ok["fraction"] == top[0]) & (ok["epochs"] == top[1])]
-    ranked = at_top.sort_values(["score", "trial_number"], ascending=[False, True])
+    ranked = at_top.sort_values(
+        ["score", "final_val_loss", "trial_number"],
+        ascending=[False, True, True],
+        na_position="last",
+    )
     rows = [row.to_dict() for _, row in ranked.iterrows()]
     answer = best_evaluation(data)
     if answer is not None:

@@ -14,6 +14,7 @@ from llp.search._base import (
     best_answer,
     rank_for_promotion,
     rung_resources,
+    score_order,
     select_best,
 )
 from llp.search._evidence import (
@@ -67,6 +68,7 @@ __all__ = [
     "prior_fit",
     "rank_for_promotion",
     "rung_resources",
+    "score_order",
     "select_answer",
     "select_best",
     "simulate_brackets",

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from llp._checks import check_int, check_real
-from llp.training import EvaluationResult, EvaluationStatus, Fidelity
+from llp.training import EvaluationResult, EvaluationStatus, Fidelity, tie_loss
 
 
 @dataclass(frozen=True)
@@ -174,19 +174,26 @@ class Answer:
 BEST_RULE = "best score at the highest fidelity"
 
 
+def score_order(evaluation: Evaluation) -> tuple[float, float, int]:
+    """Sort key, best first: the higher score, then the lower validation loss
+    (:func:`tie_loss`), then the lower trial id."""
+    return (-float(evaluation.score or 0.0), tie_loss(evaluation.result), evaluation.trial_id)
+
+
 def select_best(evaluations: Sequence[Evaluation]) -> Evaluation | None:
     """The best successful evaluation at the highest fidelity any success reached.
 
     A low-fidelity score is never compared with a high-fidelity one: the winner is the
     top score among the evaluations trained on the most data (then the most epochs).
-    Ties go to the lower trial id.
+    Equal scores go to the lower validation loss, then the lower trial id
+    (:func:`score_order`).
     """
     ok = [e for e in evaluations if e.status is EvaluationStatus.COMPLETE]
     if not ok:
         return None
     top = max((e.fidelity.fraction, e.fidelity.epochs) for e in ok)
     at_top = [e for e in ok if (e.fidelity.fraction, e.fidelity.epochs) == top]
-    return min(at_top, key=lambda e: (-float(e.score or 0.0), e.trial_id))
+    return min(at_top, key=score_order)
 
 
 def best_answer(evaluations: Sequence[Evaluation]) -> Answer | None:
@@ -311,9 +318,10 @@ def format_share(fraction: float) -> str:
 def rank_for_promotion(
     results: Sequence[tuple[Job, EvaluationResult]],
 ) -> list[tuple[Job, EvaluationResult]]:
-    """Successful results best first (ties broken by trial id); failed ones are dropped."""
+    """Successful results best first (equal scores by the lower validation loss, then
+    the lower trial id: :func:`score_order`); failed ones are dropped."""
     ok = [(j, r) for j, r in results if r.status is EvaluationStatus.COMPLETE]
-    return sorted(ok, key=lambda jr: (-float(jr[1].score or 0.0), jr[0].trial_id))
+    return sorted(ok, key=lambda jr: (-float(jr[1].score or 0.0), tie_loss(jr[1]), jr[0].trial_id))
 
 
 class JobCounter:

@@ -30,7 +30,9 @@ fades when they do not:
   measured differences among the leaders are no larger than validation noise
   (``t2 = 0``), the prior's order decides within that reach; where they are larger, the
   measurements dominate, in proportion. Equal posteriors go to the higher measured
-  score, then the higher prior score, then the lower trial id.
+  score, then the lower validation loss (:func:`~llp.training.tie_loss`: equal accuracies
+  are common on a small validation split), then the higher prior score, then the lower
+  trial id.
 - **What was tried and rejected.** Averaging the weight over the posterior of ``t2`` (a
   uniform prior on its square root) instead of the point estimate keeps more of the
   measurements' weight when a rung has few leaders. On the development tasks it left the
@@ -51,8 +53,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from llp.search._base import Evaluation
-from llp.training import EvaluationStatus
+from llp.search._base import Evaluation, score_order
+from llp.training import EvaluationStatus, tie_loss
 
 #: The name of the rule :func:`select_answer` applies (stored with each answer).
 ANSWER_RULE = "posterior"
@@ -216,6 +218,7 @@ def judge(
         key=lambda j: (
             -j.posterior,
             -float(j.evaluation.score or 0.0),
+            tie_loss(j.evaluation.result),
             -(j.prior_score if j.prior_score is not None else -math.inf),
             j.evaluation.trial_id,
         )
@@ -261,7 +264,7 @@ def answer_note(
     same_data = [
         e for e in evaluations if e.fidelity == fidelity and e.status is EvaluationStatus.COMPLETE
     ]
-    best_raw = max(same_data, key=lambda e: (float(e.score or 0.0), -e.trial_id))
+    best_raw = min(same_data, key=score_order)
     if anchor_trial is not None and chosen.trial_id == anchor_trial:
         note = f"the meta-model's pick (trial {anchor_trial}) is the answer: {measured} ({how})"
         if best_raw.trial_id != chosen.trial_id:

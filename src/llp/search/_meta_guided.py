@@ -29,7 +29,7 @@ from llp.search._evidence import (
     select_answer,
 )
 from llp.space import SearchSpace, canonical_config_json
-from llp.training import EvaluationResult, EvaluationStatus, Fidelity
+from llp.training import EvaluationResult, EvaluationStatus, Fidelity, tie_loss
 
 if TYPE_CHECKING:  # the meta-model (scikit-learn) loads only when a study uses it
     from llp.meta import MetaModelTrainer
@@ -642,7 +642,9 @@ class MetaGuidedScheduler(Scheduler):
         the earlier trial: a bracket proposes the prior's configurations first, so such a
         tie keeps the prior's order. Breaking it by the measured score instead (as the
         answer does) was measured: better when the prior is wrong, worse when it is
-        right, and worse on average (BENCHMARKS.md)."""
+        right, and worse on average (BENCHMARKS.md). Without a prior the posterior is the
+        measured score, and equal scores go to the lower validation loss
+        (:func:`llp.training.tie_loss`), then the earlier trial."""
         fidelity = (self.rungs[k], self.epochs)
         at_rung = [e for e in self._history if (e.fidelity.fraction, e.fidelity.epochs) == fidelity]
         members = set(self._members)
@@ -663,17 +665,25 @@ class MetaGuidedScheduler(Scheduler):
             )
         }
         surrogate = self._checked_surrogate(k, mine)
+        with_prior = bool(self.prior_scores)
+
+        def tie(e: Evaluation) -> float:
+            # Without a prior the posterior is the measured score: equal accuracies go to
+            # the lower validation loss. With one, equal posteriors keep the prior's order.
+            return 0.0 if with_prior else tie_loss(e.result)
+
         if surrogate is not None:
             order = sorted(
                 mine,
                 key=lambda e: (
                     -surrogate[e.trial_id][0],
                     -judged[e.trial_id].posterior,
+                    tie(e),
                     e.trial_id,
                 ),
             )
         else:
-            order = sorted(mine, key=lambda e: (-judged[e.trial_id].posterior, e.trial_id))
+            order = sorted(mine, key=lambda e: (-judged[e.trial_id].posterior, tie(e), e.trial_id))
         keep = max(1, len(self._members) // self.eta)
         step = self.rungs[k + 1] * self.epochs * (1.0 + self._probe_share())
         affordable = int((max(self._remaining(), 0.0) + 1e-9) // step) if step > 0 else keep

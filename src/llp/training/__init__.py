@@ -21,6 +21,7 @@ from llp.training._records import (
     Fidelity,
     Objective,
     lost_worker,
+    tie_loss,
 )
 from llp.training._trainer import Trainer, resolve_device, trial_seed
 
@@ -38,6 +39,7 @@ __all__ = [
     "pinned_device",
     "resolve_device",
     "set_worker_slot",
+    "tie_loss",
     "trial_seed",
     "worker_slot",
 ]

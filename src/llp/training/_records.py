@@ -332,3 +332,17 @@ class EvaluationResult:
     @property
     def final_val_accuracy(self) -> float | None:
         return self.curve[-1].val_accuracy if self.curve else None
+
+
+def tie_loss(result: EvaluationResult) -> float:
+    """What decides between equal scores: the final validation loss, lower first
+    (``inf`` when there is none).
+
+    An accuracy measured on ``n`` validation examples moves in steps of ``1 / n``, so on
+    a small validation split configurations often tie on it exactly (a majority-class
+    predictor and a real model, say) while their losses still tell them apart: choosing
+    among equal accuracies by the lower loss, rather than by trial id, chose better on
+    most small tasks measured (BENCHMARKS.md, "Ties between equal accuracies"). For a
+    loss objective the score is the loss, so nothing changes."""
+    loss = result.final_val_loss
+    return float(loss) if loss is not None and math.isfinite(loss) else math.inf
