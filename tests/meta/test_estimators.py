@@ -141,6 +141,38 @@ def test_errors() -> None:
 
 
 @pytest.mark.parametrize("make", [HyperparameterPredictor, PerformanceSurrogate])
+def test_a_fit_puts_back_the_caller_s_filters_even_when_a_thread_rewrote_them(
+    make: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An interleaved tree-building thread can rebuild the filters in the caller's own
+    # list (empty it, then add its entries with compiled patterns): catch_warnings puts
+    # that list back as it is. The fit puts back its entries too.
+    import sklearn.ensemble
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="a filter of the caller's")
+        callers = warnings.filters
+        before = list(callers)
+        for forest in (
+            sklearn.ensemble.RandomForestRegressor,
+            sklearn.ensemble.RandomForestClassifier,
+        ):
+            original = forest.fit
+
+            def rewriting(self, *args, __fit=original, **kwargs):  # type: ignore[no-untyped-def]
+                callers[:] = []  # as a thread's resetwarnings on that list would
+                return __fit(self, *args, **kwargs)
+
+            monkeypatch.setattr(forest, "fit", rewriting)
+        rng = np.random.default_rng(0)
+        X = rng.random((40, 3))
+        y = rng.random((40, 2)) if make is HyperparameterPredictor else rng.random(40)
+        make(n_estimators=4).fit(X, y)
+        assert warnings.filters is callers
+        assert warnings.filters == before
+
+
+@pytest.mark.parametrize("make", [HyperparameterPredictor, PerformanceSurrogate])
 def test_threaded_fits_leave_the_warning_filters_as_they_were(
     make: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:

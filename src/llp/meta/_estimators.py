@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -26,8 +28,31 @@ def _fit_forest(forest: Any, X: Any, y: Any, sample_weight: Any) -> Any:
     ``sklearn.utils.parallel.delayed`` "should be used with" its ``Parallel`` (seen after
     a few hundred fits in one process).
     """
-    with warnings.catch_warnings():
+    with _filters_kept():
         return forest.fit(X, y, sample_weight=sample_weight)
+
+
+@contextmanager
+def _filters_kept() -> Iterator[None]:
+    """Run the block, then leave the warning filters exactly as it found them: the same
+    list, with the same entries.
+
+    ``warnings.catch_warnings`` alone puts back the list it found, but not its entries:
+    scikit-learn's tree-building threads rebuild the filters in whichever list is the
+    process's at that moment (``resetwarnings`` then ``filterwarnings``), and interleaved
+    they can rewrite the caller's list itself (seen in the test suite: the default
+    ``'__main__'`` filter came back as a compiled pattern)."""
+    kept = cast(list[Any], warnings.filters)  # typeshed says Sequence; it is a list
+    entries = list(kept)
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        if warnings.filters is not kept or kept != entries:
+            kept[:] = entries
+            warnings.filters = kept
+            with warnings.catch_warnings():  # entering and leaving it tell the warnings
+                pass  # machinery that the filters changed
 
 
 class HyperparameterPredictor(RegressorMixin, BaseEstimator):
@@ -135,6 +160,11 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
             )
         self.n_outputs_ = Y.shape[1]
         self.models_: list[Any] = []
+        with _filters_kept():  # as the caller had them, after every forest's threads
+            self._fit_columns(X, Y, weights)
+        return self
+
+    def _fit_columns(self, X: Any, Y: Any, weights: Any) -> None:
         for j in range(self.n_outputs_):
             column = Y[:, j]
             rows = np.ones(column.shape[0], dtype=bool)
@@ -171,7 +201,6 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                 )
                 _fit_forest(model, X[rows], column[rows], w)
             self.models_.append(FrozenForest.from_sklearn(model))
-        return self
 
     def _n_choices(self, j: int) -> int | None:
         if self.space is None:
