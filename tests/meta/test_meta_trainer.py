@@ -269,6 +269,26 @@ def test_configurations_shared_by_enough_studies_come_first_by_mean_rank() -> No
     assert trainer.zero_shot(make_meta_features(0.4), "mlp").source == "portfolio"
 
 
+def test_study_models_hold_each_study_s_encoded_configurations_and_final_ranks() -> None:
+    shared = SPACE.sample(4, seed=5)
+    exps = []
+    for d, (f, n_own) in enumerate(((0.3, 2), (0.6, 1), (0.5, 0))):
+        configs = (shared + SPACE.sample(n_own, seed=50 + d)) if d < 2 else shared[:1]
+        for t, config in enumerate(configs):
+            exps.append(
+                Experience(
+                    f"d{d}", None, make_meta_features(f), "mlp", f"s{d}", t,
+                    make_result(config, 1.0, synthetic_score(f, config, 1.0)),
+                )
+            )  # fmt: skip
+    models = MetaModelTrainer(SPACE, n_estimators=5).add(exps).study_models()
+    assert sorted(models) == ["s0", "s1"]  # s2 has one final score: nothing to rank
+    for study, (X, y) in models.items():
+        rows = [e for e in exps if e.study == study]
+        assert np.array_equal(X, np.vstack([SPACE.encode(e.result.config) for e in rows]))
+        assert np.allclose(y, _quantiles([e.result.score for e in rows]))
+
+
 def test_a_greedy_portfolio_adds_the_configuration_that_covers_the_pick() -> None:
     # Four configurations on four datasets: a and b are good alike (and poor on d3),
     # c is middling but the best where a fails. By mean rank the portfolio is a, b, ...;

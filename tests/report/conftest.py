@@ -56,7 +56,7 @@ def written_report(
     )
 
 
-def fake_result(
+def stored_result(
     config: dict[str, Any],
     fraction: float,
     score: float | None,
@@ -111,7 +111,7 @@ def make_study(tmp_path: Path) -> Iterator[Callable[..., tuple[KnowledgeBase, st
             study.id,
             [
                 NewEvaluation(
-                    t, {"x": t}, fake_result({"x": t}, f, s, val_loss=loss), rung=0, reason=r
+                    t, {"x": t}, stored_result({"x": t}, f, s, val_loss=loss), rung=0, reason=r
                 )
                 for t, f, s, r, loss in (row if len(row) == 5 else (*row, 0.8) for row in rows)
             ],

@@ -17,7 +17,7 @@ import llp.knowledge
 from llp.report import _meta, build_report, load_study
 from llp.report._meta import Importances, importances_key, study_importances
 from llp.store import KnowledgeBase, NewEvaluation
-from tests.report.conftest import fake_result
+from tests.report.conftest import stored_result
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_a_study_without_a_prior_gets_a_surrogate_of_its_own_and_the_page_says_w
         # space with its own score.
         own = [
             dataclasses.replace(
-                data.evaluations[0], trial_number=i, result=fake_result(c, 1.0, 0.5 + 0.02 * i)
+                data.evaluations[0], trial_number=i, result=stored_result(c, 1.0, 0.5 + 0.02 * i)
             )
             for i, c in enumerate(space.sample(16, seed=0))
         ]
@@ -242,7 +242,7 @@ def two_studies(tmp_path: Path) -> Iterator[tuple[KnowledgeBase, Any]]:
             objective="val_accuracy", dataset_id=dataset,
         )  # fmt: skip
         kb.record_evaluations(
-            study.id, [NewEvaluation(0, {"x": 0}, fake_result({"x": 0}, 0.5, 0.6), rung=0)]
+            study.id, [NewEvaluation(0, {"x": 0}, stored_result({"x": 0}, 0.5, 0.6), rung=0)]
         )
     yield kb, load_study(kb, "later")
     kb.close()
@@ -261,7 +261,7 @@ def test_the_key_changes_with_what_the_refit_reads_and_only_that(
     )  # fmt: skip
     changed = {"a new dataset": importances_key(kb, data)}
     kb.record_evaluations(
-        third.id, [NewEvaluation(0, {"x": 1}, fake_result({"x": 1}, 0.5, 0.7), rung=0)]
+        third.id, [NewEvaluation(0, {"x": 1}, stored_result({"x": 1}, 0.5, 0.7), rung=0)]
     )
     assert importances_key(kb, data) == changed["a new dataset"]
     # ... but the same evaluations, had this study started after them, would be.
@@ -273,7 +273,7 @@ def test_the_key_changes_with_what_the_refit_reads_and_only_that(
         objective="val_accuracy", dataset_id=kb.upsert_dataset("f" * 64, name="later"),
     )  # fmt: skip
     kb.record_evaluations(
-        study.id, [NewEvaluation(1, {"x": 2}, fake_result({"x": 2}, 0.5, 0.5), rung=0)]
+        study.id, [NewEvaluation(1, {"x": 2}, stored_result({"x": 2}, 0.5, 0.5), rung=0)]
     )
     changed["its own evaluation"] = importances_key(kb, load_study(kb, "later"))
     kb.upsert_dataset("e" * 64, name="earlier", group="moved")

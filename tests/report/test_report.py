@@ -433,7 +433,7 @@ def test_the_report_orders_equal_scores_as_the_search_keeps_their_weights(
     from llp.report import top_trials
     from llp.search import Evaluation, Job
     from llp.training._weights import top_trials_of
-    from tests.report.conftest import fake_result
+    from tests.report.conftest import stored_result
 
     rows = [(0, 1.0, 0.80, "draw", 0.9), (1, 1.0, 0.80, "draw", 0.5), (2, 1.0, 0.80, "draw", 0.7)]
     kb, name = make_study(rows)
@@ -441,7 +441,7 @@ def test_the_report_orders_equal_scores_as_the_search_keeps_their_weights(
     shown = [int(r["trial_number"]) for r in top_trials(data, 3)]
     evaluations = []
     for t, f, s, _, loss in rows:
-        result = fake_result({"x": t}, f, s, val_loss=loss)
+        result = stored_result({"x": t}, f, s, val_loss=loss)
         evaluations.append(Evaluation(Job(t, t, {"x": t}, result.fidelity, 0, 0, ""), result))
     assert shown == top_trials_of(evaluations, None) == [1, 2, 0]
 
@@ -530,7 +530,7 @@ def test_a_report_folder_that_cannot_be_made_is_a_one_line_error(
 
 def test_a_damaged_data_recipe_costs_the_slices_not_the_report(tmp_path: Path) -> None:
     from llp.store import NewEvaluation
-    from tests.report.conftest import fake_result
+    from tests.report.conftest import stored_result
 
     storage = tmp_path / "kb.db"
     recipe = {"data": "iris", "target": None, "family": "mlp", "val_fraction": "abc"}
@@ -540,7 +540,7 @@ def test_a_damaged_data_recipe_costs_the_slices_not_the_report(tmp_path: Path) -
             "damaged", scheduler="MetaProbing", settings={"cli": recipe}, space=None, seed=0,
             objective="val_accuracy", dataset_id=dataset,
         )  # fmt: skip
-        result = fake_result({"x": 0}, 1.0, 0.5)
+        result = stored_result({"x": 0}, 1.0, 0.5)
         kb.record_evaluations(study.id, [NewEvaluation(0, {"x": 0}, result, rung=0, reason="r")])
     done = invoke(["report", "damaged", "--storage", storage, "--out", tmp_path / "r", "--no-meta"])
     assert done.exit_code == 0, done.output
@@ -554,7 +554,7 @@ def test_a_default_budget_is_shown_grown_by_what_probes_cost(tmp_path: Path) -> 
     """A study given no budget may spend its training budget plus the probes' share
     (``budget_scales_with_probes``): the report's "left unspent" counts from that."""
     from llp.store import NewEvaluation
-    from tests.report.conftest import fake_result
+    from tests.report.conftest import stored_result
 
     storage = tmp_path / "kb.db"
     settings = {"budget": 10.0, "budget_scales_with_probes": True}
@@ -568,7 +568,7 @@ def test_a_default_budget_is_shown_grown_by_what_probes_cost(tmp_path: Path) -> 
         kb.record_evaluations(
             study.id,
             [
-                NewEvaluation(t, {"x": t}, fake_result({"x": t}, 1.0, 0.5), rung=0, reason="r")
+                NewEvaluation(t, {"x": t}, stored_result({"x": t}, 1.0, 0.5), rung=0, reason="r")
                 for t in (0, 1)
             ],
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from llp.search import Evaluation, Job, judge, rank_for_promotion, select_best
-from llp.training import EvaluationResult, Fidelity, tie_loss
+from llp.training import EvaluationResult, Fidelity, rank_key, tie_loss
 from tests.conftest import fake_result
 from tests.search.test_schedulers import drive, meta_guided
 
@@ -30,6 +30,15 @@ def test_the_tie_loss_is_the_final_validation_loss_or_infinity() -> None:
     failed = fake_result(job, None, failed=True)
     no_curve = EvaluationResult(**{**failed.__dict__, "curve": ()})
     assert tie_loss(no_curve) == math.inf
+
+
+def test_the_rank_key_orders_by_score_then_loss_then_trial() -> None:
+    results = {
+        trial: evaluation(trial, score, loss).result
+        for trial, score, loss in [(0, 0.7, 0.6), (1, 0.7, 0.5), (2, 0.8, 0.9), (3, 0.7, 0.5)]
+    }
+    ordered = sorted(results, key=lambda trial: rank_key(results[trial], trial))
+    assert ordered == [2, 1, 3, 0]
 
 
 def test_equal_accuracies_go_to_the_lower_validation_loss() -> None:

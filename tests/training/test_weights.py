@@ -13,7 +13,7 @@ from torch import nn
 from llp.search import Evaluation, Job
 from llp.training import Fidelity, Trainer
 from llp.training._weights import KEPT_PER_STUDY, KeptWeights, study_key, top_trials_of
-from tests.report.conftest import fake_result
+from tests.report.conftest import stored_result
 
 TOP = Fidelity(1.0, 2)
 
@@ -113,7 +113,7 @@ def test_the_study_key_is_the_same_however_the_store_gives_the_time_back() -> No
 def evaluation(
     trial: int, fraction: float, score: float | None, val_loss: float = 0.8
 ) -> Evaluation:
-    result = fake_result({"x": trial}, fraction, score, val_loss=val_loss)
+    result = stored_result({"x": trial}, fraction, score, val_loss=val_loss)
     job = Job(trial, trial, {"x": trial}, result.fidelity, bracket=0, rung=0, reason="")
     return Evaluation(job, result)
 

@@ -160,8 +160,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
             )
         self.n_outputs_ = Y.shape[1]
         self.models_: list[Any] = []
-        with _filters_kept():  # as the caller had them, after every forest's threads
-            self._fit_columns(X, Y, weights)
+        self._fit_columns(X, Y, weights)  # each forest leaves the warning filters as found
         return self
 
     def _fit_columns(self, X: Any, Y: Any, weights: Any) -> None:

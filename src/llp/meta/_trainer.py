@@ -843,10 +843,15 @@ class MetaModelTrainer:
         configurations, encoded, and their final percentile ranks (failures 0), the data
         of its own model in :func:`llp.meta._weights.rank_weights`."""
         configs, _, by_study = self._final_ranks(None, same_family=False)
+        # Each configuration encoded once: studies of one design share most of theirs.
+        encoded: dict[str, np.ndarray] = {}
         models: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for study, rows in by_study.items():
             if len(rows) >= 2:
-                X = np.vstack([self.space.encode(configs[key]) for key, _ in rows])
+                for key, _ in rows:
+                    if key not in encoded:
+                        encoded[key] = self.space.encode(configs[key])
+                X = np.vstack([encoded[key] for key, _ in rows])
                 models[study] = (X, _quantiles([score for _, score in rows]))
         return models
 

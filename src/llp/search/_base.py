@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from llp._checks import check_int, check_real
-from llp.training import EvaluationResult, EvaluationStatus, Fidelity, tie_loss
+from llp.training import EvaluationResult, EvaluationStatus, Fidelity, rank_key
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,9 @@ BEST_RULE = "best score at the highest fidelity"
 
 def score_order(evaluation: Evaluation) -> tuple[float, float, int]:
     """Sort key, best first: the higher score, then the lower validation loss
-    (:func:`tie_loss`), then the lower trial id."""
-    return (-float(evaluation.score or 0.0), tie_loss(evaluation.result), evaluation.trial_id)
+    (:func:`llp.training.tie_loss`), then the lower trial id
+    (:func:`llp.training.rank_key`)."""
+    return rank_key(evaluation.result, evaluation.trial_id)
 
 
 def select_best(evaluations: Sequence[Evaluation]) -> Evaluation | None:
@@ -321,7 +322,7 @@ def rank_for_promotion(
     """Successful results best first (equal scores by the lower validation loss, then
     the lower trial id: :func:`score_order`); failed ones are dropped."""
     ok = [(j, r) for j, r in results if r.status is EvaluationStatus.COMPLETE]
-    return sorted(ok, key=lambda jr: (-float(jr[1].score or 0.0), tie_loss(jr[1]), jr[0].trial_id))
+    return sorted(ok, key=lambda jr: rank_key(jr[1], jr[0].trial_id))
 
 
 class JobCounter:

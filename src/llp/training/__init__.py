@@ -21,6 +21,7 @@ from llp.training._records import (
     Fidelity,
     Objective,
     lost_worker,
+    rank_key,
     tie_loss,
 )
 from llp.training._trainer import Trainer, resolve_device, trial_seed
@@ -37,6 +38,7 @@ __all__ = [
     "evaluation_device",
     "lost_worker",
     "pinned_device",
+    "rank_key",
     "resolve_device",
     "set_worker_slot",
     "tie_loss",

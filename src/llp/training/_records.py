@@ -346,3 +346,10 @@ def tie_loss(result: EvaluationResult) -> float:
     loss objective the score is the loss, so nothing changes."""
     loss = result.final_val_loss
     return float(loss) if loss is not None and math.isfinite(loss) else math.inf
+
+
+def rank_key(result: EvaluationResult, trial_id: int) -> tuple[float, float, int]:
+    """Sort key of trial ``trial_id``'s ``result``, best first: the higher score, then the
+    lower validation loss (:func:`tie_loss`), then the lower trial id. Everything that
+    orders evaluations by score sorts by it (answers, promotions, kept weights)."""
+    return (-float(result.score or 0.0), tie_loss(result), trial_id)

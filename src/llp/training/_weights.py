@@ -28,7 +28,7 @@ import numpy as np
 
 from llp._cache import cache_dir, read_arrays, touch, write_arrays
 from llp._digest import short_digest
-from llp.training._records import EvaluationStatus, Fidelity, tie_loss
+from llp.training._records import EvaluationStatus, Fidelity, rank_key
 
 if TYPE_CHECKING:
     from torch import nn
@@ -162,7 +162,7 @@ def top_trials_of(
 ) -> list[int]:
     """The trials a report slices: the answer, then the best others by measured score at
     the highest fidelity any success reached (ties to the lower validation loss, then
-    the lower trial: :func:`llp.training.tie_loss`), ``k`` in all.
+    the lower trial: :func:`llp.training.rank_key`), ``k`` in all.
     ``evaluations`` are :class:`llp.search.Evaluation`\\ s."""
     ok = [
         e
@@ -173,10 +173,7 @@ def top_trials_of(
         return []
     top = max((e.fidelity.fraction, e.fidelity.epochs) for e in ok)
     at_top = [e for e in ok if (e.fidelity.fraction, e.fidelity.epochs) == top]
-    ranked = [
-        e.trial_id
-        for e in sorted(at_top, key=lambda e: (-float(e.score), tie_loss(e.result), e.trial_id))
-    ]
+    ranked = [e.trial_id for e in sorted(at_top, key=lambda e: rank_key(e.result, e.trial_id))]
     if answer_trial is not None:
         ranked = [answer_trial] + [t for t in ranked if t != answer_trial]
     return ranked[:k]
