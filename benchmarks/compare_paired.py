@@ -5,7 +5,9 @@ pairing each run with the one before it: the same task, seed and budget, the reg
 each answer on one scale per task (the best and median test accuracy recorded in an
 earlier ``compare.py`` summary, so that adding runs does not move the scale). The mean
 difference is taken per task over its seeds, then over tasks, with a 95 % bootstrap
-interval over tasks (10,000 resamples), as in BENCHMARKS.md.
+interval over tasks (10,000 resamples), as in BENCHMARKS.md. The same is reported for
+the answers' test accuracy, in points: on a task whose best and median configurations
+are a few points apart, the regret scale turns a small difference into a large one.
 
 Each side is ``FOLDER:METHOD``, ``FOLDER`` a ``compare_runs`` folder (e.g. this checkout's
 ``benchmarks/results/compare_runs`` and, for the runs before a change, the same folder of a
@@ -33,11 +35,14 @@ sys.path.insert(0, str(HERE))
 
 from compare import BUDGETED, regret_at  # noqa: E402
 
+from llp.space import canonical_config_json  # noqa: E402
+
 
 def regret(
     folder: Path, task: str, method: str, budget: float, seed: int, best: float, median: float
-) -> tuple[float, str] | None:
-    """The regret of the method's answer at ``budget`` and that answer (``None``: no run)."""
+) -> tuple[float, str, float] | None:
+    """The regret of the method's answer at ``budget``, that answer and its test accuracy
+    (the median's before the method answers; ``None``: no run)."""
     stem = folder / task.replace("@", "_at_")
     if method in BUDGETED:  # planned from its budget: a run of its own at each
         path = stem / f"{method}@{budget:g}-seed{seed}.json"
@@ -47,8 +52,9 @@ def regret(
         return None
     record = json.loads(path.read_text())
     held = [c for cost, c in record["trajectory"] if cost <= budget + 1e-9]
-    answer = json.dumps(held[-1], sort_keys=True) if held else ""
-    return regret_at(record["trajectory"], record["test"], best, median, budget), answer
+    answer = canonical_config_json(held[-1]) if held else ""
+    accuracy = float(record["test"][answer]) if held else median
+    return regret_at(record["trajectory"], record["test"], best, median, budget), answer, accuracy
 
 
 def _budget_of(path: Path) -> float:
@@ -62,40 +68,48 @@ def paired(
     seeds: int,
     budgets: list[float],
 ) -> dict[str, Any]:
-    rng = np.random.default_rng(0)
     out: dict[str, Any] = {}
     for budget in budgets:
-        per_task, mean_a, mean_b, runs, differ = [], [], [], 0, 0
+        per_task, points, mean_a, mean_b, runs, differ = [], [], [], [], 0, 0
         for task, info in scale.items():
             best = float(info["best_test_accuracy"])
             median = float(info["median_design_test_accuracy"])
-            diffs = []
+            diffs, gained = [], []
             for seed in range(seeds):
                 ra = regret(a[0], task, a[1], budget, seed, best, median)
                 rb = regret(b[0], task, b[1], budget, seed, best, median)
                 if ra is None or rb is None:
                     continue
                 diffs.append(ra[0] - rb[0])
+                gained.append(100.0 * (ra[2] - rb[2]))
                 mean_a.append(ra[0])
                 mean_b.append(rb[0])
                 runs += 1
                 differ += ra[1] != rb[1]
             if diffs:
                 per_task.append(float(np.mean(diffs)))
+                points.append(float(np.mean(gained)))
         if not per_task:
             continue
-        d = np.asarray(per_task)
-        means = d[rng.integers(0, len(d), (10_000, len(d)))].mean(axis=1)
         out[f"{budget:g}"] = {
             "a": float(np.mean(mean_a)),
             "b": float(np.mean(mean_b)),
-            "difference": float(d.mean()),
-            "interval": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+            "difference": float(np.mean(per_task)),
+            "interval": interval(per_task),
+            "accuracy_points": float(np.mean(points)),
+            "accuracy_points_interval": interval(points),
             "tasks": len(per_task),
             "runs": runs,
             "answers_differ": differ,
         }
     return out
+
+
+def interval(per_task: list[float]) -> list[float]:
+    """95 % bootstrap interval of the mean over tasks (10,000 resamples)."""
+    d = np.asarray(per_task)
+    means = d[np.random.default_rng(0).integers(0, len(d), (10_000, len(d)))].mean(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
 def side(text: str) -> tuple[Path, str]:
@@ -124,14 +138,16 @@ def main() -> None:
     result = paired(args.a, args.b, scale, args.seeds, args.budgets)
     print(
         f"| budget | {args.a[1]} | {args.b[1]} | difference, 95 % interval "
-        "| runs | answers differ |"
+        "| test accuracy, points | runs | answers differ |"
     )
-    print("|---:|---:|---:|---|---:|---:|")
+    print("|---:|---:|---:|---|---|---:|---:|")
     for budget, row in result.items():
         lo, hi = row["interval"]
+        plo, phi = row["accuracy_points_interval"]
         print(
             f"| {budget} | {row['a']:.3f} | {row['b']:.3f} | {row['difference']:+.3f} "
-            f"[{lo:+.3f}, {hi:+.3f}] | {row['runs']} | {row['answers_differ']} |"
+            f"[{lo:+.3f}, {hi:+.3f}] | {row['accuracy_points']:+.2f} [{plo:+.2f}, {phi:+.2f}] "
+            f"| {row['runs']} | {row['answers_differ']} |"
         )
     if args.out:
         # One file can gather several comparisons: each is kept under its command.
