@@ -383,7 +383,7 @@ def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from llp.store import KnowledgeBase, NewEvaluation
-    from tests.report.conftest import fake_result
+    from tests.report.conftest import stored_result
 
     storage = tmp_path / "hostile.db"
     study_name = "[/]broken[bold"
@@ -396,12 +396,13 @@ def test_hostile_names_and_reasons_print_as_inert_text(tmp_path: Path) -> None:
             objective="val_accuracy", dataset_id=dataset,
         )  # fmt: skip
         failed = replace(
-            fake_result({"x": 1}, 1.0, None), failure_reason="[enforce fail at x] [/]\nllp: forged"
+            stored_result({"x": 1}, 1.0, None),
+            failure_reason="[enforce fail at x] [/]\nllp: forged",
         )
         kb.record_evaluations(
             study.id,
             [
-                NewEvaluation(0, {"x": 0}, fake_result({"x": 0}, 1.0, 0.5), rung=0, reason="r"),
+                NewEvaluation(0, {"x": 0}, stored_result({"x": 0}, 1.0, 0.5), rung=0, reason="r"),
                 NewEvaluation(1, {"x": 1}, failed, rung=0, reason="r"),
             ],
         )
