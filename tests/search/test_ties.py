@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from llp.search import Evaluation, Job, judge, rank_for_promotion, select_best
+from llp.search import Evaluation, Job, answer_note, judge, rank_for_promotion, select_best
+from llp.search._evidence import Judgement
 from llp.training import EvaluationResult, Fidelity, rank_key, tie_loss
 from tests.conftest import fake_result
 from tests.search.test_schedulers import drive, meta_guided
@@ -69,3 +70,12 @@ def test_a_cold_study_promotes_equal_scores_by_the_lower_validation_loss() -> No
     kept_out = [d for d in scheduler.decisions if d.action == "kept out"]
     assert promoted and kept_out
     assert min(d.trial_id for d in promoted) > max(d.trial_id for d in kept_out)
+
+
+def test_the_answer_note_names_the_tied_challenger_with_the_lower_loss() -> None:
+    # The pick (trial 0) stays the answer; trials 1 and 2 measured equally higher, and the
+    # note names the one a search would rank first: the lower validation loss, trial 2.
+    evaluations = [evaluation(0, 0.70, 0.5), evaluation(1, 0.80, 0.6), evaluation(2, 0.80, 0.4)]
+    final = Judgement(evaluations[0], 0.81, 0.81, 1.0, 0.9)
+    note = answer_note(final, evaluations, anchor_trial=0, n_val=30)
+    assert "trial 2 measured higher (0.8000)" in note

@@ -160,10 +160,6 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
             )
         self.n_outputs_ = Y.shape[1]
         self.models_: list[Any] = []
-        self._fit_columns(X, Y, weights)  # each forest leaves the warning filters as found
-        return self
-
-    def _fit_columns(self, X: Any, Y: Any, weights: Any) -> None:
         for j in range(self.n_outputs_):
             column = Y[:, j]
             rows = np.ones(column.shape[0], dtype=bool)
@@ -200,6 +196,7 @@ class HyperparameterPredictor(RegressorMixin, BaseEstimator):
                 )
                 _fit_forest(model, X[rows], column[rows], w)
             self.models_.append(FrozenForest.from_sklearn(model))
+        return self
 
     def _n_choices(self, j: int) -> int | None:
         if self.space is None:
