@@ -434,6 +434,33 @@ def test_sources_cover_every_trial_and_later_brackets_use_the_study_model() -> N
         assert f"(source: {sources[e.trial_id]})" in e.job.reason
 
 
+def test_a_bracket_of_one_trains_the_study_models_proposal_not_a_random_draw() -> None:
+    from llp.search import simulate_brackets
+    from llp.search._meta_guided import LOCAL_SHARE, MODEL_SHARE, apportion
+
+    # The budget the CLI plans for 10 full trainings: a first bracket of 10, one of 7 from
+    # the second rung, then one configuration trained on all the data with no screening.
+    assert simulate_brackets(10, [0.125, 0.25, 0.5, 1.0], 2, 10, 100.0)[-1] == (3, 1)
+    scheduler = meta_guided([], num_iterations=4, epochs=10, budget=100.0, num_initial_configs=10)
+    drive(scheduler, lambda job: fake_result(job, 0.5 + 0.3 * job.config["x"]))
+    proposed = [d for d in scheduler.decisions if d.action == "proposed"]
+    last = [d for d in proposed if d.bracket == max(p.bracket for p in proposed)]
+    assert [(d.rung, d.source) for d in last] == [(3, "model")]
+    # Too few measurements for a model (3 full trainings): a local move around the answer.
+    scheduler = meta_guided([], num_iterations=4, epochs=10, budget=30.0, num_initial_configs=1)
+    drive(scheduler, lambda job: fake_result(job, 0.5 + 0.3 * job.config["x"]))
+    proposed = [
+        (d.bracket, d.rung, d.source) for d in scheduler.decisions if d.action == "proposed"
+    ]
+    assert proposed == [(0, 0, "random"), (1, 3, "local")]
+    # The shares of any bracket add up, the model's first where one is left over.
+    shares = (MODEL_SHARE, LOCAL_SHARE, 1 - MODEL_SHARE - LOCAL_SHARE)
+    for n in range(12):
+        counts = apportion(n, shares)
+        assert sum(counts) == n and all(abs(c - n * s) < 1 for c, s in zip(counts, shares))
+    assert apportion(1, shares) == [1, 0, 0]
+
+
 def test_a_perfect_answer_on_the_top_rung_stops_the_study() -> None:
     from llp.search import Job
     from llp.training import EvaluationResult

@@ -51,7 +51,10 @@ SOURCES: tuple[str, ...] = ("prior", "model", "local", "random", "user")
 #: tasks and worse on the test tasks (BENCHMARKS.md, "a prior that is wrong on purpose").
 PRIOR_SHARE = 0.25
 #: Of the rest: shares for the study's model and for local moves (random takes the
-#: remainder; without a model, its share goes to random draws).
+#: remainder; without a model, its share is split between them in proportion). They are
+#: apportioned by largest remainder, ties to the earlier source (:func:`apportion`): a
+#: bracket of one configuration, which starts it on the top rung with no screening, gets
+#: the model's, or a local move where there is no model yet, never a uniform draw.
 MODEL_SHARE = 0.4
 LOCAL_SHARE = 0.3
 #: Complete evaluations the study needs before a model of its own measurements proposes.
@@ -106,6 +109,27 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
     return np.asarray((mean - best) * norm.cdf(z) + std * norm.pdf(z))
 
 
+def apportion(n: int, shares: Sequence[float]) -> list[int]:
+    """``n`` items split in proportion to ``shares`` with the largest-remainder rule: each
+    share gets the integer part of its quota, then the items left go to the largest
+    fractional parts, ties to the earlier share.
+
+    >>> apportion(1, (0.4, 0.3, 0.3)), apportion(2, (0.4, 0.3, 0.3))
+    ([1, 0, 0], [1, 1, 0])
+    >>> apportion(7, (0.4, 0.3, 0.3))
+    [3, 2, 2]
+    """
+    total = sum(shares)
+    if n <= 0 or total <= 0:
+        return [0] * len(shares)
+    exact = [n * share / total for share in shares]
+    counts = [math.floor(x + 1e-9) for x in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in by_remainder[: max(0, n - sum(counts))]:
+        counts[i] += 1
+    return counts
+
+
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman's rank correlation; NaN when either side is constant."""
     if len(set(a)) < 2 or len(set(b)) < 2:
@@ -136,7 +160,7 @@ def bracket_cost(n: int, rungs: Sequence[float], eta: int, epochs: int, start: i
     ``start`` to the top (the best ``1 / eta``, at least one, promoted each time).
 
     >>> bracket_cost(4, [0.25, 0.5, 1.0], 2, 10)
-    25.0
+    30.0
     """
     total = 0.0
     for k in range(start, len(rungs)):
@@ -227,7 +251,11 @@ class MetaGuidedScheduler(Scheduler):
       uniform draws. The first bracket is :data:`PRIOR_SHARE` prior configurations; in
       later ones the prior's share shrinks with its measured agreement
       (:class:`llp.search._evidence.PriorFit`), so a prior the study contradicts
-      stops being sampled. Each proposal records its source.
+      stops being sampled. The rest of a later bracket is split between the model,
+      local moves and draws (:data:`MODEL_SHARE`, :data:`LOCAL_SHARE`, by largest
+      remainder): a bracket of one, trained on the top rung unscreened, gets the
+      model's proposal, or a local move while there is no model. Each proposal records
+      its source.
     - **The answer** after every evaluation is the best posterior score at the highest
       fidelity reached (:func:`llp.search._evidence.select_answer`).
     - **Stopping.** The study stops when the remaining budget cannot train another
@@ -880,12 +908,15 @@ class MetaGuidedScheduler(Scheduler):
         rest = n - len(chosen)
         answer = self.answer()
         if not first:
-            # Fewer than MIN_MODEL_ROWS measurements: no model, its share goes to draws.
-            n_model = round(rest * MODEL_SHARE)
-            for config, why, model in self._model_proposals(n_model, taken, seed):
+            random_share = 1.0 - MODEL_SHARE - LOCAL_SHARE
+            n_model, n_local, _ = apportion(rest, (MODEL_SHARE, LOCAL_SHARE, random_share))
+            proposals = self._model_proposals(n_model, taken, seed)
+            for config, why, model in proposals:
                 chosen.append((config, "model", "expected improvement", why, model))
+            # Fewer than MIN_MODEL_ROWS measurements: no model, its share goes to local
+            # moves and draws in proportion (draws take what local moves cannot fill).
+            n_local += apportion(n_model - len(proposals), (LOCAL_SHARE, random_share))[0]
             if answer is not None:
-                n_local = round(rest * LOCAL_SHARE)
                 why = (
                     f"a local move around the answer, trial {answer.evaluation.trial_id} "
                     "(source: local)"
